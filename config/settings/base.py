@@ -1,0 +1,184 @@
+"""Settings shared by every environment, read from the environment only (SPEC section 8).
+
+With no environment at all this gives the embedded default: SQLite, in-process counters
+and cache, Celery tasks inline, DEBUG on with development-only secrets. With DEBUG off the
+process refuses to start while any secret is empty or still a development default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+
+# Development-only secrets: usable with DEBUG on, refused with DEBUG off.
+_DEV_SECRET_MARK = "dev-insecure"
+_DEV_SECRETS = {
+    "SECRET_KEY": "dev-insecure-django-secret-key-do-not-use-in-production",
+    "KEY_HASH_SECRET": "dev-insecure-key-hash-secret-do-not-use-in-production",
+    # A valid Fernet key, but a published one: fine for a laptop, refused in production.
+    "FIELD_ENCRYPTION_KEY": "ZGV2LWluc2VjdXJlLWZpZWxkLWVuY3J5cHRpb24ta2U=",
+    # Raw 32-byte Ed25519 seed, base64; published, so refused in production.
+    "AUDIT_SIGNING_KEY": "ZGV2LWluc2VjdXJlLWF1ZGl0LXNpZ25pbmcta2V5ISE=",
+}
+
+
+def secret_setting(name: str) -> str:
+    """Read a secret; with DEBUG off, refuse empty or development values by name."""
+    value = env.str(name, default="")
+    if not DEBUG:
+        if not value or value == _DEV_SECRETS[name] or value.startswith(_DEV_SECRET_MARK):
+            raise ImproperlyConfigured(
+                f"{name} must be set to a strong secret when DEBUG is off "
+                f"(it is {'empty' if not value else 'a development default'})."
+            )
+        return value
+    return value or _DEV_SECRETS[name]
+
+
+SECRET_KEY = secret_setting("SECRET_KEY")
+KEY_HASH_SECRET = secret_setting("KEY_HASH_SECRET")
+FIELD_ENCRYPTION_KEY = secret_setting("FIELD_ENCRYPTION_KEY")
+AUDIT_SIGNING_KEY = secret_setting("AUDIT_SIGNING_KEY")
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "core",
+    "tenants",
+    "apps",
+    "identity",
+    "keys",
+    "proxy",
+    "forensics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the gateway's record writer and the console read and write side by side.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL: str = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="")
+CELERY_RESULT_BACKEND: str | None = env.str("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGIN_URL = "/admin/login/"
+
+# --- Gateway settings (SPEC section 8) ---
+MAX_REQUEST_BYTES: int = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
+ALLOW_PRIVATE_UPSTREAMS: bool = env.bool("ALLOW_PRIVATE_UPSTREAMS", default=DEBUG)
+# How long a gateway process trusts its in-process copy of configuration before asking Redis
+# whether anything changed: the SPEC allows one second of lag for revocations and edits.
+CONFIG_CACHE_SECONDS: float = env.float("CONFIG_CACHE_SECONDS", default=0.5)
+KEY_DEFAULT_LIFETIME_DAYS = 90
+KEY_LAST_USED_RESOLUTION_SECONDS = 60
+LOG_RETENTION_DAYS: int = env.int("LOG_RETENTION_DAYS", default=365)
+
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "aidgate API",
+    "DESCRIPTION": "Management API and OpenAI-compatible proxy of the aidgate AI identity gateway.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}

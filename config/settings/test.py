@@ -1,0 +1,13 @@
+"""Tests: DEBUG on (development secrets allowed), fast hashing; database and Redis from the
+environment when named there (CI), SQLite and in-process otherwise."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+
+from .base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CONFIG_CACHE_SECONDS = 0.2

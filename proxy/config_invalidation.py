@@ -1,0 +1,40 @@
+"""Connects every configuration model's writes to the generation bump.
+
+Signals are used here, and only here, because invalidation must follow every write path
+(services, admin, shell, migrations) and is not business logic.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from apps.models import App, GuardrailPolicy, Policy
+from identity.models import Agent
+from keys.models import Key
+from proxy.config_generation import config_generation_bump
+from proxy.models import Alias, ModelPrice, Provider
+from tenants.models import Tenant
+
+CONFIG_MODELS = (App, GuardrailPolicy, Policy, Agent, Key, Provider, Alias, ModelPrice)
+
+
+def _bump_after_commit(tenant_id: str | None) -> None:
+    if tenant_id:
+        transaction.on_commit(lambda: config_generation_bump(tenant_id))
+
+
+def _on_change(sender, instance, **kwargs) -> None:
+    _bump_after_commit(instance.pk if sender is Tenant else instance.tenant_id)
+
+
+for _model in (*CONFIG_MODELS, Tenant):
+    post_save.connect(_on_change, sender=_model, dispatch_uid=f"cfg-save-{_model.__name__}")
+    post_delete.connect(_on_change, sender=_model, dispatch_uid=f"cfg-delete-{_model.__name__}")
+for _through in (Policy.apps.through, Policy.agents.through):
+    m2m_changed.connect(
+        lambda sender, instance, **kw: _bump_after_commit(getattr(instance, "tenant_id", None)),
+        sender=_through,
+        weak=False,
+        dispatch_uid=f"cfg-m2m-{_through.__name__}",
+    )

@@ -1,0 +1,109 @@
+"""Upstream connections, model aliases and the price table used for cost estimates."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from core.ids import IdFactory
+from core.models import TenantOwned
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+    AZURE_OPENAI = "azure_openai", "Azure OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GEMINI = "gemini", "Google Gemini"
+    COHERE = "cohere", "Cohere"
+    MISTRAL = "mistral", "Mistral"
+    MOCK = "mock", "Mock (local, deterministic)"
+
+
+DEFAULT_BASE_URLS = {
+    ProviderKind.OPENAI: "https://api.openai.com/v1",
+    ProviderKind.MISTRAL: "https://api.mistral.ai/v1",
+    ProviderKind.ANTHROPIC: "https://api.anthropic.com",
+    ProviderKind.GEMINI: "https://generativelanguage.googleapis.com",
+    ProviderKind.COHERE: "https://api.cohere.com",
+}
+
+
+class Provider(TenantOwned):
+    """An upstream LLM connection; its API key is stored encrypted and never shown again."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=IdFactory("prv"), editable=False)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=ProviderKind.choices)
+    base_url = models.CharField(max_length=2000, blank=True, default="")
+    api_key_encrypted = models.TextField(blank=True, default="", editable=False)
+    timeout_seconds = models.FloatField(default=60.0)
+    extra_headers = models.JSONField(default=dict, blank=True)
+    priority = models.IntegerField(default=0)
+    api_version = models.CharField(max_length=40, blank=True, default="")
+    # Last: the field name shadows the django.db.models module inside the class body.
+    models = models.JSONField(default=list, blank=True, help_text="model name patterns this provider serves")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["tenant", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def api_key_set(self) -> bool:
+        return bool(self.api_key_encrypted)
+
+    def clean(self) -> None:
+        from proxy.provider_rules import provider_fields_clean
+
+        cleaned = provider_fields_clean(
+            kind=self.kind,
+            base_url=self.base_url,
+            models=self.models,
+            timeout_seconds=self.timeout_seconds,
+            extra_headers=self.extra_headers,
+        )
+        for field, value in cleaned.items():
+            setattr(self, field, value)
+
+
+class Alias(TenantOwned):
+    """A stable model name resolving to ordered provider targets, tried in turn on failure."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=IdFactory("als"), editable=False)
+    alias = models.CharField(max_length=200)
+    targets = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "aliases"
+        constraints = [models.UniqueConstraint(fields=["tenant", "alias"], name="alias_unique_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.alias
+
+    def clean(self) -> None:
+        from proxy.provider_rules import alias_targets_clean
+
+        if not self.alias or len(self.alias) > 200:
+            raise ValidationError({"alias": "required"})
+        self.targets = alias_targets_clean(self.targets, tenant_id=self.tenant_id)
+
+
+class ModelPrice(TenantOwned):
+    """List price of a model per million tokens, editable per tenant, for cost estimates."""
+
+    model_pattern = models.CharField(max_length=200, help_text="fnmatch pattern, e.g. gpt-4o*")
+    input_per_million_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    output_per_million_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["model_pattern"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "model_pattern"], name="price_unique_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.model_pattern

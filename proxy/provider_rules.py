@@ -1,0 +1,79 @@
+"""Validation of providers and aliases, shared by the admin, the API and the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from core.upstream_guard import url_clean
+from core.validation import validate_globs
+
+FORBIDDEN_EXTRA_HEADERS = {
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "host",
+    "content-length",
+    "x-goog-api-key",
+}
+
+
+def provider_fields_clean(
+    *, kind: str, base_url: str, models: Any, timeout_seconds: Any, extra_headers: Any
+) -> dict[str, Any]:
+    from proxy.models import ProviderKind
+
+    if kind not in ProviderKind.values:
+        raise ValidationError({"kind": f"must be one of {', '.join(ProviderKind.values)}"})
+    if base_url:
+        base_url = url_clean(base_url, field="base_url").rstrip("/")
+    elif kind in (ProviderKind.OPENAI_COMPATIBLE, ProviderKind.AZURE_OPENAI):
+        raise ValidationError({"base_url": f"is required for kind {kind}"})
+    if models is None:
+        models = []
+    if models:
+        validate_globs(models, field="models")
+    elif not isinstance(models, list):
+        raise ValidationError({"models": "must be a list of patterns"})
+    if (
+        not isinstance(timeout_seconds, int | float)
+        or isinstance(timeout_seconds, bool)
+        or not 0.1 <= timeout_seconds <= 600
+    ):
+        raise ValidationError({"timeout_seconds": "must be a number from 0.1 to 600"})
+    if not isinstance(extra_headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in extra_headers.items()
+    ):
+        raise ValidationError({"extra_headers": "must be an object of string values"})
+    if FORBIDDEN_EXTRA_HEADERS & {k.lower() for k in extra_headers}:
+        raise ValidationError({"extra_headers": "credentials and hop headers cannot be set here; use api_key"})
+    return {
+        "base_url": base_url,
+        "models": models,
+        "timeout_seconds": float(timeout_seconds),
+        "extra_headers": extra_headers,
+    }
+
+
+def alias_targets_clean(value: Any, *, tenant_id: str | None) -> list[dict[str, str]]:
+    from proxy.models import Provider
+
+    if not isinstance(value, list) or not value or len(value) > 10:
+        raise ValidationError({"targets": "must be a list of 1 to 10 {provider_id, model}"})
+    cleaned = []
+    for target in value:
+        if not isinstance(target, dict) or set(target) != {"provider_id", "model"}:
+            raise ValidationError({"targets": "each target must be exactly {provider_id, model}"})
+        if not all(isinstance(target[f], str) and target[f] for f in ("provider_id", "model")):
+            raise ValidationError({"targets": "provider_id and model must be non-empty strings"})
+        cleaned.append({"provider_id": target["provider_id"], "model": target["model"]})
+    ids = {t["provider_id"] for t in cleaned}
+    known = (
+        set(Provider.objects.for_tenant(tenant_id).filter(id__in=ids).values_list("id", flat=True))
+        if tenant_id
+        else set()
+    )
+    if ids - known:
+        raise ValidationError({"targets": "a target names no provider of this tenant"})
+    return cleaned

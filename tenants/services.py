@@ -1,0 +1,46 @@
+"""Writes of tenants and console memberships."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from core.actors import SYSTEM, Actor
+from forensics.services import event_record
+from keys.models import OrgKey
+from keys.services import org_key_create
+from proxy.services import price_table_seed
+from tenants.models import Membership, MembershipRole, Tenant
+
+
+@transaction.atomic
+def tenant_create(*, name: str, actor: Actor = SYSTEM, admin_email: str | None = None) -> tuple[Tenant, OrgKey, str]:
+    """A tenant with its price table, its first admin org key (secret returned once) and,
+    given an email, a console admin user (who sets a password through the usual reset)."""
+    tenant = Tenant(name=name)
+    tenant.full_clean()
+    tenant.save()
+    price_table_seed(tenant_id=tenant.id)
+    event_record(
+        tenant_id=tenant.id, actor=actor, action="tenant.created", object_type="tenant", object_id=tenant.id,
+        changes={"name": {"before": None, "after": name}},
+    )  # fmt: skip
+    org_key, secret = org_key_create(tenant_id=tenant.id, actor=actor, name="first admin key")
+    if admin_email:
+        membership_create(tenant=tenant, email=admin_email, actor=actor)
+    return tenant, org_key, secret
+
+
+def membership_create(*, tenant: Tenant, email: str, actor: Actor, role: str = MembershipRole.ADMIN) -> Membership:
+    """A console user of this tenant; staff so that Django admin lets them in."""
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(username=email, defaults={"email": email, "is_staff": True})
+    if not user.has_usable_password():
+        user.set_unusable_password()
+        user.save()
+    membership, _ = Membership.objects.update_or_create(user=user, defaults={"tenant": tenant, "role": role})
+    event_record(
+        tenant_id=tenant.id, actor=actor, action="member.added", object_type="user", object_id=str(user.pk),
+        changes={"email": {"before": None, "after": email}, "role": {"before": None, "after": role}},
+    )  # fmt: skip
+    return membership
