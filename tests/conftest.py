@@ -1,0 +1,23 @@
+"""Suite-wide fixtures. Subfolders add their own conftest.py for fixtures only they use."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture
+def tenant(db):
+    return factories.make_tenant("Owner Org")
+
+
+@pytest.fixture
+def outsider(db):
+    """Another tenant: nothing of ``tenant`` may ever be visible to it, and vice versa."""
+    return factories.make_tenant("Outsider Org")
+
+
+@pytest.fixture
+def agent(tenant):
+    return factories.make_agent(tenant)
