@@ -1,0 +1,63 @@
+"""The proxy as a plain ASGI application, beside Django (no Django request machinery here)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from proxy.http_io import Receive, Send, headers_of, query_of, send_json
+from proxy.pipeline import request_handle
+from proxy.request_context import RequestContext
+from proxy.runtime import GatewayRuntime
+
+# /v1/{endpoint} or /apps/{slug}/v1/{endpoint}
+PROXY_PATH = re.compile(r"^(?:/apps/(?P<slug>[^/]{1,64}))?/v1/(?P<endpoint>chat/completions|embeddings|models)/?$")
+ENDPOINTS = {"chat/completions": ("chat", "POST"), "embeddings": ("embeddings", "POST"), "models": ("models", "GET")}
+
+
+def proxy_path_match(path: str) -> re.Match[str] | None:
+    return PROXY_PATH.match(path)
+
+
+class ProxyApplication:
+    def __init__(self) -> None:
+        self._runtime: GatewayRuntime | None = None
+
+    @property
+    def runtime(self) -> GatewayRuntime:
+        # Created on first use, inside the serving event loop (its clients bind to that loop).
+        if self._runtime is None:
+            self._runtime = GatewayRuntime()
+        return self._runtime
+
+    async def shutdown(self) -> None:
+        if self._runtime is not None:
+            await self._runtime.close()
+            self._runtime = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        match = proxy_path_match(scope["path"])
+        endpoint, method = ENDPOINTS[match["endpoint"]]
+        client = scope.get("client")
+        ctx = RequestContext(
+            method=scope["method"],
+            path=scope["path"],
+            endpoint=endpoint,
+            app_slug=match["slug"],
+            headers=headers_of(scope),
+            query=query_of(scope),
+            client_ip=client[0] if client else None,
+        )
+        if scope["method"] != method:
+            body = {
+                "error": {
+                    "code": "invalid_request",
+                    "reason": "method_not_allowed",
+                    "message": f"use {method} on this path",
+                    "type": "invalid_request_error",
+                    "request_id": ctx.id,
+                }
+            }
+            await send_json(send, 405, body, {"X-Request-ID": ctx.id, "Allow": method})
+            return
+        await request_handle(ctx, receive, send, self.runtime)

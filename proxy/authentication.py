@@ -1,0 +1,113 @@
+"""Stage 1-2 of the pipeline: who is calling (SPEC 3.1) and for which app (SPEC 3.2)."""
+
+from __future__ import annotations
+
+import time
+
+from core.errors import GatewayError, forbidden, invalid_request, not_found, unauthorized
+from proxy.config_cache import ConfigCache
+from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
+from proxy.credentials import credential_find, credential_kind
+from proxy.request_context import RequestContext
+
+APP_MISMATCH = GatewayError(403, "app_mismatch", "this key is bound to another app")
+
+
+def unknown_app() -> GatewayError:
+    return not_found("no such app", "unknown_app")
+
+
+def _app_by_ref(config: TenantConfig, ref: str) -> AppEntry | None:
+    app = config.apps.get(ref)
+    if app is None and ref in config.slugs:
+        app = config.apps[config.slugs[ref]]
+    return app
+
+
+async def caller_authenticate(
+    ctx: RequestContext, cache: ConfigCache
+) -> tuple[TenantConfig, AppEntry, KeyEntry | None]:
+    """Resolve the credential and the app; fills the context's tenant, app, agent and key."""
+    path_config: TenantConfig | None = None
+    path_app: AppEntry | None = None
+    if ctx.app_slug is not None:
+        path_config = await cache.tenant_of_slug(ctx.app_slug)
+        if path_config is None:
+            raise unknown_app()
+        path_app = path_config.apps[path_config.slugs[ctx.app_slug]]
+        ctx.tenant_id, ctx.app_id = path_config.tenant_id, path_app.id
+        secret = credential_find(ctx.headers, ctx.query, key_name=path_app.key_name, key_location=path_app.key_location)
+    else:
+        secret = credential_find(ctx.headers, ctx.query)
+
+    if not secret:
+        raise unauthorized("missing_credential", "no credential: send a key or a token")
+    kind = credential_kind(secret)
+    if kind == "org_key":
+        raise forbidden("wrong_credential_type", "an org key cannot be used on the proxy")
+    if kind == "jwt":
+        return await _jwt_authenticate(ctx, cache, secret, path_config, path_app)
+    if kind != "agent_key":
+        raise unauthorized("invalid_key", "invalid API key")
+
+    found = await cache.key(secret)
+    if found is None:
+        raise unauthorized("invalid_key", "invalid API key")
+    key, config = found
+    if path_config is not None and config.tenant_id != path_config.tenant_id:
+        # Another tenant's key on this app's path: refused, and nothing of that tenant is recorded here.
+        raise APP_MISMATCH
+    ctx.tenant_id, ctx.key_id, ctx.agent_id, ctx.credential = key.tenant_id, key.id, key.agent_id, "key"
+    state = key.state(time.time())
+    if state == "revoked":
+        raise unauthorized("key_revoked", "this key has been revoked")
+    if state == "expired":
+        raise unauthorized("key_expired", "this key has expired")
+    agent = config.agents.get(key.agent_id)
+    if agent is None or not agent.active:
+        raise forbidden("agent_suspended", "the agent of this key is suspended")
+    ctx.scopes = key.scopes
+    app = path_app if path_app is not None else _app_for_plain_path(ctx, config, key)
+    if key.app_id is not None and key.app_id != app.id:
+        raise APP_MISMATCH
+    ctx.app_id = app.id
+    return config, app, key
+
+
+def _app_for_plain_path(ctx: RequestContext, config: TenantConfig, key: KeyEntry) -> AppEntry:
+    ref = ctx.headers.get("x-app-id")
+    if key.app_id is not None:
+        app = config.apps.get(key.app_id)
+        if app is None:
+            raise unknown_app()
+        if ref is not None and ref not in (app.id, app.slug):
+            raise APP_MISMATCH
+        return app
+    if ref is not None:
+        app = _app_by_ref(config, ref)
+        if app is None:
+            raise unknown_app()
+        return app
+    if config.default_app_id is None:
+        raise invalid_request("name the app with X-App-Id: this tenant has no default app", "app_required")
+    return config.apps[config.default_app_id]
+
+
+async def _jwt_authenticate(
+    ctx: RequestContext, cache: ConfigCache, token: str, config: TenantConfig | None, app: AppEntry | None
+) -> tuple[TenantConfig, AppEntry, None]:
+    if app is None:
+        ref = ctx.headers.get("x-app-id")
+        if not ref:
+            raise unauthorized("app_required", "a JWT is accepted only in an app context")
+        config = await cache.tenant_of_app_ref(ref)
+        if config is None:
+            raise unknown_app()
+        app = _app_by_ref(config, ref)
+        ctx.tenant_id, ctx.app_id = config.tenant_id, app.id
+    if not app.jwt:
+        raise unauthorized("invalid_token", "this app accepts no JWT")
+    from identity.jwt_auth import jwt_authenticate
+
+    await jwt_authenticate(ctx, cache, config, app, token)
+    return config, app, None

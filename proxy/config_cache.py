@@ -1,0 +1,201 @@
+"""The gateway process's configuration cache: no database query on a warm cache.
+
+Entries are valid while their tenant's generation is unchanged. A process reads a tenant's
+generation (one Redis GET) at most every ``CONFIG_CACHE_SECONDS``; without Redis the
+in-process generation is read directly, which is exact for the single process it serves.
+Loads run on a small thread pool and concurrent misses for the same entry share one load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.db import close_old_connections
+
+from keys.secrets import secret_digest
+from proxy.config_generation import generation_key, local_generation
+from proxy.config_snapshot import (
+    KeyEntry,
+    TenantConfig,
+    app_ref_tenant_load,
+    app_slug_tenant_load,
+    key_entry_load,
+    tenant_config_load,
+)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+NEGATIVE_TTL_SECONDS = 2.0
+MAX_NEGATIVE_ENTRIES = 10_000
+
+
+class DatabaseRunner:
+    """Runs ORM work off the event loop on a few dedicated threads with reusable connections."""
+
+    def __init__(self, workers: int = 4) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aid-db")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        def job() -> T:
+            close_old_connections()
+            try:
+                return fn(*args)
+            except Exception:
+                close_old_connections()
+                raise
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class GenerationSource:
+    """The current configuration generation of each tenant, re-read at most every ``ttl``."""
+
+    def __init__(self, redis_client: aioredis.Redis | None, ttl: float) -> None:
+        self._redis = redis_client
+        self._ttl = ttl
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    async def current(self, tenant_id: str) -> int:
+        if self._redis is None:
+            return local_generation(tenant_id)
+        now = time.monotonic()
+        seen = self._seen.get(tenant_id)
+        if seen is not None and now - seen[1] < self._ttl:
+            return seen[0]
+        try:
+            raw = await self._redis.get(generation_key(tenant_id))
+        except (aioredis.RedisError, OSError):
+            # Redis down: keep serving from what we have (authentication works from cache).
+            logger.warning("configuration generation unreadable; serving cached configuration")
+            value = seen[0] if seen else 0
+            self._seen[tenant_id] = (value, now)
+            return value
+        value = int(raw) if raw else 0
+        self._seen[tenant_id] = (value, now)
+        return value
+
+
+class ConfigCache:
+    def __init__(self, *, generations: GenerationSource, db: DatabaseRunner) -> None:
+        self._generations = generations
+        self._db = db
+        self._tenants: dict[str, TenantConfig] = {}
+        self._keys: dict[str, tuple[KeyEntry, int]] = {}
+        self._missing_keys: dict[str, float] = {}
+        self._slugs: dict[str, str] = {}
+        self._missing_slugs: dict[str, float] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+
+    async def _shared_load(self, token: tuple[str, str], load: Callable[[], Awaitable[T]]) -> T:
+        future = self._inflight.get(token)
+        if future is not None:
+            return await asyncio.shield(future)
+        future = asyncio.get_running_loop().create_future()
+        self._inflight[token] = future
+        try:
+            result = await load()
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._inflight.pop(token, None)
+
+    async def tenant(self, tenant_id: str) -> TenantConfig | None:
+        generation = await self._generations.current(tenant_id)
+        cached = self._tenants.get(tenant_id)
+        if cached is not None and cached.generation == generation:
+            return cached
+
+        async def load() -> TenantConfig | None:
+            config = await self._db.run(tenant_config_load, tenant_id, generation)
+            if config is not None:
+                self._tenants[tenant_id] = config
+            return config
+
+        return await self._shared_load(("tenant", tenant_id), load)
+
+    async def key(self, secret: str) -> tuple[KeyEntry, TenantConfig] | None:
+        """The key of an ``aid_sk_`` secret and its tenant's configuration, or None.
+
+        Entries are held by digest, so process memory holds no secret beyond the request.
+        """
+        digest = secret_digest(secret)
+        cached = self._keys.get(digest)
+        if cached is not None:
+            entry, generation = cached
+            config = await self.tenant(entry.tenant_id)
+            if config is not None and config.generation == generation:
+                return entry, config
+        elif (
+            missing_since := self._missing_keys.get(digest)
+        ) and time.monotonic() - missing_since < NEGATIVE_TTL_SECONDS:
+            return None
+
+        async def load() -> KeyEntry | None:
+            return await self._db.run(key_entry_load, digest)
+
+        entry = await self._shared_load(("key", digest), load)
+        if entry is None:
+            if len(self._missing_keys) > MAX_NEGATIVE_ENTRIES:
+                self._missing_keys.clear()
+            self._missing_keys[digest] = time.monotonic()
+            self._keys.pop(digest, None)
+            return None
+        config = await self.tenant(entry.tenant_id)
+        if config is None:
+            return None
+        self._keys[digest] = (entry, config.generation)
+        return entry, config
+
+    async def tenant_of_slug(self, slug: str) -> TenantConfig | None:
+        """The tenant owning the app with this slug (the ``/apps/{slug}/`` path)."""
+        return await self._tenant_of_app(slug, app_slug_tenant_load, by_slug=True)
+
+    async def tenant_of_app_ref(self, ref: str) -> TenantConfig | None:
+        """The tenant owning the app with this id or slug (``X-App-Id`` with a JWT)."""
+        return await self._tenant_of_app(ref, app_ref_tenant_load, by_slug=False)
+
+    async def _tenant_of_app(self, ref: str, loader, *, by_slug: bool) -> TenantConfig | None:
+        token = ("slug:" if by_slug else "ref:") + ref
+        tenant_id = self._slugs.get(token)
+        if tenant_id is not None:
+            config = await self.tenant(tenant_id)
+            if config is not None and (ref in config.slugs or (not by_slug and ref in config.apps)):
+                return config
+            self._slugs.pop(token, None)
+        elif (
+            missing_since := self._missing_slugs.get(token)
+        ) and time.monotonic() - missing_since < NEGATIVE_TTL_SECONDS:
+            return None
+        tenant_id = await self._db.run(loader, ref)
+        if tenant_id is None:
+            if len(self._missing_slugs) > MAX_NEGATIVE_ENTRIES:
+                self._missing_slugs.clear()
+            self._missing_slugs[token] = time.monotonic()
+            return None
+        self._slugs[token] = tenant_id
+        config = await self.tenant(tenant_id)
+        if config is None or not (ref in config.slugs or (not by_slug and ref in config.apps)):
+            return None
+        return config
+
+
+def redis_client_from_settings() -> aioredis.Redis | None:
+    if not settings.REDIS_URL:
+        return None
+    return aioredis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
+    )

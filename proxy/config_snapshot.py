@@ -1,0 +1,303 @@
+"""Immutable in-memory copies of a tenant's configuration, as the hot path reads it.
+
+Built from the database off the hot path (``tenant_config_load``, ``key_entry_load``) and
+then only read. Times are epoch seconds so that checks need no datetime arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import regex
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    id: str
+    tenant_id: str
+    agent_id: str
+    app_id: str | None
+    scopes: frozenset[str]
+    rate_limit: int | None
+    identity_header_mode: bool | None
+    enforce_identity: bool | None
+    allowed_user_domains: tuple[str, ...] | None
+    expires_at: float | None
+    revoked_at: float | None
+
+    def state(self, now: float) -> str:
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEntry:
+    id: str
+    app_id: str | None
+    active: bool
+    allowed_models: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailEntry:
+    blocked_patterns: tuple[tuple[str, Any], ...] = ()
+    pii: str = "off"
+    max_prompt_chars: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.blocked_patterns) or self.pii != "off" or self.max_prompt_chars is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AppEntry:
+    id: str
+    slug: str
+    is_default: bool
+    key_name: str
+    key_location: str
+    identity_header_mode: bool
+    enforce_identity: bool
+    allowed_user_domains: tuple[str, ...] | None
+    scope_prefix: str
+    jwt: dict[str, Any] | None
+    capture_bodies: bool
+    body_capture_max_bytes: int
+    guardrails: GuardrailEntry
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEntry:
+    id: str
+    kind: str
+    base_url: str
+    api_key: str
+    models: tuple[str, ...]
+    timeout_seconds: float
+    extra_headers: dict[str, str]
+    priority: int
+    api_version: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyEntry:
+    id: str
+    timezone: str
+    tenant_wide: bool
+    app_ids: frozenset[str]
+    agent_ids: frozenset[str]
+    allowed_models: tuple[str, ...] | None
+    allowed_endpoints: tuple[str, ...] | None
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    max_concurrent_requests: int | None
+    user_requests_per_minute: int | None
+    daily_token_budget: int | None
+    monthly_token_budget: int | None
+    user_daily_token_budget: int | None
+    max_tokens_per_request: int | None
+    allowed_hours: dict[str, Any] | None
+
+    def applies_to(self, *, app_id: str | None, agent_id: str | None) -> bool:
+        return self.tenant_wide or (app_id in self.app_ids) or (agent_id in self.agent_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantConfig:
+    tenant_id: str
+    generation: int
+    rate_limit_fail_mode: str
+    budget_fail_mode: str
+    apps: dict[str, AppEntry]
+    default_app_id: str | None
+    agents: dict[str, AgentEntry]
+    providers: dict[str, ProviderEntry]
+    # Providers by precedence: highest priority first, then oldest.
+    providers_ordered: tuple[ProviderEntry, ...]
+    aliases: dict[str, tuple[tuple[str, str], ...]]
+    policies: tuple[PolicyEntry, ...]
+    prices: tuple[tuple[str, float, float], ...]
+    slugs: dict[str, str] = field(default_factory=dict)
+
+
+def _epoch(value) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _tuple_or_none(value) -> tuple[str, ...] | None:
+    return tuple(value) if value is not None else None
+
+
+KEY_ENTRY_FIELDS = (
+    "id", "tenant_id", "agent_id", "app_id", "scopes", "rate_limit", "identity_header_mode",
+    "enforce_identity", "allowed_user_domains", "expires_at", "revoked_at",
+)  # fmt: skip
+
+
+def key_entry_load(digest: str) -> KeyEntry | None:
+    """One indexed query on the keyed digest."""
+    from keys.models import Key
+
+    row = (
+        Key.objects.filter(digest=digest)
+        .values(
+            "id",
+            "tenant_id",
+            "agent_id",
+            "app_id",
+            "scopes",
+            "rate_limit",
+            "identity_header_mode",
+            "enforce_identity",
+            "allowed_user_domains",
+            "expires_at",
+            "revoked_at",
+        )  # fmt: skip
+        .first()
+    )
+    if row is None:
+        return None
+    return KeyEntry(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        agent_id=row["agent_id"],
+        app_id=row["app_id"],
+        scopes=frozenset(row["scopes"] or ()),
+        rate_limit=row["rate_limit"],
+        identity_header_mode=row["identity_header_mode"],
+        enforce_identity=row["enforce_identity"],
+        allowed_user_domains=_tuple_or_none(row["allowed_user_domains"]),
+        expires_at=_epoch(row["expires_at"]),
+        revoked_at=_epoch(row["revoked_at"]),
+    )
+
+
+def _guardrail_entry(guardrails) -> GuardrailEntry:
+    if guardrails is None:
+        return GuardrailEntry()
+    return GuardrailEntry(
+        blocked_patterns=tuple((p["name"], regex.compile(p["pattern"])) for p in guardrails.blocked_patterns),
+        pii=guardrails.pii,
+        max_prompt_chars=guardrails.max_prompt_chars,
+    )
+
+
+def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
+    """Everything the hot path needs of one tenant, in a handful of queries."""
+    from apps.models import App, GuardrailPolicy, Policy
+    from core.crypto import decrypt_secret
+    from identity.models import Agent, AgentStatus
+    from proxy.models import Alias, ModelPrice, Provider
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return None
+    guardrails = {g.app_id: g for g in GuardrailPolicy.objects.filter(tenant_id=tenant_id)}
+    apps: dict[str, AppEntry] = {}
+    default_app_id = None
+    for app in App.objects.for_tenant(tenant_id):
+        apps[app.id] = AppEntry(
+            id=app.id,
+            slug=app.slug,
+            is_default=app.is_default,
+            key_name=app.key_name,
+            key_location=app.key_location,
+            identity_header_mode=app.identity_header_mode,
+            enforce_identity=app.enforce_identity,
+            allowed_user_domains=_tuple_or_none(app.allowed_user_domains),
+            scope_prefix=app.scope_prefix,
+            jwt=app.jwt,
+            capture_bodies=app.capture_bodies,
+            body_capture_max_bytes=app.body_capture_max_bytes,
+            guardrails=_guardrail_entry(guardrails.get(app.id)),
+        )
+        if app.is_default:
+            default_app_id = app.id
+    agents = {
+        a["id"]: AgentEntry(
+            id=a["id"],
+            app_id=a["app_id"],
+            active=a["status"] == AgentStatus.ACTIVE and a["deleted_at"] is None,
+            allowed_models=_tuple_or_none(a["allowed_models"]),
+        )
+        for a in Agent.objects.for_tenant(tenant_id).values("id", "app_id", "status", "deleted_at", "allowed_models")
+    }
+    providers = {}
+    for p in Provider.objects.for_tenant(tenant_id):
+        providers[p.id] = ProviderEntry(
+            id=p.id,
+            kind=p.kind,
+            base_url=p.base_url,
+            api_key=decrypt_secret(p.api_key_encrypted) if p.api_key_encrypted else "",
+            models=tuple(p.models or ()),
+            timeout_seconds=p.timeout_seconds,
+            extra_headers=dict(p.extra_headers or {}),
+            priority=p.priority,
+            api_version=p.api_version,
+            created_at=p.created_at.timestamp(),
+        )
+    ordered = tuple(sorted(providers.values(), key=lambda p: (-p.priority, p.created_at, p.id)))
+    aliases = {
+        a.alias: tuple((t["provider_id"], t["model"]) for t in a.targets) for a in Alias.objects.for_tenant(tenant_id)
+    }
+    policies = []
+    for pol in Policy.objects.for_tenant(tenant_id).filter(enabled=True).prefetch_related("apps", "agents"):
+        policies.append(
+            PolicyEntry(
+                id=pol.id,
+                timezone=pol.timezone,
+                tenant_wide=pol.tenant_wide,
+                app_ids=frozenset(a.id for a in pol.apps.all()),
+                agent_ids=frozenset(a.id for a in pol.agents.all()),
+                allowed_models=_tuple_or_none(pol.allowed_models),
+                allowed_endpoints=_tuple_or_none(pol.allowed_endpoints),
+                requests_per_minute=pol.requests_per_minute,
+                tokens_per_minute=pol.tokens_per_minute,
+                max_concurrent_requests=pol.max_concurrent_requests,
+                user_requests_per_minute=pol.user_requests_per_minute,
+                daily_token_budget=pol.daily_token_budget,
+                monthly_token_budget=pol.monthly_token_budget,
+                user_daily_token_budget=pol.user_daily_token_budget,
+                max_tokens_per_request=pol.max_tokens_per_request,
+                allowed_hours=pol.allowed_hours,
+            )
+        )
+    prices = tuple(
+        (p.model_pattern, float(p.input_per_million_usd), float(p.output_per_million_usd))
+        for p in ModelPrice.objects.for_tenant(tenant_id)
+    )
+    return TenantConfig(
+        tenant_id=tenant_id,
+        generation=generation,
+        rate_limit_fail_mode=tenant.rate_limit_fail_mode,
+        budget_fail_mode=tenant.budget_fail_mode,
+        apps=apps,
+        default_app_id=default_app_id,
+        agents=agents,
+        providers=providers,
+        providers_ordered=ordered,
+        aliases=aliases,
+        policies=tuple(policies),
+        prices=prices,
+        slugs={a.slug: a.id for a in apps.values()},
+    )
+
+
+def app_slug_tenant_load(slug: str) -> str | None:
+    from apps.models import App
+
+    return App.objects.filter(slug=slug).values_list("tenant_id", flat=True).first()
+
+
+def app_ref_tenant_load(ref: str) -> str | None:
+    from django.db.models import Q
+
+    from apps.models import App
+
+    return App.objects.filter(Q(slug=ref) | Q(pk=ref)).values_list("tenant_id", flat=True).first()

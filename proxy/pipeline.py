@@ -1,0 +1,275 @@
+"""The proxy's request path: authenticate → choose app → identity → checks → route →
+forward → record. Each stage lives in its own module; this one only sequences them and
+turns their outcome into exactly one response and exactly one record."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from typing import Any
+
+import orjson
+
+from core.errors import GatewayError, error_body
+from proxy.access import model_check, scope_check
+from proxy.authentication import caller_authenticate
+from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
+from proxy.end_user import client_request_id_read, conversation_id_read, header_identity_resolve
+from proxy.http_io import ClientDisconnected, Receive, Send, body_read, encode_headers, send_json
+from proxy.request_body import chat_body_check, embeddings_body_check, json_body_parse
+from proxy.request_context import RequestContext
+from proxy.routing import concrete_model_names, route_resolve
+from proxy.runtime import GatewayRuntime
+from proxy.upstream import JsonAnswer, StreamAnswer, forward
+
+logger = logging.getLogger(__name__)
+
+
+async def request_handle(ctx: RequestContext, receive: Receive, send: Send, runtime: GatewayRuntime) -> None:
+    """Serve one proxied request; never raises, always records once the tenant is known."""
+    try:
+        client_request_id_read(ctx)
+        config, app, key = await caller_authenticate(ctx, runtime.config)
+        await _serve(ctx, receive, send, runtime, config, app, key)
+    except GatewayError as error:
+        await _respond_error(ctx, send, runtime, error)
+    except ClientDisconnected:
+        ctx.status_code, ctx.error_code, ctx.error_reason = 499, "client_disconnected", "client_disconnected"
+        await _record(ctx, runtime)
+    except Exception:
+        logger.exception("unexpected error in the proxy pipeline (request %s)", ctx.id)
+        await _respond_error(ctx, send, runtime, GatewayError(500, "internal_error", "internal error"))
+
+
+async def _serve(
+    ctx: RequestContext, receive: Receive, send: Send, runtime: GatewayRuntime,
+    config: TenantConfig, app: AppEntry, key: KeyEntry | None,
+) -> None:  # fmt: skip
+    scope_check(ctx.endpoint, ctx.scopes)
+    header_identity_resolve(ctx, app, key)
+    conversation_id_read(ctx)
+    agent = config.agents.get(ctx.agent_id) if ctx.agent_id else None
+    allowed_models = agent.allowed_models if agent else None
+
+    if ctx.endpoint == "models":
+        names = [m for m in concrete_model_names(config) if _allowed(allowed_models, m)]
+        created = int(ctx.started_wall)
+        payload = {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": created, "owned_by": "aidgate"} for m in names],
+        }
+        ctx.status_code = 200
+        await _record(ctx, runtime)
+        await send_json(send, 200, payload, _headers(ctx))
+        return
+
+    raw = await body_read(receive, limit=runtime.max_request_bytes, declared_length=ctx.headers.get("content-length"))
+    body = json_body_parse(raw)
+    if ctx.endpoint == "chat":
+        model, ctx.stream, prompt_chars = chat_body_check(body)
+    else:
+        model, prompt_chars = embeddings_body_check(body)
+    ctx.model_requested = model
+    ctx.body = body
+    model_check(allowed_models, model, ctx.agent_id)
+    targets, _ = route_resolve(config, model)
+    if app.capture_bodies:
+        ctx.request_body_capture = raw[: app.body_capture_max_bytes].decode("utf-8", "replace")
+
+    answer = await forward(runtime.upstream, ctx, targets, body, prompt_chars)
+    if isinstance(answer, JsonAnswer):
+        ctx.prompt_tokens, ctx.completion_tokens = answer.usage.prompt_tokens, answer.usage.completion_tokens
+        ctx.status_code = 200
+        ctx.cost_usd = _cost(config, ctx)
+        encoded = orjson.dumps(answer.payload)
+        if app.capture_bodies:
+            ctx.response_body_capture = encoded[: app.body_capture_max_bytes].decode("utf-8", "replace")
+        await _record(ctx, runtime)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(encoded)).encode()),
+                    *encode_headers(_headers(ctx)),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": encoded})
+        return
+    await _stream(ctx, receive, send, runtime, config, answer)
+
+
+async def _stream(
+    ctx: RequestContext,
+    receive: Receive,
+    send: Send,
+    runtime: GatewayRuntime,
+    config: TenantConfig,
+    answer: StreamAnswer,
+) -> None:
+    """Relay a stream chunk by chunk; the client leaving cancels the upstream call."""
+    ctx.status_code = 200
+    started = False
+
+    async def pump() -> None:
+        nonlocal started
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    *encode_headers(_headers(ctx)),
+                ],
+            }
+        )
+        started = True
+        if answer.local is not None:
+            async for chunk in answer.local.chunks:
+                if chunk == b"data: [DONE]\n\n":
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            usage = answer.local.usage
+        else:
+            translator = answer.translator
+            try:
+                async for data in answer.response.content.iter_any():
+                    for out in translator.feed(data):
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
+            except (TimeoutError, OSError) as exc:
+                ctx.error_code, ctx.error_reason = "upstream_error", "upstream_stream_interrupted"
+                logger.warning("upstream stream ended early (request %s): %s", ctx.id, type(exc).__name__)
+            finally:
+                answer.response.close()
+            usage = translator.usage
+        ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+
+    async def watch_disconnect() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    pump_task = asyncio.create_task(pump())
+    watch_task = asyncio.create_task(watch_disconnect())
+    try:
+        done, _ = await asyncio.wait({pump_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch_task.cancel()
+    if pump_task not in done:
+        pump_task.cancel()
+        # The client is gone: whatever the pump raised on the way out no longer matters.
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump_task
+        if answer.response is not None:
+            answer.response.close()
+        ctx.error_reason = "client_disconnected"
+        ctx.cost_usd = _cost(config, ctx)
+        await _record(ctx, runtime)
+        return
+    try:
+        pump_task.result()
+    except OSError:
+        ctx.error_reason = "client_disconnected"
+    ctx.cost_usd = _cost(config, ctx)
+    await _record(ctx, runtime)
+    if started:
+        # [DONE] goes out only once the record is committed.
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+
+def _allowed(patterns: tuple[str, ...] | None, model: str) -> bool:
+    return patterns is None or any(fnmatchcase(model, p) for p in patterns)
+
+
+def _headers(ctx: RequestContext) -> dict[str, str]:
+    headers = {"X-Request-ID": ctx.id}
+    if ctx.agent_id:
+        headers["X-Agent-ID"] = ctx.agent_id
+    headers.update(ctx.response_headers)
+    return headers
+
+
+def _cost(config: TenantConfig, ctx: RequestContext) -> float:
+    """Priced by the most specific matching pattern of the tenant's price table."""
+    model = ctx.model_resolved or ctx.model_requested
+    if not model or not (ctx.prompt_tokens or ctx.completion_tokens):
+        return 0.0
+    best: tuple[str, float, float] | None = None
+    for pattern, input_price, output_price in config.prices:
+        if fnmatchcase(model, pattern) and (best is None or len(pattern) > len(best[0])):
+            best = (pattern, input_price, output_price)
+    if best is None:
+        return 0.0
+    return (ctx.prompt_tokens * best[1] + ctx.completion_tokens * best[2]) / 1_000_000
+
+
+async def _respond_error(ctx: RequestContext, send: Send, runtime: GatewayRuntime, error: GatewayError) -> None:
+    ctx.status_code, ctx.error_code, ctx.error_reason = error.status, error.code, error.reason
+    await _record(ctx, runtime)
+    headers = _headers(ctx)
+    headers.update(error.headers)
+    try:
+        await send_json(
+            send, error.status, error_body(error.status, error.code, error.message, error.reason, ctx.id), headers
+        )
+    except OSError:
+        pass
+
+
+def record_of(ctx: RequestContext) -> dict[str, Any]:
+    return {
+        "id": ctx.id,
+        "tenant_id": ctx.tenant_id,
+        "created_at": datetime.fromtimestamp(ctx.started_wall, tz=UTC),
+        "client_request_id": ctx.client_request_id,
+        "app_id": ctx.app_id,
+        "agent_id": ctx.agent_id,
+        "key_id": ctx.key_id,
+        "credential": ctx.credential,
+        "user": ctx.user,
+        "identity_source": ctx.identity_source,
+        "conversation_id": ctx.conversation_id,
+        "endpoint": ctx.endpoint,
+        "model_requested": ctx.model_requested,
+        "model_resolved": ctx.model_resolved,
+        "provider_id": ctx.provider_id,
+        "stream": ctx.stream,
+        "status_code": ctx.status_code,
+        "error_code": ctx.error_code,
+        "error_reason": ctx.error_reason,
+        "prompt_tokens": ctx.prompt_tokens,
+        "completion_tokens": ctx.completion_tokens,
+        "cost_usd": round(ctx.cost_usd, 8),
+        "latency_ms": round(ctx.latency_ms(), 3),
+        "upstream_latency_ms": round(ctx.upstream_latency_ms, 3) if ctx.upstream_latency_ms is not None else None,
+        "client_ip": ctx.client_ip,
+        "user_agent": (ctx.user_agent or "")[:512] or None,
+        "policy_ids": ctx.policy_ids,
+        "fail_open": ctx.fail_open,
+        "request_body": ctx.request_body_capture,
+        "response_body": ctx.response_body_capture,
+    }
+
+
+async def _record(ctx: RequestContext, runtime: GatewayRuntime) -> None:
+    """Exactly one record per request that can be attributed to a tenant."""
+    for finalizer in ctx.finalizers:
+        try:
+            await finalizer(ctx)
+        except Exception:
+            logger.exception("finalizer failed (request %s)", ctx.id)
+    ctx.finalizers.clear()
+    if ctx.tenant_id is None or ctx.recorded:
+        return
+    ctx.recorded = True
+    try:
+        await runtime.records.write(record_of(ctx))
+    except Exception:
+        logger.error("record of request %s was not written", ctx.id)

@@ -1,0 +1,69 @@
+"""The provider interface: each kind translates requests, responses, stream chunks, usage
+and errors between the OpenAI format the client speaks and its own wire format."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from proxy.config_snapshot import ProviderEntry
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # True when the numbers come from the provider, False when estimated from text.
+    reported: bool = False
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    method: str
+    url: str
+    headers: dict[str, str]
+    json: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class LocalResult:
+    """What a provider that answers in-process (``mock``) returns instead of an HTTP call."""
+
+    status: int
+    payload: dict[str, Any] | None = None
+    chunks: AsyncIterator[bytes] | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+def estimate_tokens(text_length: int) -> int:
+    """The documented estimator: one token per four characters, rounded up."""
+    return math.ceil(text_length / 4) if text_length else 0
+
+
+class StreamTranslator(Protocol):
+    usage: Usage
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Upstream bytes in, OpenAI SSE bytes to send to the client out."""
+
+    def close(self) -> list[bytes]:
+        """Bytes to send when the upstream stream ends (e.g. a final ``[DONE]``)."""
+
+
+class ProviderAdapter(Protocol):
+    kind: str
+    local: bool
+
+    def chat_request(self, provider: ProviderEntry, model: str, body: dict[str, Any]) -> UpstreamCall: ...
+
+    def chat_response(self, payload: dict[str, Any], model: str) -> tuple[dict[str, Any], Usage]: ...
+
+    def stream_translator(self, model: str, prompt_chars: int) -> StreamTranslator: ...
+
+    def embeddings_request(self, provider: ProviderEntry, model: str, body: dict[str, Any]) -> UpstreamCall: ...
+
+    def embeddings_response(self, payload: dict[str, Any], model: str) -> tuple[dict[str, Any], Usage]: ...
+
+    def error_message(self, status: int, body: bytes) -> str: ...
