@@ -157,7 +157,7 @@ def key_entry_load(digest: str) -> KeyEntry | None:
             "allowed_user_domains",
             "expires_at",
             "revoked_at",
-        )  # fmt: skip
+        )
         .first()
     )
     if row is None:

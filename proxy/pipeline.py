@@ -215,12 +215,10 @@ async def _respond_error(ctx: RequestContext, send: Send, runtime: GatewayRuntim
     await _record(ctx, runtime)
     headers = _headers(ctx)
     headers.update(error.headers)
-    try:
+    with contextlib.suppress(OSError):
         await send_json(
             send, error.status, error_body(error.status, error.code, error.message, error.reason, ctx.id), headers
         )
-    except OSError:
-        pass
 
 
 def record_of(ctx: RequestContext) -> dict[str, Any]:
