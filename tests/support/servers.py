@@ -1,0 +1,196 @@
+"""Real servers for tests: a scriptable fake upstream (aiohttp) and the gateway under uvicorn.
+
+Both run in background threads with their own event loops, on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from aiohttp import web
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@dataclass
+class SeenRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any
+
+
+@dataclass
+class FakeUpstream:
+    """An OpenAI-compatible upstream whose behaviour each test scripts.
+
+    ``behaviour`` maps a path to a callable ``(SeenRequest) -> Response spec``: a dict with
+    ``status``, ``json``, ``delay`` (seconds before answering), ``stream`` (list of SSE
+    data payloads), ``chunk_delay``. Unscripted paths answer like OpenAI would.
+    """
+
+    port: int = 0
+    requests: list[SeenRequest] = field(default_factory=list)
+    behaviour: dict[str, Callable[[SeenRequest], dict[str, Any]]] = field(default_factory=dict)
+    stream_disconnected: threading.Event = field(default_factory=threading.Event)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def last(self) -> SeenRequest:
+        return self.requests[-1]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        seen = SeenRequest(request.method, request.path, dict(request.query), dict(request.headers), body)
+        self.requests.append(seen)
+        script = self.behaviour.get(request.path)
+        spec = script(seen) if script else default_answer(seen)
+        if spec.get("delay"):
+            await asyncio.sleep(spec["delay"])
+        if "stream" in spec:
+            response = web.StreamResponse(status=spec.get("status", 200), headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            try:
+                for payload in spec["stream"]:
+                    data = payload if isinstance(payload, str) else json.dumps(payload)
+                    await response.write(f"data: {data}\n\n".encode())
+                    if spec.get("chunk_delay"):
+                        await asyncio.sleep(spec["chunk_delay"])
+                await response.write_eof()
+            except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+                self.stream_disconnected.set()
+                raise
+            return response
+        return web.json_response(spec.get("json", {}), status=spec.get("status", 200))
+
+    def start(self) -> FakeUpstream:
+        ready = threading.Event()
+        self.port = free_port()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            self._runner = web.AppRunner(app, handler_cancellation=True)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            self._loop.run_until_complete(site.start())
+            ready.set()
+            self._loop.run_forever()
+
+        threading.Thread(target=run, daemon=True, name="fake-upstream").start()
+        ready.wait(5)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        with contextlib.suppress(Exception):
+            future.result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def chat_completion(model: str, content: str = "Hello from upstream", prompt: int = 5, completion: int = 4) -> dict:
+    return {
+        "id": "chatcmpl-upstream1",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
+
+
+def chat_stream(model: str, words: list[str], usage: tuple[int, int] | None = (5, 3)) -> list:
+    base = {"id": "chatcmpl-upstream1", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
+    chunks: list = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+    chunks += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if usage:
+        chunks.append(
+            {
+                **base,
+                "choices": [],
+                "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
+            }
+        )
+    chunks.append("[DONE]")
+    return chunks
+
+
+def default_answer(seen: SeenRequest) -> dict[str, Any]:
+    body = seen.json or {}
+    model = body.get("model", "unknown")
+    if seen.path.endswith("/embeddings"):
+        inputs = body.get("input")
+        inputs = inputs if isinstance(inputs, list) else [inputs]
+        return {
+            "json": {
+                "object": "list",
+                "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(inputs))],
+                "model": model,
+                "usage": {"prompt_tokens": 3, "total_tokens": 3},
+            }
+        }
+    if body.get("stream"):
+        return {"stream": chat_stream(model, ["Hello", " from", " upstream"])}
+    return {"json": chat_completion(model)}
+
+
+class GatewayServer:
+    """The real ASGI application (``config.asgi.GatewayApplication``) under uvicorn in a thread."""
+
+    def __init__(self) -> None:
+        from config.asgi import GatewayApplication
+
+        self.app = GatewayApplication()
+        self.port = free_port()
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True, name="gateway")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> GatewayServer:
+        self._thread.start()
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
