@@ -30,7 +30,8 @@ def test_it_falls_back_to_the_next_target_when_the_first_answers_500(world, seco
     alias_over(world, world.provider, backup)
     response = world.http(**{"X-API-Key": world.secret}).post("/v1/chat/completions", json=chat("smart"))
     assert response.status_code == 200
-    assert len(world.upstream.requests) == 1 and len(second_upstream.requests) == 1
+    assert len(world.upstream.requests) == 1
+    assert len(second_upstream.requests) == 1
     record = RequestLog.objects.get(id=response.headers["x-request-id"])
     assert (record.model_requested, record.model_resolved, record.provider_id) == ("smart", "gpt-4o-mini", backup.id)
 
@@ -190,7 +191,8 @@ def test_it_routes_by_explicit_pattern_before_family_and_by_priority(world, seco
     )
     response = world.http(**{"X-API-Key": world.secret}).post("/v1/chat/completions", json=chat("gpt-4o-mini"))
     assert response.status_code == 200
-    assert len(second_upstream.requests) == 1 and world.upstream.requests == []
+    assert len(second_upstream.requests) == 1
+    assert world.upstream.requests == []
 
 
 def test_it_speaks_the_azure_deployment_url_shape(world):
