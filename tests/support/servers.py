@@ -194,3 +194,73 @@ class GatewayServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+
+
+def redis_url_for_tests() -> str | None:
+    """REDIS_URL when the environment names one, else the machine's local Redis if it answers."""
+    import os
+
+    import redis
+
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return None
+    return url
+
+
+def database_url_of_test_db() -> str:
+    """A DATABASE_URL naming the test database this run created, for gateway subprocesses."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    user = settings.get("USER") or "postgres"
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    host, port = settings.get("HOST") or "127.0.0.1", settings.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+
+
+class GatewayProcess:
+    """A gateway in its own process (uvicorn), configured only through the environment."""
+
+    def __init__(self, *, redis_url: str | None, extra_env: dict[str, str] | None = None) -> None:
+        import os
+        import sys
+
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+        env.update(
+            DJANGO_SETTINGS_MODULE="config.settings.local",
+            DEBUG="true",
+            DATABASE_URL=database_url_of_test_db(),
+            CONFIG_CACHE_SECONDS="0.5",
+            LOG_LEVEL="WARNING",
+            **({"REDIS_URL": redis_url} if redis_url else {}),
+            **(extra_env or {}),
+        )
+        self._command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+                         "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
+        self._env = env
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> GatewayProcess:
+        import subprocess
+
+        self.process = subprocess.Popen(self._command, env=self._env)
+        wait_for_port(self.port, timeout=30)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:
+                self.process.kill()
