@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from core.errors import GatewayError, forbidden, invalid_request, not_found, unauthorized
+from identity.jwt_auth import TokenVerifier, jwt_authenticate
 from proxy.config_cache import ConfigCache
 from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
 from proxy.credentials import credential_find, credential_kind
@@ -25,7 +26,7 @@ def _app_by_ref(config: TenantConfig, ref: str) -> AppEntry | None:
 
 
 async def caller_authenticate(
-    ctx: RequestContext, cache: ConfigCache
+    ctx: RequestContext, cache: ConfigCache, tokens: TokenVerifier
 ) -> tuple[TenantConfig, AppEntry, KeyEntry | None]:
     """Resolve the credential and the app; fills the context's tenant, app, agent and key."""
     path_config: TenantConfig | None = None
@@ -39,6 +40,16 @@ async def caller_authenticate(
         secret = credential_find(ctx.headers, ctx.query, key_name=path_app.key_name, key_location=path_app.key_location)
     else:
         secret = credential_find(ctx.headers, ctx.query)
+        if not secret and ctx.headers.get("x-app-id"):
+            # A token may sit where the app named by X-App-Id expects its credential.
+            path_config = await cache.tenant_of_app_ref(ctx.headers["x-app-id"])
+            if path_config is not None:
+                app = _app_by_ref(path_config, ctx.headers["x-app-id"])
+                secret = credential_find(ctx.headers, ctx.query, key_name=app.key_name, key_location=app.key_location)
+                if secret and credential_kind(secret) == "jwt":
+                    ctx.tenant_id, ctx.app_id = path_config.tenant_id, app.id
+                    return await _jwt_authenticate(ctx, cache, tokens, secret, path_config, app)
+            path_config = None
 
     if not secret:
         raise unauthorized("missing_credential", "no credential: send a key or a token")
@@ -46,7 +57,7 @@ async def caller_authenticate(
     if kind == "org_key":
         raise forbidden("wrong_credential_type", "an org key cannot be used on the proxy")
     if kind == "jwt":
-        return await _jwt_authenticate(ctx, cache, secret, path_config, path_app)
+        return await _jwt_authenticate(ctx, cache, tokens, secret, path_config, path_app)
     if kind != "agent_key":
         raise unauthorized("invalid_key", "invalid API key")
 
@@ -94,7 +105,12 @@ def _app_for_plain_path(ctx: RequestContext, config: TenantConfig, key: KeyEntry
 
 
 async def _jwt_authenticate(
-    ctx: RequestContext, cache: ConfigCache, token: str, config: TenantConfig | None, app: AppEntry | None
+    ctx: RequestContext,
+    cache: ConfigCache,
+    tokens: TokenVerifier,
+    token: str,
+    config: TenantConfig | None,
+    app: AppEntry | None,
 ) -> tuple[TenantConfig, AppEntry, None]:
     if app is None:
         ref = ctx.headers.get("x-app-id")
@@ -107,7 +123,5 @@ async def _jwt_authenticate(
         ctx.tenant_id, ctx.app_id = config.tenant_id, app.id
     if not app.jwt:
         raise unauthorized("invalid_token", "this app accepts no JWT")
-    from identity.jwt_auth import jwt_authenticate
-
-    await jwt_authenticate(ctx, cache, config, app, token)
+    await jwt_authenticate(ctx, tokens, config, app, token)
     return config, app, None

@@ -42,7 +42,8 @@ def header_identity_resolve(ctx: RequestContext, app: AppEntry, key: KeyEntry | 
             ctx.user = ctx.user_email = email.lower()
             ctx.identity_source = "header"
             domain_check(ctx.user_email, domains)
-    if enforce and ctx.user is None:
+    # A verified token satisfies enforcement by itself (SPEC 3.3).
+    if enforce and ctx.user is None and ctx.credential != "jwt":
         raise forbidden("identity_required", "this app requires an end-user identity")
 
 

@@ -32,7 +32,7 @@ async def request_handle(ctx: RequestContext, receive: Receive, send: Send, runt
     """Serve one proxied request; never raises, always records once the tenant is known."""
     try:
         client_request_id_read(ctx)
-        config, app, key = await caller_authenticate(ctx, runtime.config)
+        config, app, key = await caller_authenticate(ctx, runtime.config, runtime.tokens)
         await _serve(ctx, receive, send, runtime, config, app, key)
     except GatewayError as error:
         await _respond_error(ctx, send, runtime, error)

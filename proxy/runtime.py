@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from forensics.recorder import RecordWriter
+from identity.jwt_auth import TokenVerifier
 from proxy.config_cache import ConfigCache, DatabaseRunner, GenerationSource, redis_client_from_settings
 from proxy.upstream import UpstreamClient
 
@@ -17,6 +18,7 @@ class GatewayRuntime:
         self.db = DatabaseRunner()
         self.config = ConfigCache(generations=GenerationSource(self.redis, settings.CONFIG_CACHE_SECONDS), db=self.db)
         self.upstream = UpstreamClient()
+        self.tokens = TokenVerifier()
         self.records = RecordWriter(self.db)
         self.max_request_bytes: int = settings.MAX_REQUEST_BYTES
 

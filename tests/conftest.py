@@ -6,6 +6,8 @@ import pytest
 
 from tests import factories
 
+pytest_plugins = ["tests.support.live_fixtures"]
+
 
 @pytest.fixture
 def tenant(db):

@@ -13,7 +13,7 @@ from identity.services import agent_update
 from keys.models import Key
 from keys.services import key_revoke
 from tests import factories
-from tests.proxy.conftest import chat
+from tests.support.live_fixtures import chat
 
 
 def error_of(response) -> dict:

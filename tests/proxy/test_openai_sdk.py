@@ -7,7 +7,7 @@ import pytest
 
 from forensics.models import RequestLog
 from tests import factories
-from tests.proxy.conftest import UPSTREAM_SECRET
+from tests.support.live_fixtures import UPSTREAM_SECRET
 
 
 def test_it_answers_a_chat_completion_through_the_sdk(world):

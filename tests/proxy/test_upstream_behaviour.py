@@ -9,7 +9,7 @@ import pytest
 
 from forensics.models import RequestLog
 from tests import factories
-from tests.proxy.conftest import chat
+from tests.support.live_fixtures import chat
 from tests.support.servers import FakeUpstream, chat_stream
 
 

@@ -116,10 +116,11 @@ class FakeUpstream:
     def stop(self) -> None:
         if self._loop is None:
             return
-        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        loop, self._loop = self._loop, None
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop)
         with contextlib.suppress(Exception):
             future.result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        loop.call_soon_threadsafe(loop.stop)
 
 
 def chat_completion(model: str, content: str = "Hello from upstream", prompt: int = 5, completion: int = 4) -> dict:

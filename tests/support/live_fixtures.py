@@ -1,4 +1,4 @@
-"""Fixtures of the proxy tests: a live gateway, a fake upstream, and a tenant wired to it."""
+"""Live fixtures shared by the proxy, identity and policy tests: a gateway, a fake upstream, a tenant."""
 
 from __future__ import annotations
 

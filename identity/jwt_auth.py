@@ -1,0 +1,241 @@
+"""JWT authentication of proxy requests in an app context (SPEC 3.3).
+
+Keys come from the app's one source: a JWKS URL (fetched with PyJWT's ``PyJWKClient`` on a
+worker thread, cached, refetched on an unknown ``kid`` at most once every 10 seconds per app
+and process), a static JWKS document, or one PEM public key. Only asymmetric algorithms are
+ever accepted. Verified tokens are cached by digest until — never past — their ``exp``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from jwt import PyJWK, PyJWKClient, PyJWKClientError, PyJWKSet
+
+from core.errors import GatewayError, forbidden, unauthorized
+from core.validation import is_email
+from identity.jwt_settings import ASYMMETRIC_ALGORITHMS
+from proxy.config_snapshot import AppEntry, TenantConfig
+from proxy.request_context import RequestContext
+
+logger = logging.getLogger(__name__)
+REFETCH_INTERVAL_SECONDS = 10.0
+MAX_CACHED_TOKENS = 50_000
+DEFAULT_USER_CLAIMS = ("email_id", "email", "sub", "uid")
+EMAIL_CLAIMS = ("email_id", "email")
+
+
+class JwksUnavailable(Exception):
+    pass
+
+
+def jwks_unavailable() -> GatewayError:
+    return GatewayError(502, "upstream_error", "the identity provider's keys cannot be fetched", "jwks_unavailable")
+
+
+class JwksUrlKeys:
+    """The keys behind one app's JWKS URL, as this process last fetched them."""
+
+    def __init__(self, url: str) -> None:
+        self._client = PyJWKClient(url, cache_jwk_set=False, cache_keys=False, timeout=5)
+        self._keys: dict[str | None, PyJWK] = {}
+        self._last_fetch = float("-inf")
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    async def key_for(self, kid: str | None) -> PyJWK | None:
+        if (key := self._lookup(kid)) is not None:
+            return key
+        async with self._lock:
+            if (key := self._lookup(kid)) is not None:
+                return key
+            if time.monotonic() - self._last_fetch < REFETCH_INTERVAL_SECONDS:
+                if not self._keys:
+                    raise JwksUnavailable
+                return None
+            self._last_fetch = time.monotonic()
+            self.fetches += 1
+            try:
+                jwk_set = await asyncio.get_running_loop().run_in_executor(None, self._client.get_jwk_set, True)
+            except (PyJWKClientError, jwt.PyJWKSetError, OSError, ValueError) as exc:
+                logger.warning("JWKS fetch failed: %s", type(exc).__name__)
+                if not self._keys:
+                    raise JwksUnavailable from exc
+                return None
+            self._keys = _usable_keys(jwk_set)
+            return self._lookup(kid)
+
+    def _lookup(self, kid: str | None) -> PyJWK | None:
+        if kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))
+        return self._keys.get(kid)
+
+
+def _usable_keys(jwk_set: PyJWKSet) -> dict[str | None, PyJWK]:
+    return {k.key_id: k for k in jwk_set.keys if k.public_key_use in (None, "sig")}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    app: AppEntry
+    expires_at: float
+    user: str | None
+    email: str | None
+    scopes: frozenset[str]
+
+
+class TokenVerifier:
+    """Per-process JWT verification state: fetched key sets and verified tokens."""
+
+    def __init__(self) -> None:
+        self._url_keys: dict[tuple[str, str], JwksUrlKeys] = {}
+        self._static_keys: dict[int, dict[str | None, Any]] = {}
+        self._verified: dict[str, VerifiedToken] = {}
+
+    def url_keys(self, app: AppEntry) -> JwksUrlKeys:
+        token = (app.id, app.jwt["jwks_url"])
+        keys = self._url_keys.get(token)
+        if keys is None:
+            keys = self._url_keys[token] = JwksUrlKeys(app.jwt["jwks_url"])
+        return keys
+
+    def _static(self, app: AppEntry) -> dict[str | None, Any]:
+        # Keyed by the settings object: a configuration change builds a new AppEntry.
+        keys = self._static_keys.get(id(app.jwt))
+        if keys is None:
+            settings = app.jwt
+            if "jwks_json" in settings:
+                keys = _usable_keys(PyJWKSet.from_dict(settings["jwks_json"]))
+            else:
+                keys = {None: settings["public_key_pem"]}
+            self._static_keys[id(app.jwt)] = keys
+        return keys
+
+    async def _key(self, app: AppEntry, kid: str | None) -> Any:
+        if "jwks_url" in app.jwt:
+            try:
+                key = await self.url_keys(app).key_for(kid)
+            except JwksUnavailable:
+                raise jwks_unavailable() from None
+            return key.key if key is not None else None
+        keys = self._static(app)
+        if kid is not None and kid in keys:
+            key = keys[kid]
+        elif len(keys) == 1:
+            key = next(iter(keys.values()))
+        else:
+            return None
+        return key.key if isinstance(key, PyJWK) else key
+
+    async def verify(self, app: AppEntry, token: str) -> VerifiedToken:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        cached = self._verified.get(digest)
+        if cached is not None and cached.app is app and time.time() < cached.expires_at:
+            return cached
+        settings = app.jwt
+        algorithms = [a for a in settings.get("algorithms", ["RS256"]) if a in ASYMMETRIC_ALGORITHMS]
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise unauthorized("invalid_token", "the token is malformed") from None
+        if header.get("alg") not in algorithms:
+            raise unauthorized("invalid_token", "the token's algorithm is not accepted")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise unauthorized("invalid_token", "the token's kid is malformed")
+        key = await self._key(app, kid)
+        if key is None:
+            raise unauthorized("invalid_token", "no key matches the token's kid")
+        claims = _decode(token, key, algorithms, settings)
+        verified = VerifiedToken(
+            app=app,
+            expires_at=float(claims["exp"]),
+            user=_user_of(claims, settings),
+            email=_email_of(claims, settings),
+            scopes=_scopes_of(claims, settings, app.scope_prefix),
+        )
+        if len(self._verified) > MAX_CACHED_TOKENS:
+            self._verified.clear()
+        self._verified[digest] = verified
+        return verified
+
+
+def _decode(token: str, key: Any, algorithms: list[str], settings: dict[str, Any]) -> dict[str, Any]:
+    required = ["exp", *settings.get("required_claims", [])]
+    options = {"require": required, "verify_aud": "audience" in settings}
+    try:
+        claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=algorithms,
+            audience=settings.get("audience"),
+            issuer=settings.get("issuer"),
+            leeway=settings.get("leeway_seconds", 30),
+            options=options,
+        )
+    except jwt.ExpiredSignatureError:
+        raise unauthorized("token_expired", "the token has expired") from None
+    except (
+        jwt.MissingRequiredClaimError,
+        jwt.InvalidIssuerError,
+        jwt.InvalidAudienceError,
+        jwt.ImmatureSignatureError,
+        jwt.InvalidIssuedAtError,
+    ) as exc:
+        raise unauthorized("invalid_claims", f"the token's claims are not accepted: {exc}") from None
+    except jwt.InvalidTokenError:
+        raise unauthorized("invalid_token", "the token is not valid") from None
+    if not isinstance(claims.get("exp"), int | float):
+        raise unauthorized("invalid_claims", "the token has no valid exp")
+    return claims
+
+
+def _user_of(claims: dict[str, Any], settings: dict[str, Any]) -> str | None:
+    for name in (*settings.get("user_claims", ()), *DEFAULT_USER_CLAIMS):
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value[:320]
+    return None
+
+
+def _email_of(claims: dict[str, Any], settings: dict[str, Any]) -> str | None:
+    """``email_id`` or ``email``; else a configured user claim holding an email (Entra's upn)."""
+    for name in (*EMAIL_CLAIMS, *settings.get("user_claims", ())):
+        value = claims.get(name)
+        if isinstance(value, str) and is_email(value):
+            return value.lower()
+    return None
+
+
+def _scopes_of(claims: dict[str, Any], settings: dict[str, Any], prefix: str) -> frozenset[str]:
+    scopes: set[str] = set()
+    for name in (*settings.get("scope_claims", ()), "scope", "scopes"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            scopes.update(value.split())
+        elif isinstance(value, list):
+            scopes.update(v for v in value if isinstance(v, str))
+    if prefix:
+        scopes.update(s[len(prefix) :] for s in list(scopes) if s.startswith(prefix))
+    return frozenset(scopes)
+
+
+async def jwt_authenticate(
+    ctx: RequestContext, verifier: TokenVerifier, config: TenantConfig, app: AppEntry, token: str
+) -> None:
+    """Verify ``token`` for ``app`` and fill the request's agent, user and scopes."""
+    verified = await verifier.verify(app, token)
+    agent_id = app.jwt["agent_id"]
+    ctx.agent_id, ctx.key_id, ctx.credential = agent_id, None, "jwt"
+    agent = config.agents.get(agent_id)
+    if agent is None or not agent.active:
+        raise forbidden("agent_suspended", "the agent that this app's tokens act as is suspended")
+    ctx.user, ctx.user_email = verified.user, verified.email
+    ctx.identity_source = "jwt" if verified.user else None
+    ctx.scopes = verified.scopes
