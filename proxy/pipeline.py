@@ -142,6 +142,8 @@ async def _stream(
                 async for data in answer.response.content.iter_any():
                     for out in translator.feed(data):
                         await send({"type": "http.response.body", "body": out, "more_body": True})
+                for out in translator.close():
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
             except (TimeoutError, OSError) as exc:
                 ctx.error_code, ctx.error_reason = "upstream_error", "upstream_stream_interrupted"
                 logger.warning("upstream stream ended early (request %s): %s", ctx.id, type(exc).__name__)

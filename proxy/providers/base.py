@@ -49,7 +49,10 @@ class StreamTranslator(Protocol):
         """Upstream bytes in, OpenAI SSE bytes to send to the client out."""
 
     def close(self) -> list[bytes]:
-        """Bytes to send when the upstream stream ends (e.g. a final ``[DONE]``)."""
+        """Bytes to send when the upstream stream has ended (e.g. a final usage chunk).
+
+        Never ``data: [DONE]``: the pipeline sends that itself, once the record is committed.
+        """
 
 
 class ProviderAdapter(Protocol):

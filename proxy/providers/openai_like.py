@@ -13,7 +13,7 @@ import orjson
 from proxy.config_snapshot import ProviderEntry
 from proxy.models import DEFAULT_BASE_URLS
 from proxy.providers.base import UpstreamCall, Usage, estimate_tokens
-from proxy.providers.sse import DONE, SSEBuffer
+from proxy.providers.sse import SSEBuffer
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 
@@ -90,7 +90,7 @@ class PassthroughStream:
         return [data] if data else []
 
     def close(self) -> list[bytes]:
-        return [DONE]
+        return []
 
 
 class OpenAIAdapter:

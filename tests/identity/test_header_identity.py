@@ -1,4 +1,4 @@
-"""Header-mode identity (SPEC 3.3): header mode × enforcement × domains, and key overrides."""
+"""Header-mode identity (SPEC 3.3): header mode x enforcement x domains, and key overrides."""
 
 from __future__ import annotations
 
