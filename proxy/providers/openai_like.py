@@ -85,7 +85,7 @@ class PassthroughStream:
         if not self.usage.reported:
             self.usage.completion_tokens = estimate_tokens(self._text_chars)
         if self.saw_done:
-            # [DONE] is held back and sent by close(), after the request's record is committed.
+            # [DONE] is held back: the pipeline sends it once the request's record is committed.
             data = data.replace(b"data: [DONE]\r\n\r\n", b"").replace(b"data: [DONE]\n\n", b"")
         return [data] if data else []
 
