@@ -47,8 +47,11 @@ class App(TenantOwned):
         return f"{self.name} ({self.slug})"
 
     def clean(self) -> None:
+        from core.validation import SLUG_RE
         from identity.jwt_settings import jwt_settings_clean
 
+        if not SLUG_RE.match(self.slug or ""):
+            raise ValidationError({"slug": "use 1-64 lower-case letters, digits and inner hyphens"})
         self.allowed_user_domains = validate_domains(self.allowed_user_domains)
         if self.jwt is not None:
             self.jwt = jwt_settings_clean(self.jwt, tenant_id=self.tenant_id)

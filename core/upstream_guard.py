@@ -19,12 +19,17 @@ def address_refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_
     """Why the gateway must not connect to this address, or None."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
         return "link-local, metadata or reserved addresses are never allowed"
     if str(ip) in ("100.100.100.200", "fd00:ec2::254"):
         return "cloud metadata addresses are never allowed"
-    if (ip.is_loopback or ip.is_private) and not allow_private:
-        return "private and loopback addresses are not allowed (ALLOW_PRIVATE_UPSTREAMS is off)"
+    # Loopback first: ::1 also counts as "reserved" to the ipaddress module.
+    if ip.is_loopback or ip.is_private:
+        return (
+            None if allow_private else "private and loopback addresses are not allowed (ALLOW_PRIVATE_UPSTREAMS is off)"
+        )
+    if ip.is_reserved:
+        return "link-local, metadata or reserved addresses are never allowed"
     return None
 
 

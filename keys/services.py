@@ -21,7 +21,13 @@ from core.model_changes import snapshot
 from forensics.services import event_record
 from identity.models import Agent, AgentStatus
 from keys.models import SCOPES, CredentialState, Key, OrgKey, OrgRole
-from keys.rules import grace_seconds_clean, lifetime_days_clean, scopes_clean
+from keys.rules import (
+    MAX_LIFETIME_DAYS,
+    MIN_LIFETIME_DAYS,
+    grace_seconds_clean,
+    lifetime_days_clean,
+    scopes_clean,
+)
 from keys.secrets import (
     AGENT_KEY_PREFIX,
     ORG_KEY_PREFIX,
@@ -105,10 +111,16 @@ def key_rotate(*, key: Key, actor: Actor, grace_seconds: int = 0) -> tuple[Key, 
     key = Key.objects.select_for_update().get(pk=key.pk)
     if key.state() != CredentialState.ACTIVE or key.rotated_to_id is not None:
         raise invalid_request("only an active key that was not rotated yet can be rotated", "key_not_active")
-    remaining_days = max(1, (key.expires_at - key.created_at).days) if key.expires_at else None
+    # The successor gets the old key's lifetime. expires_at is computed a moment before the row's
+    # created_at, so the difference is a hair under whole days: round it, or every rotation
+    # would lose a day.
+    lifetime_days = None
+    if key.expires_at is not None:
+        lifetime = round((key.expires_at - key.created_at).total_seconds() / 86400)
+        lifetime_days = min(max(lifetime, MIN_LIFETIME_DAYS), MAX_LIFETIME_DAYS)
     new_key, secret = key_create(
         agent=key.agent, actor=actor, name=key.name, scopes=key.scopes, rate_limit=key.rate_limit,
-        expires_in_days=remaining_days, app=key.app, identity_header_mode=key.identity_header_mode,
+        expires_in_days=lifetime_days, app=key.app, identity_header_mode=key.identity_header_mode,
         enforce_identity=key.enforce_identity, allowed_user_domains=key.allowed_user_domains,
     )  # fmt: skip
     ends = timezone.now() + timedelta(seconds=grace)
@@ -209,8 +221,14 @@ def tenant_admin_credentials_count(*, tenant_id: str, excluding_org_key_id: str 
 
 @transaction.atomic
 def org_key_revoke(*, org_key: OrgKey, actor: Actor) -> None:
+    """Revoke now (idempotent); refuses the tenant's last admin credential (``last_admin``)."""
     # Lock the tenant's admin keys so two concurrent deletes cannot both pass the check.
     list(OrgKey.objects.select_for_update().for_tenant(org_key.tenant_id).filter(role=OrgRole.ADMIN))
+    org_key.refresh_from_db(fields=["revoked_at", "expires_at", "role"])
+    now = timezone.now()
+    if org_key.revoked_at is not None and org_key.revoked_at <= now:
+        # Already revoked: keep the original time, and record no second revocation.
+        return
     last_admin = (
         org_key.role == OrgRole.ADMIN
         and org_key.state() == CredentialState.ACTIVE
@@ -218,7 +236,6 @@ def org_key_revoke(*, org_key: OrgKey, actor: Actor) -> None:
     )
     if last_admin:
         raise invalid_request("the last admin credential of a tenant cannot be removed", "last_admin")
-    now = timezone.now()
     org_key.revoked_at = now
     org_key.save(update_fields=["revoked_at", "updated_at"])
     event_record(

@@ -9,6 +9,7 @@ Loads run on a small thread pool and concurrent misses for the same entry share 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from keys.secrets import secret_digest
 from proxy.config_generation import generation_key, local_generation
@@ -41,10 +42,12 @@ class DatabaseRunner:
 
     def __init__(self, workers: int = 4) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aid-db")
+        self._connections: set = set()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         def job() -> T:
             close_old_connections()
+            self._connections.add(connections["default"])
             try:
                 return fn(*args)
             except Exception:
@@ -54,7 +57,14 @@ class DatabaseRunner:
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        # The worker threads are gone; close their connections from here (the raw driver
+        # connection, since Django's wrapper refuses use from another thread).
+        for wrapper in self._connections:
+            if wrapper.connection is not None:
+                with contextlib.suppress(Exception):
+                    wrapper.connection.close()
+        self._connections.clear()
 
 
 class GenerationSource:
@@ -64,14 +74,18 @@ class GenerationSource:
         self._redis = redis_client
         self._ttl = ttl
         self._seen: dict[str, tuple[int, float]] = {}
+        self._local_seen: dict[str, int] = {}
 
     async def current(self, tenant_id: str) -> int:
+        local = local_generation(tenant_id)
         if self._redis is None:
-            return local_generation(tenant_id)
+            return local
         now = time.monotonic()
         seen = self._seen.get(tenant_id)
-        if seen is not None and now - seen[1] < self._ttl:
+        # A change made in this very process is seen at once; others' within the TTL.
+        if seen is not None and now - seen[1] < self._ttl and self._local_seen.get(tenant_id) == local:
             return seen[0]
+        self._local_seen[tenant_id] = local
         try:
             raw = await self._redis.get(generation_key(tenant_id))
         except (aioredis.RedisError, OSError):

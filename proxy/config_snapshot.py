@@ -123,6 +123,8 @@ class TenantConfig:
     policies: tuple[PolicyEntry, ...]
     prices: tuple[tuple[str, float, float], ...]
     slugs: dict[str, str] = field(default_factory=dict)
+    # Filled lazily by proxy.policy_resolution; dropped with the snapshot on any change.
+    compiled_policies: dict[tuple, Any] = field(default_factory=dict)
 
 
 def _epoch(value) -> float | None:

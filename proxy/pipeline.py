@@ -14,11 +14,22 @@ from typing import Any
 import orjson
 
 from core.errors import GatewayError, error_body
-from proxy.access import model_check, scope_check
+from proxy.access import scope_check
 from proxy.authentication import caller_authenticate
 from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
 from proxy.end_user import client_request_id_read, conversation_id_read, header_identity_resolve
+from proxy.guardrails import guardrails_apply
 from proxy.http_io import ClientDisconnected, Receive, Send, body_read, encode_headers, send_json
+from proxy.policy_enforcement import (
+    endpoint_check,
+    hours_check,
+    limits_admit,
+    max_tokens_check,
+    model_policy_check,
+    models_allowed,
+    token_estimate,
+)
+from proxy.policy_resolution import effective_policy
 from proxy.request_body import chat_body_check, embeddings_body_check, json_body_parse
 from proxy.request_context import RequestContext
 from proxy.routing import concrete_model_names, route_resolve
@@ -51,11 +62,15 @@ async def _serve(
     scope_check(ctx.endpoint, ctx.scopes)
     header_identity_resolve(ctx, app, key)
     conversation_id_read(ctx)
-    agent = config.agents.get(ctx.agent_id) if ctx.agent_id else None
-    allowed_models = agent.allowed_models if agent else None
+    policy = effective_policy(config, app_id=app.id, agent_id=ctx.agent_id, key=key)
+    ctx.policy_ids = list(policy.policy_ids)
+    endpoint_check(policy, ctx.endpoint)
+    hours_check(policy)
+    fail_modes = (config.rate_limit_fail_mode, config.budget_fail_mode)
 
     if ctx.endpoint == "models":
-        names = [m for m in concrete_model_names(config) if _allowed(allowed_models, m)]
+        await limits_admit(ctx, policy, runtime.limits, estimate=0, fail_modes=fail_modes)
+        names = [m for m in concrete_model_names(config) if models_allowed(policy, m)]
         created = int(ctx.started_wall)
         payload = {
             "object": "list",
@@ -74,10 +89,17 @@ async def _serve(
         model, prompt_chars = embeddings_body_check(body)
     ctx.model_requested = model
     ctx.body = body
-    model_check(allowed_models, model, ctx.agent_id)
+    model_policy_check(policy, model, ctx.agent_id)
+    max_tokens_check(policy, body)
+    redacted = guardrails_apply(app.guardrails, body)
     targets, _ = route_resolve(config, model)
+    await limits_admit(
+        ctx, policy, runtime.limits, estimate=token_estimate(policy, body, prompt_chars), fail_modes=fail_modes
+    )
     if app.capture_bodies:
-        ctx.request_body_capture = raw[: app.body_capture_max_bytes].decode("utf-8", "replace")
+        # What is kept is what was sent upstream: after redaction.
+        captured = orjson.dumps(body) if redacted else raw
+        ctx.request_body_capture = captured[: app.body_capture_max_bytes].decode("utf-8", "replace")
 
     answer = await forward(runtime.upstream, ctx, targets, body, prompt_chars)
     if isinstance(answer, JsonAnswer):
@@ -184,10 +206,6 @@ async def _stream(
     if started:
         # [DONE] goes out only once the record is committed.
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
-
-
-def _allowed(patterns: tuple[str, ...] | None, model: str) -> bool:
-    return patterns is None or any(fnmatchcase(model, p) for p in patterns)
 
 
 def _headers(ctx: RequestContext) -> dict[str, str]:

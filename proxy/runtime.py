@@ -7,6 +7,7 @@ from django.conf import settings
 from forensics.recorder import RecordWriter
 from identity.jwt_auth import TokenVerifier
 from proxy.config_cache import ConfigCache, DatabaseRunner, GenerationSource, redis_client_from_settings
+from proxy.limit_store import limit_store_for
 from proxy.upstream import UpstreamClient
 
 
@@ -19,6 +20,7 @@ class GatewayRuntime:
         self.config = ConfigCache(generations=GenerationSource(self.redis, settings.CONFIG_CACHE_SECONDS), db=self.db)
         self.upstream = UpstreamClient()
         self.tokens = TokenVerifier()
+        self.limits = limit_store_for(self.redis)
         self.records = RecordWriter(self.db)
         self.max_request_bytes: int = settings.MAX_REQUEST_BYTES
 

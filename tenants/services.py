@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.actors import SYSTEM, Actor
@@ -33,11 +34,19 @@ def tenant_create(*, name: str, actor: Actor = SYSTEM, admin_email: str | None =
 
 def membership_create(*, tenant: Tenant, email: str, actor: Actor, role: str = MembershipRole.ADMIN) -> Membership:
     """A console user of this tenant; staff so that Django admin lets them in."""
+    if role not in MembershipRole.values:
+        raise ValidationError({"role": "must be admin or viewer"})
     user_model = get_user_model()
+    # A new user has no password until someone sets one (changepassword or the reset flow).
     user, _ = user_model.objects.get_or_create(username=email, defaults={"email": email, "is_staff": True})
-    if not user.has_usable_password():
-        user.set_unusable_password()
-        user.save()
+    current = Membership.objects.filter(user=user).exclude(tenant=tenant).first()
+    if current is not None:
+        # A console user belongs to one tenant: silently moving them would hand this tenant
+        # someone else's admin and could leave the other tenant without one.
+        raise ValidationError({"email": "this user is a console user of another tenant"})
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
     membership, _ = Membership.objects.update_or_create(user=user, defaults={"tenant": tenant, "role": role})
     event_record(
         tenant_id=tenant.id, actor=actor, action="member.added", object_type="user", object_id=str(user.pk),

@@ -30,14 +30,28 @@ _DEV_SECRETS = {
 }
 
 
+def _is_dev_secret(name: str, value: str) -> bool:
+    # FIELD_ENCRYPTION_KEY is a comma-separated list whose first key encrypts: a published key
+    # anywhere in it would let a production deployment encrypt or decrypt under a known key.
+    parts = [p.strip() for p in value.split(",")] if name == "FIELD_ENCRYPTION_KEY" else [value.strip()]
+    return any(p == _DEV_SECRETS[name] or p.startswith(_DEV_SECRET_MARK) for p in parts)
+
+
+def _is_empty_secret(name: str, value: str) -> bool:
+    if name == "FIELD_ENCRYPTION_KEY":
+        return not any(p.strip() for p in value.split(","))
+    return not value.strip()
+
+
 def secret_setting(name: str) -> str:
     """Read a secret; with DEBUG off, refuse empty or development values by name."""
     value = env.str(name, default="")
     if not DEBUG:
-        if not value or value == _DEV_SECRETS[name] or value.startswith(_DEV_SECRET_MARK):
+        empty = _is_empty_secret(name, value)
+        if empty or _is_dev_secret(name, value):
             raise ImproperlyConfigured(
                 f"{name} must be set to a strong secret when DEBUG is off "
-                f"(it is {'empty' if not value else 'a development default'})."
+                f"(it is {'empty' if empty else 'a development default'})."
             )
         return value
     return value or _DEV_SECRETS[name]

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from forensics.models import RequestLog
-from tests.identity.conftest import SigningKey
+from tests.support.jwt_fixtures import SigningKey
 
 
 def reason(response) -> tuple[int, str]:

@@ -12,12 +12,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from apps.models import App
 from apps.services import app_create
 from core.actors import SYSTEM
-from identity.models import Agent
-from identity.services import agent_create
+from identity.models import Agent, AgentStatus
+from identity.services import agent_create, agent_update
 from keys.models import Key, OrgKey
 from keys.services import key_create, key_revoke, org_key_create, org_key_revoke
 from proxy.models import Alias, Provider
@@ -52,6 +53,9 @@ class Command(BaseCommand):
                 tenant_id=tenant.id, actor=SYSTEM, name="demo-agent", app=app, owner_email="owner@example.com",
                 description="The agent behind the demo key",
             )  # fmt: skip
+        elif agent.status != AgentStatus.ACTIVE:
+            # The key printed below must work: a demo agent someone suspended is reactivated.
+            agent = agent_update(agent=agent, actor=SYSTEM, data={"status": AgentStatus.ACTIVE})
         provider = Provider.objects.for_tenant(tenant.id).filter(kind="mock").first()
         if provider is None:
             provider = provider_create(tenant_id=tenant.id, actor=SYSTEM, name="mock", kind="mock", models=["mock-*"])
@@ -62,11 +66,15 @@ class Command(BaseCommand):
             )  # fmt: skip
 
         # Fresh secrets each run: create the new ones first so the tenant never lacks an admin.
-        old_org_keys = list(OrgKey.objects.for_tenant(tenant.id).filter(name=DEMO_KEY_NAME, revoked_at=None))
+        # "Not revoked yet" includes a key whose rotation grace period is still running.
+        now = timezone.now()
+        old_org_keys = list(
+            OrgKey.objects.for_tenant(tenant.id).filter(name=DEMO_KEY_NAME).exclude(revoked_at__lte=now)
+        )
         _, org_secret = org_key_create(tenant_id=tenant.id, actor=SYSTEM, name=DEMO_KEY_NAME)
         for old in old_org_keys:
             org_key_revoke(org_key=old, actor=SYSTEM)
-        for old in Key.objects.for_tenant(tenant.id).filter(name=DEMO_KEY_NAME, revoked_at=None):
+        for old in Key.objects.for_tenant(tenant.id).filter(name=DEMO_KEY_NAME).exclude(revoked_at__lte=now):
             key_revoke(key=old, actor=SYSTEM)
         _, agent_secret = key_create(agent=agent, actor=SYSTEM, name=DEMO_KEY_NAME)
 

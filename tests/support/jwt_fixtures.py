@@ -1,4 +1,4 @@
-"""Keys, a JWKS server and a JWT-enabled app for the identity tests."""
+"""Keys, a JWKS server and a JWT-enabled app, for the identity and policy tests."""
 
 from __future__ import annotations
 

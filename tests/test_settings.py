@@ -1,0 +1,169 @@
+"""Settings from the environment (SPEC section 8): with DEBUG off the process refuses to start
+while a secret is missing or a development default; the embedded default needs no environment.
+
+Each case starts a fresh interpreter, since settings are read once at import. The cases run
+side by side (one module-scoped batch) to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from config.settings.base import _DEV_SECRETS
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_NAMES = ["SECRET_KEY", "KEY_HASH_SECRET", "FIELD_ENCRYPTION_KEY", "AUDIT_SIGNING_KEY"]
+STRONG = {
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "KEY_HASH_SECRET": secrets.token_urlsafe(50),
+    # Two keys, as during a rotation: a list is what production must accept.
+    "FIELD_ENCRYPTION_KEY": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
+    "AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+}
+SCRUBBED = {*SECRET_NAMES, "DEBUG", "DJANGO_SETTINGS_MODULE", "ALLOW_PRIVATE_UPSTREAMS", "SECURE_SSL_REDIRECT"}
+PROBE = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(f'DEBUG={s.DEBUG} ALLOW_PRIVATE_UPSTREAMS={s.ALLOW_PRIVATE_UPSTREAMS} "
+    'SESSION_COOKIE_SECURE={getattr(s, "SESSION_COOKIE_SECURE", None)}\')'
+)
+PRODUCTION = "config.settings.production"
+LOCAL = "config.settings.local"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def case(module: str, *, secrets_from: dict[str, str] | None = None, **env: str | None) -> tuple[str, dict]:
+    """A settings module and the environment to start it with (``None`` removes a variable)."""
+    return module, {**(STRONG if secrets_from is None else secrets_from), **env}
+
+
+CASES: dict[str, tuple[str, dict]] = {
+    "production strong": case(PRODUCTION),
+    "production DEBUG=true without secrets": case(PRODUCTION, secrets_from={}, DEBUG="true"),
+    "local embedded default": case(LOCAL, secrets_from={}),
+    "local DEBUG=false without secrets": case(LOCAL, secrets_from={}, DEBUG="false"),
+    "local DEBUG=false strong": case(LOCAL, DEBUG="false"),
+    "production blank SECRET_KEY": case(PRODUCTION, SECRET_KEY="   "),
+    "production dev key first in FIELD_ENCRYPTION_KEY": case(
+        PRODUCTION, FIELD_ENCRYPTION_KEY=f"{_DEV_SECRETS['FIELD_ENCRYPTION_KEY']},{STRONG['FIELD_ENCRYPTION_KEY']}"
+    ),
+    "production dev key last in FIELD_ENCRYPTION_KEY": case(
+        PRODUCTION, FIELD_ENCRYPTION_KEY=f"{STRONG['FIELD_ENCRYPTION_KEY']}, {_DEV_SECRETS['FIELD_ENCRYPTION_KEY']}"
+    ),
+    "production only commas in FIELD_ENCRYPTION_KEY": case(PRODUCTION, FIELD_ENCRYPTION_KEY=" , "),
+    "production dev-insecure KEY_HASH_SECRET": case(PRODUCTION, KEY_HASH_SECRET="dev-insecure-but-long-0123456789"),
+}
+for _name in SECRET_NAMES:
+    CASES[f"production missing {_name}"] = case(PRODUCTION, **{_name: None})
+    CASES[f"production dev default {_name}"] = case(PRODUCTION, **{_name: _DEV_SECRETS[_name]})
+
+
+def environment(module: str, overrides: dict[str, str | None]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env["DJANGO_SETTINGS_MODULE"] = module
+    for name, value in overrides.items():
+        if value is not None:
+            env[name] = value
+    return env
+
+
+def probe_start(module: str, overrides: dict[str, str | None]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", PROBE],
+        cwd=BASE_DIR,
+        env=environment(module, overrides),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[str, Outcome]:
+    running = {name: probe_start(module, overrides) for name, (module, overrides) in CASES.items()}
+    results = {}
+    for name, process in running.items():
+        stdout, stderr = process.communicate(timeout=120)
+        results[name] = Outcome(process.returncode, stdout, stderr)
+    return results
+
+
+def refused_naming(outcome: Outcome, name: str) -> bool:
+    return (
+        outcome.returncode != 0
+        and "ImproperlyConfigured" in outcome.stderr
+        and f"{name} must be set to a strong secret" in outcome.stderr
+    )
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_it_refuses_to_start_in_production_without_the_secret(outcomes, name):
+    assert refused_naming(outcomes[f"production missing {name}"], name)
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_it_refuses_to_start_in_production_with_the_development_default(outcomes, name):
+    outcome = outcomes[f"production dev default {name}"]
+
+    assert refused_naming(outcome, name)
+    assert _DEV_SECRETS[name] not in outcome.stderr
+
+
+def test_it_refuses_any_dev_insecure_value_in_production(outcomes):
+    assert refused_naming(outcomes["production dev-insecure KEY_HASH_SECRET"], "KEY_HASH_SECRET")
+
+
+def test_it_refuses_a_blank_secret_in_production(outcomes):
+    assert refused_naming(outcomes["production blank SECRET_KEY"], "SECRET_KEY")
+
+
+@pytest.mark.parametrize("position", ["first", "last"])
+def test_it_refuses_the_development_encryption_key_anywhere_in_a_key_list(outcomes, position):
+    assert refused_naming(outcomes[f"production dev key {position} in FIELD_ENCRYPTION_KEY"], "FIELD_ENCRYPTION_KEY")
+
+
+def test_it_refuses_an_encryption_key_list_without_a_key(outcomes):
+    assert refused_naming(outcomes["production only commas in FIELD_ENCRYPTION_KEY"], "FIELD_ENCRYPTION_KEY")
+
+
+def test_it_starts_in_production_with_strong_secrets_and_a_key_list(outcomes):
+    outcome = outcomes["production strong"]
+
+    assert outcome.returncode == 0, outcome.stderr
+    assert "DEBUG=False ALLOW_PRIVATE_UPSTREAMS=False SESSION_COOKIE_SECURE=True" in outcome.stdout
+
+
+def test_it_keeps_debug_off_in_production_whatever_the_environment_says(outcomes):
+    assert refused_naming(outcomes["production DEBUG=true without secrets"], "SECRET_KEY")
+
+
+def test_it_starts_the_embedded_default_with_no_environment(outcomes):
+    outcome = outcomes["local embedded default"]
+
+    assert outcome.returncode == 0, outcome.stderr
+    assert "DEBUG=True ALLOW_PRIVATE_UPSTREAMS=True" in outcome.stdout
+
+
+def test_it_refuses_development_secrets_in_local_settings_with_debug_off(outcomes):
+    assert refused_naming(outcomes["local DEBUG=false without secrets"], "SECRET_KEY")
+
+
+def test_it_starts_local_settings_with_debug_off_and_strong_secrets(outcomes):
+    outcome = outcomes["local DEBUG=false strong"]
+
+    assert outcome.returncode == 0, outcome.stderr
+    assert "DEBUG=False ALLOW_PRIVATE_UPSTREAMS=False" in outcome.stdout
