@@ -240,8 +240,8 @@ class GatewayProcess:
             CONFIG_CACHE_SECONDS="0.5",
             LOG_LEVEL="WARNING",
             **({"REDIS_URL": redis_url} if redis_url else {}),
-            **(extra_env or {}),
         )
+        env.update(extra_env or {})
         self._command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                          "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
         self._env = env

@@ -1,0 +1,125 @@
+"""Guardrails (SPEC 3.5): blocked patterns, PII redact/block, prompt size; nothing blocked
+ever reaches the upstream, and redaction happens before the request leaves the gateway."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from apps.services import guardrails_put
+from core.actors import SYSTEM
+from forensics.models import RequestLog
+from proxy.guardrails import luhn_valid, pii_find, pii_redact
+from tests.policies.conftest import call
+
+
+def guard(world, **fields) -> None:
+    guardrails_put(app=world.app, actor=SYSTEM, data=fields)
+
+
+def ask(world, *contents, model: str = "gpt-4o"):
+    messages = [{"role": "user", "content": c} for c in contents]
+    return call(world, model, messages=messages)
+
+
+def test_it_blocks_a_named_pattern_and_sends_nothing_upstream(world):
+    guard(world, blocked_patterns=[{"name": "secret_project", "pattern": r"(?i)project\s+zeus"}])
+    response = ask(world, "tell me about Project   Zeus")
+    assert response.status_code == 400
+    assert response.json()["error"] | {"message": None, "request_id": None} == {
+        "code": "guardrail_violation", "reason": "secret_project", "type": "invalid_request_error",
+        "message": None, "request_id": None,
+    }  # fmt: skip
+    assert world.upstream.requests == []
+
+
+def test_it_checks_every_content_part_of_every_message(world):
+    guard(world, blocked_patterns=[{"name": "nope", "pattern": "forbidden"}])
+    parts = [{"type": "text", "text": "fine"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+             {"type": "text", "text": "this is forbidden"}]  # fmt: skip
+    response = call(world, "gpt-4o", messages=[{"role": "system", "content": "ok"}, {"role": "user", "content": parts}])
+    assert response.json()["error"]["reason"] == "nope"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("mail me at jane.doe@corp.example", "email"),
+        ("call +14155550123 now", "phone"),
+        ("call (415) 555-0123", "phone"),
+        ("call 415-555-0123", "phone"),
+        ("card 4111 1111 1111 1111", "card"),
+        ("card 4111-1111-1111-1111", "card"),
+        ("ssn 123-45-6789", "ssn"),
+    ],
+)
+def test_it_blocks_each_kind_of_pii(world, text, kind):
+    guard(world, pii="block")
+    response = ask(world, text)
+    assert (response.status_code, response.json()["error"]["reason"]) == (400, f"pii_{kind}")
+    assert world.upstream.requests == []
+
+
+def test_it_redacts_pii_before_the_request_leaves_the_gateway(world):
+    guard(world, pii="redact")
+    response = ask(world, "I am jane@corp.example, card 4111 1111 1111 1111, phone +14155550123, ssn 123-45-6789")
+    assert response.status_code == 200
+    sent = world.upstream.last().json["messages"][0]["content"]
+    assert sent == "I am [REDACTED:email], card [REDACTED:card], phone [REDACTED:phone], ssn [REDACTED:ssn]"
+
+
+def test_it_captures_the_redacted_body_not_the_original(world):
+    from apps.services import app_update
+
+    app_update(app=world.app, actor=SYSTEM, data={"capture_bodies": True})
+    guard(world, pii="redact")
+    response = ask(world, "I am jane@corp.example")
+    record = RequestLog.objects.get(id=response.headers["x-request-id"])
+    assert "[REDACTED:email]" in record.request_body
+    assert "jane@corp.example" not in record.request_body
+    assert "Hello from upstream" in record.response_body
+
+
+def test_it_redacts_embeddings_input_too(world):
+    guard(world, pii="redact")
+    response = call(world, "text-embedding-3-small", path="/v1/embeddings", input=["bob@corp.example", "x"])
+    assert response.status_code == 200
+    assert world.upstream.last().json["input"] == ["[REDACTED:email]", "x"]
+
+
+def test_it_refuses_a_prompt_over_max_prompt_chars(world):
+    guard(world, max_prompt_chars=10)
+    assert ask(world, "12345", "67890").status_code == 200
+    response = ask(world, "12345", "678901")
+    assert response.json()["error"]["reason"] == "max_prompt_chars"
+
+
+def test_put_replaces_the_whole_object(world):
+    guard(world, pii="block", max_prompt_chars=5)
+    guard(world, blocked_patterns=[{"name": "x", "pattern": "zzz"}])
+    assert ask(world, "jane@corp.example is long").status_code == 200  # pii and size back to defaults
+
+
+def test_a_catastrophic_pattern_cannot_hang_the_gateway(world):
+    # The regex module defuses many classic ReDoS shapes; this one it cannot.
+    guard(world, blocked_patterns=[{"name": "redos", "pattern": r"^(a|a)*$"}])
+    started = time.monotonic()
+    response = ask(world, "a" * 40 + "!")
+    assert time.monotonic() - started < 2
+    # A pattern that runs out of time counts as a match: content never slips through.
+    assert response.json()["error"]["reason"] == "redos"
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [("4111111111111111", True), ("4111111111111112", False), ("79927398713", True), ("0000000000000", True),
+     ("1234567812345678", False)],
+)  # fmt: skip
+def test_luhn(number, valid):
+    assert luhn_valid(number) is valid
+
+
+def test_it_ignores_card_like_numbers_failing_luhn():
+    assert pii_find("order 1234 5678 1234 5678") is None
+    assert pii_redact("order 1234 5678 1234 5678") == "order 1234 5678 1234 5678"
