@@ -139,8 +139,8 @@ def own_redis(settings):
 
 
 def test_fail_modes_apply_while_redis_is_down_and_recovery_needs_no_restart(transactional_db, own_redis):
-    rate_only, rate_secret = tenant_with_key(requests_per_minute=1000)
-    budgeted, budget_secret = tenant_with_key(daily_token_budget=100_000)
+    _rate_only, rate_secret = tenant_with_key(requests_per_minute=1000)
+    _budgeted, budget_secret = tenant_with_key(daily_token_budget=100_000)
     strict, strict_secret = tenant_with_key(requests_per_minute=1000)
     Tenant.objects.filter(pk=strict.pk).update(rate_limit_fail_mode="closed")
     strict.save(update_fields=["updated_at"])
