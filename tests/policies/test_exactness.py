@@ -154,8 +154,8 @@ def test_fail_modes_apply_while_redis_is_down_and_recovery_needs_no_restart(tran
         with httpx.Client(base_url=gateway.url, timeout=20) as client:
 
             def ask(secret: str) -> httpx.Response:
-                return client.post("/v1/chat/completions", headers={"X-API-Key": secret},
-                                   json={"model": "mock-1", "messages": [{"role": "user", "content": "Hi"}]})  # fmt: skip
+                body = {"model": "mock-1", "messages": [{"role": "user", "content": "Hi"}]}
+                return client.post("/v1/chat/completions", headers={"X-API-Key": secret}, json=body)
 
             admitted = ask(rate_secret)  # authentication from cache; rate limits fail open
             assert admitted.status_code == 200
