@@ -25,6 +25,16 @@ class GatewayApplication:
     def __init__(self) -> None:
         self.django = get_asgi_application()
         self.proxy = ProxyApplication()
+        self._sealer = None
+
+    def _sealer_start(self) -> None:
+        from django.conf import settings
+
+        if settings.AUDIT_SEAL_IN_PROCESS:
+            from forensics.background_sealer import BackgroundSealer
+
+            self._sealer = BackgroundSealer(settings.AUDIT_SEAL_INTERVAL_SECONDS)
+            self._sealer.start()
 
     async def __call__(self, scope: dict[str, Any], receive, send) -> None:
         if scope["type"] == "http" and proxy_path_match(scope["path"]):
@@ -38,8 +48,11 @@ class GatewayApplication:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._sealer_start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._sealer is not None:
+                    self._sealer.stop()
                 await self.proxy.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -97,3 +97,44 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_id}"
+
+
+class AuditChainHead(models.Model):
+    """The end of one tenant's hash chain; locked by the sealer so chains never fork."""
+
+    tenant_id = models.CharField(primary_key=True, max_length=32)
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.last_seq}"
+
+
+class CheckpointKind(models.TextChoices):
+    SEAL = "seal", "seal"
+    PRUNE = "prune", "prune"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "the chain of this tenant reached ``seq`` with ``chain_hash``".
+
+    A ``prune`` checkpoint also says that records up to ``seq`` were deleted by retention,
+    so verification can start after them. Append-only (refused UPDATE/DELETE on PostgreSQL).
+    """
+
+    id = models.CharField(primary_key=True, max_length=32, default=IdFactory("ckp"), editable=False)
+    tenant_id = models.CharField(max_length=32)
+    kind = models.CharField(max_length=8, choices=CheckpointKind.choices, default=CheckpointKind.SEAL)
+    seq = models.PositiveBigIntegerField()
+    chain_hash = models.CharField(max_length=64)
+    records = models.PositiveIntegerField(default=0, help_text="records sealed (or pruned) by this checkpoint")
+    created_at = models.DateTimeField()
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["tenant_id", "seq", "created_at"]
+        indexes = [models.Index(fields=["tenant_id", "seq"], name="checkpoint_tenant_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.tenant_id}@{self.seq}"

@@ -12,6 +12,8 @@ from .base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CONFIG_CACHE_SECONDS = 0.2
+# Tests seal explicitly; a sealer thread would race the test's own writes.
+AUDIT_SEAL_IN_PROCESS = False
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: gateway processes started by the tests must see the same data.

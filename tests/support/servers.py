@@ -238,6 +238,7 @@ class GatewayProcess:
             DEBUG="true",
             DATABASE_URL=database_url_of_test_db(),
             CONFIG_CACHE_SECONDS="0.5",
+            AUDIT_SEAL_IN_PROCESS="false",
             LOG_LEVEL="WARNING",
             **({"REDIS_URL": redis_url} if redis_url else {}),
         )

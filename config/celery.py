@@ -1,0 +1,22 @@
+"""The Celery app: Redis as broker when ``CELERY_BROKER_URL`` is set, inline tasks otherwise.
+
+Tasks are thin (ids in, a service does the work); the beat schedule seals audit chains every
+few seconds and applies retention hourly.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("aidgate")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "audit-seal": {"task": "forensics.tasks.audit_seal", "schedule": 2.0},
+    "audit-retention": {"task": "forensics.tasks.audit_retention", "schedule": 3600.0},
+}

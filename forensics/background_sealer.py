@@ -1,0 +1,34 @@
+"""Sealing inside the gateway process when there is no Celery broker (the embedded default),
+so that ``make run`` seals records within seconds just as beat would in production."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+
+class BackgroundSealer:
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aid-sealer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        from forensics.sealing import audit_seal_all
+
+        while not self._stop.wait(self._interval):
+            try:
+                close_old_connections()
+                audit_seal_all()
+            except Exception:
+                logger.exception("background sealing failed; retrying")

@@ -1,0 +1,22 @@
+"""Thin Celery tasks of the forensic side: they call services and nothing else."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from forensics.sealing import audit_retention_apply, audit_seal_all
+
+
+@shared_task(name="forensics.tasks.audit_seal", ignore_result=True, time_limit=120)
+def audit_seal() -> int:
+    return audit_seal_all()
+
+
+@shared_task(name="forensics.tasks.audit_retention", ignore_result=True, time_limit=1800)
+def audit_retention() -> int:
+    from tenants.models import Tenant
+
+    return sum(
+        audit_retention_apply(tenant_id=tenant.id, retention_days=tenant.log_retention_days)
+        for tenant in Tenant.objects.all()
+    )

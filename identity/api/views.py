@@ -1,0 +1,50 @@
+"""Agents (SPEC 5.2): list, create, read, change, soft-delete."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.api.schema import LIST_PARAMETERS, list_of
+from core.api.views import ManagementView
+from identity.api.serializers import AgentInputSerializer, AgentSerializer
+from identity.models import Agent
+from identity.selectors import agent_get, agent_list
+from identity.services import agent_create, agent_delete, agent_update
+
+
+class AgentListView(ManagementView):
+    @extend_schema(operation_id="agent_list", parameters=LIST_PARAMETERS, responses=list_of(AgentSerializer))
+    def get(self, request: Request) -> Response:
+        return self.page(agent_list(tenant_id=self.tenant_id), AgentSerializer)
+
+    @extend_schema(operation_id="agent_create", request=AgentInputSerializer, responses={201: AgentSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.validated(AgentInputSerializer)
+        agent = agent_create(tenant_id=self.tenant_id, actor=self.actor, **data)
+        return Response(AgentSerializer(agent).data, status=201)
+
+
+class AgentDetailView(ManagementView):
+    def get_agent(self, agent_id: str) -> Agent:
+        return self.found(agent_get(tenant_id=self.tenant_id, agent_id=agent_id), "agent")
+
+    @extend_schema(operation_id="agent_get", responses=AgentSerializer)
+    def get(self, request: Request, agent_id: str) -> Response:
+        return Response(AgentSerializer(self.get_agent(agent_id)).data)
+
+    @extend_schema(operation_id="agent_update", request=AgentInputSerializer, responses=AgentSerializer)
+    def patch(self, request: Request, agent_id: str) -> Response:
+        agent = self.get_agent(agent_id)
+        agent = agent_update(agent=agent, actor=self.actor, data=self.validated(AgentInputSerializer, partial=True))
+        return Response(AgentSerializer(agent).data)
+
+    @extend_schema(
+        operation_id="agent_delete",
+        description="Soft delete: the agent leaves every list, its keys are revoked, its logs stay.",
+        responses={204: None},
+    )
+    def delete(self, request: Request, agent_id: str) -> Response:
+        agent_delete(agent=self.get_agent(agent_id), actor=self.actor)
+        return Response(status=204)

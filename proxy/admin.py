@@ -1,0 +1,175 @@
+"""Console pages of providers, aliases and the tenant's price table.
+
+A provider's API key is write-only: the form never renders it back, a blank field keeps
+the stored key, and only ``api_key_set`` is ever shown.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.db import models, transaction
+from django.http import HttpRequest
+
+from core.actors import Actor
+from core.admin_tenancy import TenantScopedAdmin, TenantScopedForm, audited_update, form_values, json_safe
+from core.model_changes import snapshot
+from forensics.services import event_record
+from proxy.models import Alias, ModelPrice, Provider
+from proxy.services import (
+    ALIAS_FIELDS,
+    PROVIDER_FIELDS,
+    alias_create,
+    alias_delete,
+    alias_update,
+    provider_create,
+    provider_delete,
+    provider_update,
+)
+
+RECORD_FIELDS = ["id", "created_at", "updated_at"]
+WRITE_ONLY_FIELDS = ["api_key", "clear_api_key"]
+PRICE_FIELDS = ["model_pattern", "input_per_million_usd", "output_per_million_usd"]
+
+
+class ProviderForm(TenantScopedForm):
+    api_key = forms.CharField(
+        required=False,
+        label="API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: stored encrypted, never shown again. Leave blank to keep the stored key.",
+    )
+    clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
+
+    class Meta:
+        model = Provider
+        fields = PROVIDER_FIELDS
+
+
+@admin.register(Provider)
+class ProviderAdmin(TenantScopedAdmin):
+    form = ProviderForm
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "base_url", "api_version", "priority"]}),
+        ("Credential", {"fields": ["api_key", "clear_api_key", "api_key_stored"]}),
+        ("Routing", {"fields": ["models", "timeout_seconds", "extra_headers"]}),
+        ("Record", {"fields": RECORD_FIELDS}),
+    ]
+    readonly_fields = ["api_key_stored", *RECORD_FIELDS]
+    list_display = ["name", "kind", "base_url", "api_key_stored", "priority", "models", "created_at", "tenant"]
+    list_filter = ["kind", ("tenant", RelatedOnlyFieldListFilter)]
+    search_fields = ["name", "id", "base_url", "tenant__name"]
+    list_select_related = ["tenant"]
+
+    @admin.display(boolean=True, description="API key set")
+    def api_key_stored(self, obj: Provider) -> bool:
+        return obj.api_key_set
+
+    def get_fieldsets(self, request: HttpRequest, obj: models.Model | None = None) -> list:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and self.has_change_permission(request, obj):
+            return fieldsets
+        # Nothing to remove when adding; nothing to write when only viewing.
+        hidden = ["clear_api_key"] if obj is None else WRITE_ONLY_FIELDS
+        return [(name, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}) for name, opts in fieldsets]
+
+    def service_create(self, request: HttpRequest, obj: Provider, form: forms.ModelForm, actor: Actor) -> Provider:
+        fields = form_values(form, PROVIDER_FIELDS)
+        return provider_create(
+            tenant_id=obj.tenant_id, actor=actor, name=fields.pop("name"), kind=fields.pop("kind"),
+            api_key=form.cleaned_data.get("api_key") or None, **fields,
+        )  # fmt: skip
+
+    def service_update(self, request: HttpRequest, current: Provider, form: forms.ModelForm, actor: Actor) -> Provider:
+        data = form_values(form, PROVIDER_FIELDS)
+        if form.cleaned_data.get("clear_api_key"):
+            data["api_key"] = ""
+        elif form.cleaned_data.get("api_key"):
+            data["api_key"] = form.cleaned_data["api_key"]
+        return provider_update(provider=current, actor=actor, data=data)
+
+    def service_delete(self, request: HttpRequest, obj: Provider, actor: Actor) -> None:
+        provider_delete(provider=obj, actor=actor)
+
+
+class AliasForm(TenantScopedForm):
+    class Meta:
+        model = Alias
+        fields = ALIAS_FIELDS
+        help_texts = {"targets": 'Ordered, tried in turn: [{"provider_id": "prv_…", "model": "gpt-4o"}, …]'}
+
+
+@admin.register(Alias)
+class AliasAdmin(TenantScopedAdmin):
+    form = AliasForm
+    fieldsets = [(None, {"fields": ["alias", "targets"]}), ("Record", {"fields": RECORD_FIELDS})]
+    readonly_fields = RECORD_FIELDS
+    list_display = ["alias", "targets_display", "created_at", "tenant"]
+    list_filter = [("tenant", RelatedOnlyFieldListFilter)]
+    search_fields = ["alias", "id", "tenant__name"]
+    list_select_related = ["tenant"]
+
+    @admin.display(description="targets")
+    def targets_display(self, obj: Alias) -> str:
+        return " → ".join(f"{t.get('model')} @ {t.get('provider_id')}" for t in obj.targets or [])
+
+    def service_create(self, request: HttpRequest, obj: Alias, form: forms.ModelForm, actor: Actor) -> Alias:
+        data = form.cleaned_data
+        return alias_create(tenant_id=obj.tenant_id, actor=actor, alias=data["alias"], targets=data["targets"])
+
+    def service_update(self, request: HttpRequest, current: Alias, form: forms.ModelForm, actor: Actor) -> Alias:
+        return alias_update(alias=current, actor=actor, data=form_values(form, ALIAS_FIELDS))
+
+    def service_delete(self, request: HttpRequest, obj: Alias, actor: Actor) -> None:
+        alias_delete(alias=obj, actor=actor)
+
+
+class ModelPriceForm(TenantScopedForm):
+    class Meta:
+        model = ModelPrice
+        fields = PRICE_FIELDS
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(TenantScopedAdmin):
+    """The tenant's copy of list prices, used for cost estimates.
+
+    proxy.services only seeds this table; the writes below follow the services' pattern
+    (full_clean, save, event) until it grows price_create/price_update/price_delete.
+    """
+
+    form = ModelPriceForm
+    fieldsets = [(None, {"fields": PRICE_FIELDS}), ("Record", {"fields": ["created_at", "updated_at"]})]
+    readonly_fields = ["created_at", "updated_at"]
+    list_display = ["model_pattern", "input_per_million_usd", "output_per_million_usd", "updated_at", "tenant"]
+    list_filter = [("tenant", RelatedOnlyFieldListFilter)]
+    search_fields = ["model_pattern", "tenant__name"]
+    list_select_related = ["tenant"]
+
+    @transaction.atomic
+    def service_create(self, request: HttpRequest, obj: ModelPrice, form: forms.ModelForm, actor: Actor) -> ModelPrice:
+        price = ModelPrice(tenant_id=obj.tenant_id, **form_values(form, PRICE_FIELDS))
+        price.full_clean()
+        price.save()
+        event_record(
+            tenant_id=price.tenant_id, actor=actor, action="model_price.created", object_type="model_price",
+            object_id=str(price.pk), changes=json_safe(snapshot(price, PRICE_FIELDS)),
+        )  # fmt: skip
+        return price
+
+    def service_update(
+        self, request: HttpRequest, current: ModelPrice, form: forms.ModelForm, actor: Actor
+    ) -> ModelPrice:
+        return audited_update(
+            instance=current, data=form_values(form, PRICE_FIELDS), fields=PRICE_FIELDS, actor=actor,
+            tenant_id=current.tenant_id, action="model_price.updated", object_type="model_price",
+        )  # fmt: skip
+
+    @transaction.atomic
+    def service_delete(self, request: HttpRequest, obj: ModelPrice, actor: Actor) -> None:
+        event_record(
+            tenant_id=obj.tenant_id, actor=actor, action="model_price.deleted", object_type="model_price",
+            object_id=str(obj.pk), changes={"model_pattern": {"before": obj.model_pattern, "after": None}},
+        )  # fmt: skip
+        obj.delete()
