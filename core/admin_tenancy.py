@@ -23,7 +23,6 @@ module exists to prevent.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from typing import Any, ClassVar
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ObjectDoesNotExist, ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -40,8 +38,6 @@ from django.utils.html import format_html
 
 from core.actors import Actor
 from core.errors import GatewayError
-from core.model_changes import model_update
-from forensics.services import event_record
 from tenants.models import MembershipRole
 
 # Columns, filters and form fields that only make sense when several tenants are visible.
@@ -154,40 +150,6 @@ def secret_announce(request: HttpRequest, *, label: str, secret: str) -> None:
         ),
         extra_tags=SECRET_MESSAGE_TAG,
     )
-
-
-# --- interim write path ---
-
-
-def json_safe(changes: dict[str, Any]) -> dict[str, Any]:
-    """Event changes as JSON can store them (prices are Decimal; model_update leaves them so)."""
-    return json.loads(json.dumps(changes, cls=DjangoJSONEncoder))
-
-
-@transaction.atomic
-def audited_update(
-    *,
-    instance: models.Model,
-    data: dict[str, Any],
-    fields: Iterable[str],
-    actor: Actor,
-    tenant_id: str,
-    action: str,
-    object_type: str,
-    object_id: str | None = None,
-) -> models.Model:
-    """Validate, save and record an update of an object that has no update service yet.
-
-    Used only where ``<app>/services.py`` offers no writer (see the admin modules that call
-    it); it follows the services' pattern so the event trail stays complete.
-    """
-    changes = model_update(instance, data, fields=list(fields))
-    if changes:
-        event_record(
-            tenant_id=tenant_id, actor=actor, action=action, object_type=object_type,
-            object_id=object_id or str(instance.pk), changes=json_safe(changes),
-        )  # fmt: skip
-    return instance
 
 
 # --- forms ---

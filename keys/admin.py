@@ -27,7 +27,6 @@ from core.admin_tenancy import (
     ServiceRefused,
     TenantScopedAdmin,
     TenantScopedForm,
-    audited_update,
     console_actor,
     form_values,
     refusal_report,
@@ -36,13 +35,20 @@ from core.admin_tenancy import (
 )
 from keys.models import SCOPES, CredentialBase, CredentialState, Key, OrgKey
 from keys.rules import MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS
-from keys.services import key_create, key_revoke, key_rotate, org_key_create, org_key_revoke
+from keys.services import (
+    KEY_EDITABLE_FIELDS,
+    key_create,
+    key_revoke,
+    key_rotate,
+    key_update,
+    org_key_create,
+    org_key_revoke,
+)
 
 BOTH_LOCATIONS = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
 EXPIRY_WARNING = timedelta(days=14)
 ROTATION_GRACE_SECONDS = 24 * 3600
 # What may change on an issued key; the rest (agent, app, scopes, expiry) is fixed at issue.
-KEY_EDITABLE_FIELDS = ["name", "rate_limit", "identity_header_mode", "enforce_identity", "allowed_user_domains"]
 IDENTITY_OVERRIDE_HELP = "Inherit: use the app's setting."
 DOMAINS_HELP = 'null: inherit the app\'s list; []: any domain; ["example.com"]: only these.'
 
@@ -185,11 +191,7 @@ class KeyAdmin(CredentialDisplay, TenantScopedAdmin):
         return key
 
     def service_update(self, request: HttpRequest, current: Key, form: forms.ModelForm, actor: Actor) -> Key:
-        # keys.services has no key_update yet; this is the same validated, audited write.
-        return audited_update(
-            instance=current, data=form_values(form, KEY_EDITABLE_FIELDS), fields=KEY_EDITABLE_FIELDS, actor=actor,
-            tenant_id=current.tenant_id, action="key.updated", object_type="key",
-        )  # fmt: skip
+        return key_update(key=current, actor=actor, data=form_values(form, KEY_EDITABLE_FIELDS))
 
     @admin.action(
         description="Revoke this key", description_plural="Revoke selected keys", permissions=["write"],

@@ -17,7 +17,7 @@ from django.utils import timezone
 from apps.models import App
 from core.actors import Actor
 from core.errors import GatewayError, forbidden, invalid_request, unauthorized
-from core.model_changes import snapshot
+from core.model_changes import model_update, snapshot
 from forensics.services import event_record
 from identity.models import Agent, AgentStatus
 from keys.models import SCOPES, CredentialState, Key, OrgKey, OrgRole
@@ -86,6 +86,24 @@ def key_create(
         changes=snapshot(key, KEY_EVENT_FIELDS),
     )  # fmt: skip
     return key, secret
+
+
+KEY_EDITABLE_FIELDS = ["name", "rate_limit", "identity_header_mode", "enforce_identity", "allowed_user_domains"]
+
+
+@transaction.atomic
+def key_update(*, key: Key, actor: Actor, data: dict) -> Key:
+    """Only a key's name, rate limit and identity overrides change; its secret and scope never do."""
+    unknown = set(data) - set(KEY_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({next(iter(unknown)): "cannot be changed on an existing key"})
+    changes = model_update(key, data, fields=KEY_EDITABLE_FIELDS)
+    if changes:
+        event_record(
+            tenant_id=key.tenant_id, actor=actor, action="key.updated", object_type="key", object_id=key.id,
+            changes=changes,
+        )  # fmt: skip
+    return key
 
 
 @transaction.atomic

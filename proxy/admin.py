@@ -9,20 +9,22 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
-from django.db import models, transaction
+from django.db import models
 from django.http import HttpRequest
 
 from core.actors import Actor
-from core.admin_tenancy import TenantScopedAdmin, TenantScopedForm, audited_update, form_values, json_safe
-from core.model_changes import snapshot
-from forensics.services import event_record
+from core.admin_tenancy import TenantScopedAdmin, TenantScopedForm, form_values
 from proxy.models import Alias, ModelPrice, Provider
 from proxy.services import (
     ALIAS_FIELDS,
+    PRICE_FIELDS,
     PROVIDER_FIELDS,
     alias_create,
     alias_delete,
     alias_update,
+    price_create,
+    price_delete,
+    price_update,
     provider_create,
     provider_delete,
     provider_update,
@@ -30,7 +32,6 @@ from proxy.services import (
 
 RECORD_FIELDS = ["id", "created_at", "updated_at"]
 WRITE_ONLY_FIELDS = ["api_key", "clear_api_key"]
-PRICE_FIELDS = ["model_pattern", "input_per_million_usd", "output_per_million_usd"]
 
 
 class ProviderForm(TenantScopedForm):
@@ -133,11 +134,7 @@ class ModelPriceForm(TenantScopedForm):
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(TenantScopedAdmin):
-    """The tenant's copy of list prices, used for cost estimates.
-
-    proxy.services only seeds this table; the writes below follow the services' pattern
-    (full_clean, save, event) until it grows price_create/price_update/price_delete.
-    """
+    """The tenant's copy of list prices, used for cost estimates."""
 
     form = ModelPriceForm
     fieldsets = [(None, {"fields": PRICE_FIELDS}), ("Record", {"fields": ["created_at", "updated_at"]})]
@@ -147,29 +144,13 @@ class ModelPriceAdmin(TenantScopedAdmin):
     search_fields = ["model_pattern", "tenant__name"]
     list_select_related = ["tenant"]
 
-    @transaction.atomic
     def service_create(self, request: HttpRequest, obj: ModelPrice, form: forms.ModelForm, actor: Actor) -> ModelPrice:
-        price = ModelPrice(tenant_id=obj.tenant_id, **form_values(form, PRICE_FIELDS))
-        price.full_clean()
-        price.save()
-        event_record(
-            tenant_id=price.tenant_id, actor=actor, action="model_price.created", object_type="model_price",
-            object_id=str(price.pk), changes=json_safe(snapshot(price, PRICE_FIELDS)),
-        )  # fmt: skip
-        return price
+        return price_create(tenant_id=obj.tenant_id, actor=actor, **form_values(form, PRICE_FIELDS))
 
     def service_update(
         self, request: HttpRequest, current: ModelPrice, form: forms.ModelForm, actor: Actor
     ) -> ModelPrice:
-        return audited_update(
-            instance=current, data=form_values(form, PRICE_FIELDS), fields=PRICE_FIELDS, actor=actor,
-            tenant_id=current.tenant_id, action="model_price.updated", object_type="model_price",
-        )  # fmt: skip
+        return price_update(price=current, actor=actor, data=form_values(form, PRICE_FIELDS))
 
-    @transaction.atomic
     def service_delete(self, request: HttpRequest, obj: ModelPrice, actor: Actor) -> None:
-        event_record(
-            tenant_id=obj.tenant_id, actor=actor, action="model_price.deleted", object_type="model_price",
-            object_id=str(obj.pk), changes={"model_pattern": {"before": obj.model_pattern, "after": None}},
-        )  # fmt: skip
-        obj.delete()
+        price_delete(price=obj, actor=actor)

@@ -152,3 +152,38 @@ def alias_delete(*, alias: Alias, actor: Actor) -> None:
         changes={"alias": {"before": alias.alias, "after": None}},
     )  # fmt: skip
     alias.delete()
+
+
+PRICE_FIELDS = ["model_pattern", "input_per_million_usd", "output_per_million_usd"]
+
+
+@transaction.atomic
+def price_create(*, tenant_id: str, actor: Actor, **fields: Any) -> ModelPrice:
+    price = ModelPrice(tenant_id=tenant_id, **{f: fields[f] for f in PRICE_FIELDS if f in fields})
+    price.full_clean()
+    price.save()
+    event_record(
+        tenant_id=tenant_id, actor=actor, action="model_price.created", object_type="model_price",
+        object_id=str(price.pk), changes=snapshot(price, PRICE_FIELDS),
+    )  # fmt: skip
+    return price
+
+
+@transaction.atomic
+def price_update(*, price: ModelPrice, actor: Actor, data: dict[str, Any]) -> ModelPrice:
+    changes = model_update(price, data, fields=PRICE_FIELDS)
+    if changes:
+        event_record(
+            tenant_id=price.tenant_id, actor=actor, action="model_price.updated", object_type="model_price",
+            object_id=str(price.pk), changes=changes,
+        )  # fmt: skip
+    return price
+
+
+@transaction.atomic
+def price_delete(*, price: ModelPrice, actor: Actor) -> None:
+    event_record(
+        tenant_id=price.tenant_id, actor=actor, action="model_price.deleted", object_type="model_price",
+        object_id=str(price.pk), changes={"model_pattern": {"before": price.model_pattern, "after": None}},
+    )  # fmt: skip
+    price.delete()

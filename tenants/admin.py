@@ -9,7 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
-from django.db import models, transaction
+from django.db import models
 from django.http import HttpRequest
 
 from core.actors import Actor
@@ -17,18 +17,20 @@ from core.admin_tenancy import (
     ConsoleModelForm,
     TenantScopedAdmin,
     TenantScopedForm,
-    audited_update,
     form_values,
     secret_announce,
 )
-from core.errors import invalid_request
-from forensics.services import event_record
-from keys.services import tenant_admin_credentials_count
-from tenants.models import Membership, MembershipRole, Tenant
-from tenants.services import membership_create, tenant_create
+from tenants.models import Membership, Tenant
+from tenants.services import (
+    TENANT_FIELDS,
+    membership_create,
+    membership_delete,
+    membership_update,
+    tenant_create,
+    tenant_update,
+)
 
 # What a tenant's admins may change about their tenant (tenants.services has no updater yet).
-TENANT_FIELDS = ["name", "rate_limit_fail_mode", "budget_fail_mode", "log_retention_days"]
 
 
 class TenantAddForm(ConsoleModelForm):
@@ -82,10 +84,7 @@ class TenantAdmin(TenantScopedAdmin):
         return tenant
 
     def service_update(self, request: HttpRequest, current: Tenant, form: forms.ModelForm, actor: Actor) -> Tenant:
-        return audited_update(
-            instance=current, data=form_values(form, TENANT_FIELDS), fields=TENANT_FIELDS, actor=actor,
-            tenant_id=current.pk, action="tenant.updated", object_type="tenant",
-        )  # fmt: skip
+        return tenant_update(tenant=current, actor=actor, data=form_values(form, TENANT_FIELDS))
 
 
 class MembershipAddForm(TenantScopedForm):
@@ -108,13 +107,6 @@ class MembershipChangeForm(TenantScopedForm):
     class Meta:
         model = Membership
         fields = ["role"]
-
-
-def _last_console_admin(membership: Membership) -> bool:
-    """Whether removing this admin membership would leave the tenant without any admin."""
-    if membership.role != MembershipRole.ADMIN or not membership.user.is_active:
-        return False
-    return tenant_admin_credentials_count(tenant_id=membership.tenant_id) <= 1
 
 
 @admin.register(Membership)
@@ -141,19 +133,7 @@ class MembershipAdmin(TenantScopedAdmin):
     def service_update(
         self, request: HttpRequest, current: Membership, form: forms.ModelForm, actor: Actor
     ) -> Membership:
-        if form.cleaned_data["role"] != MembershipRole.ADMIN and _last_console_admin(current):
-            raise invalid_request("the last admin credential of a tenant cannot be removed", "last_admin")
-        return audited_update(
-            instance=current, data=form_values(form, ["role"]), fields=["role"], actor=actor,
-            tenant_id=current.tenant_id, action="member.updated", object_type="user", object_id=str(current.user_id),
-        )  # fmt: skip
+        return membership_update(membership=current, actor=actor, role=form.cleaned_data["role"])
 
-    @transaction.atomic
     def service_delete(self, request: HttpRequest, obj: Membership, actor: Actor) -> None:
-        if _last_console_admin(obj):
-            raise invalid_request("the last admin credential of a tenant cannot be removed", "last_admin")
-        event_record(
-            tenant_id=obj.tenant_id, actor=actor, action="member.removed", object_type="user",
-            object_id=str(obj.user_id), changes={"role": {"before": obj.role, "after": None}},
-        )  # fmt: skip
-        obj.delete()
+        membership_delete(membership=obj, actor=actor)

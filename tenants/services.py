@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.actors import SYSTEM, Actor
+from core.errors import invalid_request
+from core.model_changes import model_update
 from forensics.services import event_record
 from keys.models import OrgKey
 from keys.services import org_key_create
@@ -53,3 +55,52 @@ def membership_create(*, tenant: Tenant, email: str, actor: Actor, role: str = M
         changes={"email": {"before": None, "after": email}, "role": {"before": None, "after": role}},
     )  # fmt: skip
     return membership
+
+
+TENANT_FIELDS = ["name", "rate_limit_fail_mode", "budget_fail_mode", "log_retention_days"]
+
+
+@transaction.atomic
+def tenant_update(*, tenant: Tenant, actor: Actor, data: dict) -> Tenant:
+    changes = model_update(tenant, data, fields=TENANT_FIELDS)
+    if changes:
+        event_record(
+            tenant_id=tenant.id, actor=actor, action="tenant.updated", object_type="tenant", object_id=tenant.id,
+            changes=changes,
+        )  # fmt: skip
+    return tenant
+
+
+def _removes_last_admin(membership: Membership) -> bool:
+    """Whether losing this admin membership would leave the tenant without any admin."""
+    from keys.services import tenant_admin_credentials_count
+
+    if membership.role != MembershipRole.ADMIN or not membership.user.is_active:
+        return False
+    return tenant_admin_credentials_count(tenant_id=membership.tenant_id) <= 1
+
+
+@transaction.atomic
+def membership_update(*, membership: Membership, actor: Actor, role: str) -> Membership:
+    if role not in MembershipRole.values:
+        raise ValidationError({"role": "must be admin or viewer"})
+    if role != MembershipRole.ADMIN and _removes_last_admin(membership):
+        raise invalid_request("the last admin credential of a tenant cannot be removed", "last_admin")
+    changes = model_update(membership, {"role": role}, fields=["role"])
+    if changes:
+        event_record(
+            tenant_id=membership.tenant_id, actor=actor, action="member.updated", object_type="user",
+            object_id=str(membership.user_id), changes=changes,
+        )  # fmt: skip
+    return membership
+
+
+@transaction.atomic
+def membership_delete(*, membership: Membership, actor: Actor) -> None:
+    if _removes_last_admin(membership):
+        raise invalid_request("the last admin credential of a tenant cannot be removed", "last_admin")
+    event_record(
+        tenant_id=membership.tenant_id, actor=actor, action="member.removed", object_type="user",
+        object_id=str(membership.user_id), changes={"role": {"before": membership.role, "after": None}},
+    )  # fmt: skip
+    membership.delete()
