@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+import aiohttp
 import orjson
 
 from core.errors import GatewayError, error_body
@@ -166,11 +167,15 @@ async def _stream(
                         await send({"type": "http.response.body", "body": out, "more_body": True})
                 for out in translator.close():
                     await send({"type": "http.response.body", "body": out, "more_body": True})
-            except (TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 ctx.error_code, ctx.error_reason = "upstream_error", "upstream_stream_interrupted"
                 logger.warning("upstream stream ended early (request %s): %s", ctx.id, type(exc).__name__)
+                for out in translator.close():
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
             finally:
                 answer.response.close()
+            if getattr(translator, "error", None) and ctx.error_reason is None:
+                ctx.error_code, ctx.error_reason = "upstream_error", "upstream_stream_error"
             usage = translator.usage
         ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
 

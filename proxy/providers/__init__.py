@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from proxy.providers.anthropic import AnthropicAdapter
 from proxy.providers.base import ProviderAdapter
+from proxy.providers.cohere import CohereAdapter
+from proxy.providers.gemini import GeminiAdapter
 from proxy.providers.mock import MockAdapter
 from proxy.providers.openai_like import AzureOpenAIAdapter, MistralAdapter, OpenAIAdapter
 
@@ -11,6 +14,9 @@ ADAPTERS: dict[str, ProviderAdapter] = {
     "openai_compatible": OpenAIAdapter(),
     "mistral": MistralAdapter(),
     "azure_openai": AzureOpenAIAdapter(),
+    "anthropic": AnthropicAdapter(),
+    "gemini": GeminiAdapter(),
+    "cohere": CohereAdapter(),
     "mock": MockAdapter(),
 }
 

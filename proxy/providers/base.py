@@ -44,6 +44,8 @@ def estimate_tokens(text_length: int) -> int:
 
 class StreamTranslator(Protocol):
     usage: Usage
+    # Set when the upstream reported an error mid-stream (the client got an error chunk).
+    error: str | None
 
     def feed(self, data: bytes) -> list[bytes]:
         """Upstream bytes in, OpenAI SSE bytes to send to the client out."""

@@ -49,13 +49,14 @@ def usage_of(payload: dict[str, Any]) -> Usage | None:
 class PassthroughStream:
     """Forwards OpenAI SSE bytes unchanged while reading usage (or counting text without it)."""
 
-    __slots__ = ("_events", "_prompt_chars", "_text_chars", "saw_done", "usage")
+    __slots__ = ("_events", "_prompt_chars", "_text_chars", "error", "saw_done", "usage")
 
     def __init__(self, prompt_chars: int) -> None:
         self._events = SSEBuffer()
         self._prompt_chars = prompt_chars
         self._text_chars = 0
         self.saw_done = False
+        self.error: str | None = None
         self.usage = Usage(prompt_tokens=estimate_tokens(prompt_chars))
 
     def feed(self, data: bytes) -> list[bytes]:

@@ -98,7 +98,7 @@ def test_it_keeps_tenants_chains_apart(chain, outsider):
 def test_it_finds_a_changed_record(chain, column, value):
     tenant, _ = chain
     target = by_seq(tenant.id, 4)
-    raw(f"UPDATE forensics_requestlog SET {column} = %s WHERE id = %s", [value, target.id])  # noqa: S608
+    raw(f'UPDATE forensics_requestlog SET "{column}" = %s WHERE id = %s', [value, target.id])  # noqa: S608
     verdict = audit_chain_verify(tenant_id=tenant.id)
     assert (verdict.valid, verdict.first_invalid) == (False, target.id)
     offline = offline_verdict(tenant.id)
