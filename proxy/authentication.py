@@ -6,10 +6,18 @@ import time
 
 from core.errors import GatewayError, forbidden, invalid_request, not_found, unauthorized
 from identity.jwt_auth import TokenVerifier, jwt_authenticate
+from proxy.access import ENDPOINT_SCOPES
 from proxy.config_cache import ConfigCache
 from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
 from proxy.credentials import credential_find, credential_kind
 from proxy.request_context import RequestContext
+from proxy.session_auth import (
+    PLAYGROUND_HEADER,
+    session_caller_load,
+    session_key_of,
+    session_request_check,
+    unknown_agent,
+)
 
 APP_MISMATCH = GatewayError(403, "app_mismatch", "this key is bound to another app")
 
@@ -52,6 +60,9 @@ async def caller_authenticate(
             path_config = None
 
     if not secret:
+        session_key = session_key_of(ctx.headers)
+        if session_key and ctx.headers.get(PLAYGROUND_HEADER):
+            return await _session_authenticate(ctx, cache, session_key, path_config, path_app)
         raise unauthorized("missing_credential", "no credential: send a key or a token")
     kind = credential_kind(secret)
     if kind == "org_key":
@@ -124,4 +135,38 @@ async def _jwt_authenticate(
     if not app.jwt:
         raise unauthorized("invalid_token", "this app accepts no JWT")
     await jwt_authenticate(ctx, tokens, config, app, token)
+    return config, app, None
+
+
+async def _session_authenticate(
+    ctx: RequestContext, cache: ConfigCache, session_key: str, path_config: TenantConfig | None,
+    path_app: AppEntry | None,
+) -> tuple[TenantConfig, AppEntry, None]:  # fmt: skip
+    agent_id = session_request_check(ctx.headers)
+    caller = await cache.db.run(session_caller_load, session_key, agent_id)
+    if caller is None:
+        raise unauthorized("invalid_session", "the console session is not valid")
+    if not caller.tenant_id or (path_config is not None and path_config.tenant_id != caller.tenant_id):
+        raise unknown_agent()
+    config = path_config or await cache.tenant(caller.tenant_id)
+    agent = config.agents.get(agent_id) if config else None
+    if config is None or agent is None:
+        raise unknown_agent()
+    ctx.tenant_id, ctx.agent_id, ctx.key_id, ctx.credential = config.tenant_id, agent_id, None, "session"
+    ctx.user = ctx.user_email = caller.email
+    ctx.identity_source = "session"
+    if not agent.active:
+        raise forbidden("agent_suspended", "the agent is suspended")
+    ctx.scopes = frozenset(ENDPOINT_SCOPES.values())
+    app = path_app
+    if app is None:
+        ref = ctx.headers.get("x-app-id")
+        app = (
+            _app_by_ref(config, ref)
+            if ref
+            else (config.apps.get(config.default_app_id) if config.default_app_id else None)
+        )
+        if app is None:
+            raise unknown_app() if ref else invalid_request("name the app with X-App-Id", "app_required")
+    ctx.app_id = app.id
     return config, app, None

@@ -103,6 +103,7 @@ class ConfigCache:
     def __init__(self, *, generations: GenerationSource, db: DatabaseRunner) -> None:
         self._generations = generations
         self._db = db
+        self.db = db
         self._tenants: dict[str, TenantConfig] = {}
         self._keys: dict[str, tuple[KeyEntry, int]] = {}
         self._missing_keys: dict[str, float] = {}
