@@ -9,11 +9,8 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp.abc import AbstractResolver
-from django.conf import settings
 
 from core.errors import GatewayError
-from core.upstream_guard import GuardedResolver, UpstreamAddressRefused, url_literal_refusal
 from proxy.providers import adapter_for
 from proxy.providers.base import LocalResult, StreamTranslator, UpstreamCall, Usage
 from proxy.request_context import RequestContext
@@ -23,26 +20,14 @@ MAX_ERROR_BODY = 64 * 1024
 
 
 class UpstreamClient:
-    """One ``aiohttp.ClientSession`` per process: keep-alive connections shared by all requests.
+    """One ``aiohttp.ClientSession`` per process: keep-alive connections shared by all requests."""
 
-    Every host name is resolved through :class:`core.upstream_guard.GuardedResolver`, so the
-    SSRF rules hold after DNS, for the address actually connected to. ``resolver`` replaces
-    only the lookup under that guard (tests map names to chosen addresses with it).
-    """
-
-    def __init__(self, resolver: AbstractResolver | None = None) -> None:
+    def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._resolver = resolver
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=2000,
-                limit_per_host=1000,
-                ttl_dns_cache=300,
-                keepalive_timeout=30,
-                resolver=GuardedResolver(self._resolver),
-            )
+            connector = aiohttp.TCPConnector(limit=2000, limit_per_host=1000, ttl_dns_cache=300, keepalive_timeout=30)
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
         return self._session
 
@@ -69,10 +54,6 @@ class _Retryable(Exception):
         self.error = error
 
 
-def _address_refused(message: str) -> GatewayError:
-    return GatewayError(502, "upstream_error", message, "upstream_address_refused")
-
-
 def _final_error(kind: str, message: str) -> GatewayError:
     if kind == "timeout":
         return GatewayError(504, "upstream_timeout", message)
@@ -85,11 +66,6 @@ async def _send(
     client: UpstreamClient, call: UpstreamCall, target: Target, ctx: RequestContext
 ) -> aiohttp.ClientResponse:
     timeout = target.provider.timeout_seconds
-    # IP literals never reach the resolver: they are checked here, on every request, so a
-    # URL accepted while private upstreams were allowed is refused once they are not.
-    refusal = url_literal_refusal(call.url, allow_private=settings.ALLOW_PRIVATE_UPSTREAMS)
-    if refusal is not None:
-        raise _Retryable(_address_refused(f"the provider's address is not allowed: {refusal}"))
     headers = {**call.headers, "X-Request-ID": ctx.id}
     if ctx.agent_id:
         headers["X-Agent-ID"] = ctx.agent_id
@@ -104,10 +80,6 @@ async def _send(
         )
     except TimeoutError as exc:
         raise _Retryable(_final_error("timeout", "the provider timed out")) from exc
-    except aiohttp.ClientConnectorError as exc:
-        if isinstance(exc.os_error, UpstreamAddressRefused):
-            raise _Retryable(_address_refused("the provider's host name resolves to an address that is not allowed"))
-        raise _Retryable(_final_error("unreachable", "the provider could not be reached")) from exc
     except aiohttp.ClientError as exc:
         raise _Retryable(_final_error("unreachable", "the provider could not be reached")) from exc
     if response.status == 429 or response.status >= 500:
