@@ -7,12 +7,12 @@ from celery import shared_task
 from forensics.sealing import audit_retention_apply, audit_seal_all
 
 
-@shared_task(name="forensics.tasks.audit_seal", ignore_result=True, time_limit=120)
+@shared_task(name="forensics.tasks.audit_seal", ignore_result=True, time_limit=120, soft_time_limit=100)
 def audit_seal() -> int:
     return audit_seal_all()
 
 
-@shared_task(name="forensics.tasks.audit_retention", ignore_result=True, time_limit=1800)
+@shared_task(name="forensics.tasks.audit_retention", ignore_result=True, time_limit=1800, soft_time_limit=1700)
 def audit_retention() -> int:
     from tenants.models import Tenant
 
