@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench venv clean serve check
+.PHONY: run test lint format bench venv clean serve check screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(PY) -m uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --loop uvloop --http httptools --no-access-log
 
 serve: $(STAMP)
-	$(VENV)/bin/gunicorn config.asgi:application -k uvicorn.workers.UvicornWorker -w $${WORKERS:-2} -b 127.0.0.1:$(PORT)
+	$(VENV)/bin/gunicorn config.asgi:application -k uvicorn_worker.UvicornWorker -w $${WORKERS:-2} -b 127.0.0.1:$(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -33,6 +33,15 @@ check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 
 lint: check
+
+# Issue 12's benchmark (docs/performance.md): about ten minutes, loopback only, cleans up after itself.
+bench: $(STAMP)
+	bash bench/run.sh
+
+# PNGs of the console (dashboard, playground, a log record) in docs/img/, from a seeded demo gateway
+# driven by Debian's chromium (apt-get install -y chromium).
+screenshots: $(STAMP)
+	$(PY) -m tests.support.console_screenshots docs/img
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

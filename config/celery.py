@@ -1,7 +1,7 @@
 """The Celery app: Redis as broker when ``CELERY_BROKER_URL`` is set, inline tasks otherwise.
 
 Tasks are thin (ids in, a service does the work); the beat schedule seals audit chains every
-few seconds and applies retention hourly.
+few seconds, folds usage rollups every minute and applies retention hourly.
 """
 
 from __future__ import annotations
@@ -19,4 +19,6 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "audit-seal": {"task": "forensics.tasks.audit_seal", "schedule": 2.0},
     "audit-retention": {"task": "forensics.tasks.audit_retention", "schedule": 3600.0},
+    # Folds newly sealed records into usage rollups; answers stay exact between runs.
+    "usage-rollup": {"task": "analytics.tasks.usage_rollup_all", "schedule": 60.0},
 }

@@ -7,11 +7,14 @@ below may claim them (tests/api/test_schema.py checks it).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
+from console.static_serving import static_asset
 from core.api.docs import RedocDocsView, SwaggerDocsView, docs_asset
+from core.login_throttle import login_throttled
 
 management_api = [
     path("", include("keys.api.urls")),
@@ -19,9 +22,14 @@ management_api = [
     path("", include("identity.api.urls")),
     path("", include("proxy.api.urls")),
     path("", include("forensics.api.urls")),
+    path("", include("analytics.api.urls")),
 ]
 
 urlpatterns = [
+    # Before the admin's own patterns, so /admin/login/ (and reverse("admin:login")) is throttled.
+    path("admin/login/", login_throttled(admin.site.login), name="console-login"),
+    # Dashboard, log browser, playground: pages of the console beside the admin's model pages.
+    path("admin/console/", include("console.urls")),
     path("admin/", admin.site.urls),
     path("v1/", include(management_api)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
@@ -30,6 +38,9 @@ urlpatterns = [
     # The docs' JavaScript and CSS, served by the gateway itself (SPEC 5.9: no CDN).
     re_path(r"^static/drf_spectacular_sidecar/(?P<path>.+)$", docs_asset, name="api-docs-assets"),
 ]
+if not settings.STATIC_URL.startswith(("http://", "https://", "//")):
+    # The admin's and the console's CSS and JavaScript under uvicorn/gunicorn (no runserver).
+    urlpatterns.append(re_path(rf"^{settings.STATIC_URL.strip('/')}/(?P<path>.+)$", static_asset, name="static-assets"))
 
 handler404 = "core.api.errors.not_found_view"
 handler500 = "core.api.errors.server_error_view"

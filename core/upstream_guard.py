@@ -2,17 +2,37 @@
 
 Link-local and cloud metadata addresses are refused always; loopback and private ranges
 only when ``ALLOW_PRIVATE_UPSTREAMS`` is on (SPEC section 8).
+
+Two checks, because a name checked once can point anywhere later:
+
+* at write time, :func:`url_clean` refuses URLs whose host is a refused address or a
+  metadata host name;
+* at request time, :class:`GuardedResolver` checks every address a host name resolves to,
+  in the very lookup whose answer the connection then uses (so a name that changes its
+  answer between two lookups, DNS rebinding, gains nothing), and :func:`url_literal_refusal`
+  checks URLs whose host is an IP literal, which never reach a resolver.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+
+
+class UpstreamAddressRefused(OSError):
+    """The gateway will not connect to this address.
+
+    An ``OSError``, so that aiohttp reports a refusal by :class:`GuardedResolver` like any
+    other failed lookup (``ClientConnectorDNSError``, whose ``os_error`` is this exception).
+    """
 
 
 def address_refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_private: bool) -> str | None:
@@ -33,6 +53,31 @@ def address_refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_
     return None
 
 
+def _host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a URL host names literally, including the legacy IPv4 spellings
+    (``2130706433``, ``0x7f.1``, ``127.1``) that the C resolver would accept."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def url_literal_refusal(url: str, *, allow_private: bool) -> str | None:
+    """Why a URL must not be fetched, judged from its text alone (IP literal or metadata host).
+
+    Host names that pass are checked after resolution by :class:`GuardedResolver`.
+    """
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if host in METADATA_HOSTS:
+        return "cloud metadata hosts are never allowed"
+    ip = _host_address(host)
+    return address_refusal(ip, allow_private=allow_private) if ip is not None else None
+
+
 def url_clean(value: object, *, field: str) -> str:
     """Validate a URL at write time; hostnames are checked again after DNS at request time."""
     if not isinstance(value, str) or len(value) > 2000:
@@ -45,9 +90,8 @@ def url_clean(value: object, *, field: str) -> str:
     host = parts.hostname.lower().rstrip(".")
     if host in METADATA_HOSTS:
         raise ValidationError({field: "cloud metadata hosts are never allowed"})
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    ip = _host_address(host)
+    if ip is None:
         if host == "localhost" and not settings.ALLOW_PRIVATE_UPSTREAMS:
             raise ValidationError({field: "loopback addresses are not allowed"}) from None
         return value.strip()
@@ -55,3 +99,33 @@ def url_clean(value: object, *, field: str) -> str:
     if refusal:
         raise ValidationError({field: refusal})
     return value.strip()
+
+
+class GuardedResolver(AbstractResolver):
+    """An aiohttp resolver that refuses a host name if any of its addresses is refused.
+
+    ``inner`` does the actual lookup (aiohttp's default resolver unless given; tests give
+    one with a fixed map of names). ``ALLOW_PRIVATE_UPSTREAMS`` is read on every lookup.
+    Must be created inside the event loop that uses it.
+    """
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner if inner is not None else DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if host.lower().rstrip(".") in METADATA_HOSTS:
+            raise UpstreamAddressRefused(f"{host}: cloud metadata hosts are never allowed")
+        results = await self._inner.resolve(host, port, family)
+        allow_private = settings.ALLOW_PRIVATE_UPSTREAMS
+        for result in results:
+            # A scoped IPv6 address ("fe80::1%eth0") carries its zone after '%'.
+            address = ipaddress.ip_address(result["host"].split("%", 1)[0])
+            refusal = address_refusal(address, allow_private=allow_private)
+            if refusal:
+                raise UpstreamAddressRefused(f"{host} resolves to {result['host']}: {refusal}")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()

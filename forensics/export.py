@@ -2,8 +2,9 @@
 
 Generators over a database iterator: memory stays constant whatever the size. The JSONL
 form starts with a header naming the tenant and the checkpoint-signing public key, carries
-every record with its chain values, and ends with the tenant's signed checkpoints, so that
-``manage.py verify_audit --file`` can verify it without any database.
+every record with its chain values, and ends with the tenant's signed checkpoints (up to the
+end of the chain when the export began), so that ``manage.py verify_audit --file`` can verify
+it without any database.
 """
 
 from __future__ import annotations
@@ -12,31 +13,47 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from forensics.canonical import CHAINED_FIELDS, record_document, timestamp_text
 from forensics.chain_walk import checkpoint_fields
-from forensics.models import AuditCheckpoint, RequestLog
+from forensics.models import AuditChainHead, AuditCheckpoint, RequestLog
 from forensics.signing import public_key_pem
 
 EXPORT_FORMAT = "aidgate-audit-export/1"
 CHAIN_FIELDS = ("seq", "prev_hash", "chain_hash")
 CHUNK = 2000
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _line(document: dict) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def export_records(queryset: QuerySet[RequestLog]) -> Iterator[RequestLog]:
-    """Sealed records in chain order, then the ones not sealed yet."""
-    yield from queryset.filter(seq__isnull=False).order_by("seq").iterator(chunk_size=CHUNK)
-    yield from queryset.filter(seq__isnull=True).order_by("created_at", "id").iterator(chunk_size=CHUNK)
+def chain_end(tenant_id: str) -> int:
+    """The last sequence number sealed into the tenant's chain (0 before the first seal)."""
+    return AuditChainHead.objects.filter(tenant_id=tenant_id).values_list("last_seq", flat=True).first() or 0
+
+
+def export_records(queryset: QuerySet[RequestLog], *, through: int) -> Iterator[RequestLog]:
+    """Records sealed up to ``through`` in chain order, then every other record.
+
+    The sealer keeps running while an export streams, so the split is at a sequence number
+    fixed before the first query rather than at "sealed or not": a record sealed between the
+    two queries then lands in the second one instead of in neither.
+    """
+    yield from queryset.filter(seq__lte=through).order_by("seq").iterator(chunk_size=CHUNK)
+    rest = queryset.filter(Q(seq__isnull=True) | Q(seq__gt=through))
+    yield from rest.order_by("created_at", "id").iterator(chunk_size=CHUNK)
 
 
 def export_jsonl(queryset: QuerySet[RequestLog], *, tenant_id: str, complete: bool) -> Iterator[bytes]:
+    # Checkpoints are limited to the chain as it stood when the export began: one signed while
+    # the records were streaming would vouch for records this file may not hold.
+    through = chain_end(tenant_id)
     yield _line(
         {
             "type": "export",
@@ -48,23 +65,36 @@ def export_jsonl(queryset: QuerySet[RequestLog], *, tenant_id: str, complete: bo
             "public_key": public_key_pem(),
         }
     )
-    for record in export_records(queryset):
+    for record in export_records(queryset, through=through):
         yield _line({"type": "record", **record_document(record), **{f: getattr(record, f) for f in CHAIN_FIELDS}})
-    for checkpoint in AuditCheckpoint.objects.filter(tenant_id=tenant_id).order_by("seq", "created_at").iterator():
+    checkpoints = AuditCheckpoint.objects.filter(tenant_id=tenant_id, seq__lte=through).order_by("seq", "created_at")
+    for checkpoint in checkpoints.iterator():
         yield _line({"type": "checkpoint", **checkpoint_fields(checkpoint)})
 
 
-def export_csv(queryset: QuerySet[RequestLog]) -> Iterator[bytes]:
+def csv_cell(value: Any) -> Any:
+    """A CSV cell; text that a spreadsheet would run as a formula is prefixed with ``'``.
+
+    Clients choose their user agent, user and conversation ids, so a cell such as
+    ``=HYPERLINK(...)`` would otherwise execute on the auditor's machine. The JSONL export,
+    the verifiable form, keeps every value as recorded.
+    """
+    if isinstance(value, list):
+        return json.dumps(value)
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def export_csv(queryset: QuerySet[RequestLog], *, tenant_id: str) -> Iterator[bytes]:
     columns = (*CHAINED_FIELDS, *CHAIN_FIELDS)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
-    for index, record in enumerate(export_records(queryset)):
+    for index, record in enumerate(export_records(queryset, through=chain_end(tenant_id))):
         document = record_document(record)
-        writer.writerow(
-            [json.dumps(v) if isinstance(v, list) else v for v in (*(document[c] for c in CHAINED_FIELDS),
-                                                                    *(getattr(record, f) for f in CHAIN_FIELDS))]
-        )  # fmt: skip
+        values = (*(document[c] for c in CHAINED_FIELDS), *(getattr(record, f) for f in CHAIN_FIELDS))
+        writer.writerow([csv_cell(v) for v in values])
         if index % 200 == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -64,7 +64,6 @@ class RequestLog(models.Model):
             models.Index(fields=["tenant_id", "user", "-created_at"], name="log_user_time"),
             models.Index(fields=["tenant_id", "conversation_id", "created_at"], name="log_conversation"),
             models.Index(fields=["tenant_id", "client_request_id"], name="log_client_request"),
-            models.Index(fields=["tenant_id", "seq"], name="log_chain"),
         ]
         constraints = [models.UniqueConstraint(fields=["tenant_id", "seq"], name="log_seq_unique")]
 

@@ -2,9 +2,79 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from datetime import datetime
+
 from django.db.models import QuerySet
 
-from forensics.models import Event
+from forensics.models import Event, RequestLog
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogFilters:
+    """The filters of SPEC 5.7; ``None`` means "not filtered". Each one is served by an index
+    that starts with ``tenant_id`` (see docs/forensics.md, "Indexes")."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    agent_id: str | None = None
+    user: str | None = None
+    conversation_id: str | None = None
+    client_request_id: str | None = None
+    app_id: str | None = None
+    model: str | None = None
+    status: int | None = None
+    error_code: str | None = None
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any filter is set (an export is then not the complete chain)."""
+        return any(getattr(self, f.name) is not None for f in fields(self))
+
+
+# Filter name -> the RequestLog column it matches exactly.
+EXACT_COLUMNS = {
+    "agent_id": "agent_id",
+    "user": "user",
+    "conversation_id": "conversation_id",
+    "client_request_id": "client_request_id",
+    "app_id": "app_id",
+    "model": "model_requested",
+    "status": "status_code",
+    "error_code": "error_code",
+}
+
+
+def _tenant_logs(tenant_id: str) -> QuerySet[RequestLog]:
+    if not tenant_id:
+        raise ValueError("a tenant is required")
+    return RequestLog.objects.filter(tenant_id=tenant_id)
+
+
+def log_list(*, tenant_id: str, filters: LogFilters | None = None) -> QuerySet[RequestLog]:
+    """The tenant's request records narrowed by ``filters`` (``since`` inclusive, ``until``
+    exclusive, so consecutive windows neither overlap nor leave a gap), newest first."""
+    filters = filters or LogFilters()
+    logs = _tenant_logs(tenant_id)
+    if filters.since is not None:
+        logs = logs.filter(created_at__gte=filters.since)
+    if filters.until is not None:
+        logs = logs.filter(created_at__lt=filters.until)
+    exact = {column: getattr(filters, name) for name, column in EXACT_COLUMNS.items()}
+    logs = logs.filter(**{column: value for column, value in exact.items() if value is not None})
+    return logs.order_by("-created_at", "-id")
+
+
+def log_get(*, tenant_id: str, request_id: str) -> RequestLog | None:
+    """One record of the tenant by its ``req_`` id; None for an unknown or foreign id."""
+    return _tenant_logs(tenant_id).filter(pk=request_id).first()
+
+
+def agent_exists(*, tenant_id: str, agent_id: str) -> bool:
+    """Whether the tenant has (or had: deleted agents keep their logs, SPEC 5.2) this agent."""
+    from identity.models import Agent
+
+    return Agent.objects.for_tenant(tenant_id).filter(pk=agent_id).exists()
 
 
 def event_list(

@@ -1,8 +1,8 @@
 """JWT authentication of proxy requests in an app context (SPEC 3.3).
 
-Keys come from the app's one source: a JWKS URL (fetched with PyJWT's ``PyJWKClient`` on a
-worker thread, cached, refetched on an unknown ``kid`` at most once every 10 seconds per app
-and process), a static JWKS document, or one PEM public key. Only asymmetric algorithms are
+Keys come from the app's one source: a JWKS URL (fetched with aiohttp through the SSRF
+guard's resolver, cached, refetched on an unknown ``kid`` at most once every 10 seconds per
+app and process), a static JWKS document, or one PEM public key. Only asymmetric algorithms are
 ever accepted. Verified tokens are cached by digest until — never past — their ``exp``.
 """
 
@@ -15,10 +15,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import jwt
-from jwt import PyJWK, PyJWKClient, PyJWKClientError, PyJWKSet
+import orjson
+from aiohttp.abc import AbstractResolver
+from django.conf import settings as django_settings
+from jwt import PyJWK, PyJWKSet
 
 from core.errors import GatewayError, forbidden, unauthorized
+from core.upstream_guard import GuardedResolver, UpstreamAddressRefused, url_literal_refusal
 from core.validation import is_email
 from identity.jwt_settings import ASYMMETRIC_ALGORITHMS
 from proxy.config_snapshot import AppEntry, TenantConfig
@@ -26,6 +31,8 @@ from proxy.request_context import RequestContext
 
 logger = logging.getLogger(__name__)
 REFETCH_INTERVAL_SECONDS = 10.0
+JWKS_TIMEOUT_SECONDS = 5.0
+MAX_JWKS_BYTES = 1024 * 1024
 MAX_CACHED_TOKENS = 50_000
 DEFAULT_USER_CLAIMS = ("email_id", "email", "sub", "uid")
 EMAIL_CLAIMS = ("email_id", "email")
@@ -40,10 +47,17 @@ def jwks_unavailable() -> GatewayError:
 
 
 class JwksUrlKeys:
-    """The keys behind one app's JWKS URL, as this process last fetched them."""
+    """The keys behind one app's JWKS URL, as this process last fetched them.
 
-    def __init__(self, url: str) -> None:
-        self._client = PyJWKClient(url, cache_jwk_set=False, cache_keys=False, timeout=5)
+    The fetch goes through the SSRF guard exactly like a provider call: an IP-literal URL is
+    checked as written, a host name after resolution, for the address actually connected
+    to; redirects are not followed (their target would escape the check of an IP literal).
+    ``resolver`` replaces only the lookup under the guard (tests map names with it).
+    """
+
+    def __init__(self, url: str, resolver: AbstractResolver | None = None) -> None:
+        self._url = url
+        self._resolver = resolver
         self._keys: dict[str | None, PyJWK] = {}
         self._last_fetch = float("-inf")
         self._lock = asyncio.Lock()
@@ -62,14 +76,38 @@ class JwksUrlKeys:
             self._last_fetch = time.monotonic()
             self.fetches += 1
             try:
-                jwk_set = await asyncio.get_running_loop().run_in_executor(None, self._client.get_jwk_set, True)
-            except (PyJWKClientError, jwt.PyJWKSetError, OSError, ValueError) as exc:
+                jwk_set = await self._fetch()
+            except (aiohttp.ClientError, jwt.PyJWKSetError, OSError, ValueError) as exc:
                 logger.warning("JWKS fetch failed: %s", type(exc).__name__)
                 if not self._keys:
                     raise JwksUnavailable from exc
                 return None
             self._keys = _usable_keys(jwk_set)
             return self._lookup(kid)
+
+    async def _fetch(self) -> PyJWKSet:
+        refusal = url_literal_refusal(self._url, allow_private=django_settings.ALLOW_PRIVATE_UPSTREAMS)
+        if refusal is not None:
+            raise UpstreamAddressRefused(refusal)
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._resolver), use_dns_cache=False)
+        timeout = aiohttp.ClientTimeout(total=JWKS_TIMEOUT_SECONDS)
+        async with (
+            aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False) as session,
+            session.get(self._url, allow_redirects=False, headers={"Accept": "application/json"}) as response,
+        ):
+            if response.status != 200:
+                raise ValueError(f"the JWKS URL answered {response.status}")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > MAX_JWKS_BYTES:
+                    raise ValueError("the JWKS document is too large")
+                chunks.append(chunk)
+        document = orjson.loads(b"".join(chunks))
+        if not isinstance(document, dict):
+            raise ValueError("the JWKS document is not a JSON object")
+        return PyJWKSet.from_dict(document)
 
     def _lookup(self, kid: str | None) -> PyJWK | None:
         if kid is None and len(self._keys) == 1:
@@ -93,7 +131,8 @@ class VerifiedToken:
 class TokenVerifier:
     """Per-process JWT verification state: fetched key sets and verified tokens."""
 
-    def __init__(self) -> None:
+    def __init__(self, resolver: AbstractResolver | None = None) -> None:
+        self._resolver = resolver
         self._url_keys: dict[tuple[str, str], JwksUrlKeys] = {}
         self._static_keys: dict[int, dict[str | None, Any]] = {}
         self._verified: dict[str, VerifiedToken] = {}
@@ -102,7 +141,7 @@ class TokenVerifier:
         token = (app.id, app.jwt["jwks_url"])
         keys = self._url_keys.get(token)
         if keys is None:
-            keys = self._url_keys[token] = JwksUrlKeys(app.jwt["jwks_url"])
+            keys = self._url_keys[token] = JwksUrlKeys(app.jwt["jwks_url"], self._resolver)
         return keys
 
     def _static(self, app: AppEntry) -> dict[str | None, Any]:

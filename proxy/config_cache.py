@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, InterfaceError, connections
 
 from keys.secrets import secret_digest
 from proxy.config_generation import generation_key, local_generation
@@ -46,12 +46,14 @@ class DatabaseRunner:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         def job() -> T:
-            close_old_connections()
-            self._connections.add(connections["default"])
+            # The thread keeps its connection open across jobs (no per-job health ping); a
+            # database error drops it, so the next job reconnects.
+            connection = connections["default"]
+            self._connections.add(connection)
             try:
                 return fn(*args)
-            except Exception:
-                close_old_connections()
+            except (DatabaseError, InterfaceError):
+                connection.close()
                 raise
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)
@@ -211,6 +213,15 @@ class ConfigCache:
 def redis_client_from_settings() -> aioredis.Redis | None:
     if not settings.REDIS_URL:
         return None
-    return aioredis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
+    # A blocking pool: past its size a request waits briefly for a connection instead of
+    # failing (the default pool raises at 100 connections, which a fail-closed budget turns
+    # into refusals under load).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.REDIS_URL,
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
+        timeout=1.0,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        health_check_interval=30,
     )
+    return aioredis.Redis(connection_pool=pool)

@@ -15,17 +15,20 @@ Kinds of check:
   requests free their slots after ``ttl_ms``;
 * ``budget`` — tokens used in a calendar period; admitted while below the limit.
 
+The ``tokens`` log keeps a running sum in ``<key>:sum`` (same hash tag, so the same Redis
+Cluster slot), so a check reads only the entries leaving the window, not the whole log.
+
 Why not the ``limits`` library: it models request windows only, not leases, token
 reservations settled after the answer, or several counters taken atomically together.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 
+import orjson
 import redis.asyncio as aioredis
 
 
@@ -72,15 +75,23 @@ for i, c in ipairs(checks) do
   local key = KEYS[i]
   local used, oldest = 0, now
   if c.kind == 'window' or c.kind == 'tokens' then
+    if c.kind == 'tokens' then
+      -- A running sum beside the log: only the entries leaving the window are read.
+      local gone = 0
+      for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now - c.window_ms)) do
+        gone = gone + tonumber(string.match(m, ':(%d+)$'))
+      end
+      if gone > 0 then redis.call('DECRBY', key .. ':sum', gone) end
+    end
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - c.window_ms)
     local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if first[2] then oldest = tonumber(first[2]) end
     if c.kind == 'window' then
       used = redis.call('ZCARD', key)
+    elseif first[2] then
+      used = tonumber(redis.call('GET', key .. ':sum') or '0')
     else
-      for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-        used = used + tonumber(string.match(m, ':(%d+)$'))
-      end
+      redis.call('DEL', key .. ':sum')
     end
     if used >= c.limit then return {0, i, oldest + c.window_ms - now} end
   elseif c.kind == 'lease' then
@@ -100,7 +111,9 @@ for i, c in ipairs(checks) do
     redis.call('PEXPIRE', key, c.window_ms)
   elseif c.kind == 'tokens' then
     redis.call('ZADD', key, now, member .. ':' .. c.cost)
+    redis.call('INCRBY', key .. ':sum', c.cost)
     redis.call('PEXPIRE', key, c.window_ms)
+    redis.call('PEXPIRE', key .. ':sum', c.window_ms)
   elseif c.kind == 'lease' then
     redis.call('ZADD', key, now + c.ttl_ms, member)
     redis.call('PEXPIRE', key, c.ttl_ms)
@@ -118,8 +131,9 @@ local items = cjson.decode(ARGV[2])
 for i, s in ipairs(items) do
   local key = KEYS[i]
   if s.kind == 'tokens' then
-    if redis.call('ZREM', key, member .. ':' .. s.estimate) == 1 and s.actual > 0 then
-      redis.call('ZADD', key, s.at_ms, member .. ':' .. s.actual)
+    if redis.call('ZREM', key, member .. ':' .. s.estimate) == 1 then
+      redis.call('DECRBY', key .. ':sum', s.estimate - s.actual)
+      if s.actual > 0 then redis.call('ZADD', key, s.at_ms, member .. ':' .. s.actual) end
     end
   elseif s.kind == 'lease' then
     redis.call('ZREM', key, member)
@@ -135,8 +149,8 @@ return 1
 _TOKENS_OF = re.compile(r":(\d+)$")
 
 
-def _checks_json(checks: list[Check]) -> str:
-    return json.dumps(
+def _checks_json(checks: list[Check]) -> bytes:
+    return orjson.dumps(
         [
             {"kind": c.kind, "limit": c.limit, "cost": c.cost, "window_ms": c.window_ms, "ttl_ms": c.ttl_ms,
              "retry_ms": c.retry_ms}
@@ -159,7 +173,7 @@ class RedisLimitStore:
         if int(result[0]) == 0:
             failed = checks[int(result[1]) - 1]
             return Admission(False, failed, max(0, int(float(result[2]))))
-        raw = json.loads(result[1])
+        raw = orjson.loads(result[1])
         # cjson encodes an empty table as {} rather than [].
         usage = [(int(u[0]), int(u[1])) for u in raw] if isinstance(raw, list) else []
         return Admission(True, usage=usage)
@@ -167,7 +181,7 @@ class RedisLimitStore:
     async def settle(self, settlements: list[Settlement], *, member: str) -> None:
         items = [{"kind": s.kind, "estimate": s.estimate, "actual": s.actual, "at_ms": s.at_ms} for s in settlements]
         try:
-            await self._settle(keys=[s.key for s in settlements], args=[member, json.dumps(items)])
+            await self._settle(keys=[s.key for s in settlements], args=[member, orjson.dumps(items)])
         except (aioredis.RedisError, OSError) as exc:
             raise LimitStoreUnavailable from exc
 

@@ -135,9 +135,18 @@ async def _stream(
     config: TenantConfig,
     answer: StreamAnswer,
 ) -> None:
-    """Relay a stream chunk by chunk; the client leaving cancels the upstream call."""
+    """Relay a stream chunk by chunk; the client leaving cancels the upstream call.
+
+    Once the 200 has gone out nothing can turn the answer into an error response: an
+    upstream that fails mid-stream (reset, stall past its timeout, truncation, bytes no
+    translator can read) ends the stream with an SSE error event in the SPEC's envelope,
+    then ``[DONE]`` once the record, which names the failure, is committed.
+    """
     ctx.status_code = 200
     started = False
+
+    async def body_send(chunk: bytes) -> None:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def pump() -> None:
         nonlocal started
@@ -157,26 +166,39 @@ async def _stream(
             async for chunk in answer.local.chunks:
                 if chunk == b"data: [DONE]\n\n":
                     break
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await body_send(chunk)
             usage = answer.local.usage
         else:
             translator = answer.translator
+            failure: str | None = None
             try:
+                for out in translator.feed(answer.first):
+                    await body_send(out)
                 async for data in answer.response.content.iter_any():
                     for out in translator.feed(data):
-                        await send({"type": "http.response.body", "body": out, "more_body": True})
-                for out in translator.close():
-                    await send({"type": "http.response.body", "body": out, "more_body": True})
+                        await body_send(out)
             except (TimeoutError, aiohttp.ClientError) as exc:
-                ctx.error_code, ctx.error_reason = "upstream_error", "upstream_stream_interrupted"
+                failure = "upstream_stream_interrupted"
                 logger.warning("upstream stream ended early (request %s): %s", ctx.id, type(exc).__name__)
-                for out in translator.close():
-                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                failure = "upstream_stream_invalid"
+                logger.warning("unreadable upstream stream (request %s): %s", ctx.id, type(exc).__name__)
             finally:
                 answer.response.close()
-            if getattr(translator, "error", None) and ctx.error_reason is None:
-                ctx.error_code, ctx.error_reason = "upstream_error", "upstream_stream_error"
+            try:
+                # Also after an interruption: what the translator still holds (usage, a last chunk).
+                for out in translator.close():
+                    await body_send(out)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                failure = failure or "upstream_stream_invalid"
+                logger.warning("unreadable upstream stream (request %s): %s", ctx.id, type(exc).__name__)
             usage = translator.usage
+            if getattr(translator, "error", None):
+                # The provider's own error event already reached the client.
+                ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_error"
+            elif failure is not None or not getattr(translator, "complete", True):
+                ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_incomplete"
+                await body_send(_stream_error_event(ctx, "the provider's stream ended before the answer was complete"))
         ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
 
     async def watch_disconnect() -> None:
@@ -206,11 +228,26 @@ async def _stream(
         pump_task.result()
     except OSError:
         ctx.error_reason = "client_disconnected"
+    except Exception:
+        if not started:
+            raise  # nothing was sent: request_handle answers with an error response
+        logger.exception("stream relay failed (request %s)", ctx.id)
+        ctx.error_code, ctx.error_reason = "internal_error", "internal_error"
+        with contextlib.suppress(OSError):
+            await body_send(_stream_error_event(ctx, "internal error"))
     ctx.cost_usd = _cost(config, ctx)
     await _record(ctx, runtime)
     if started:
         # [DONE] goes out only once the record is committed.
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+
+def _stream_error_event(ctx: RequestContext, message: str) -> bytes:
+    """The SPEC section 4 envelope as an SSE event: OpenAI SDKs raise it as an API error."""
+    status = 500 if ctx.error_code == "internal_error" else 502
+    body = error_body(status, ctx.error_code or "upstream_error", message, ctx.error_reason, ctx.id)
+    return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
 def _headers(ctx: RequestContext) -> dict[str, str]:
@@ -281,18 +318,25 @@ def record_of(ctx: RequestContext) -> dict[str, Any]:
     }
 
 
-async def _record(ctx: RequestContext, runtime: GatewayRuntime) -> None:
-    """Exactly one record per request that can be attributed to a tenant."""
+async def _finalize(ctx: RequestContext) -> None:
     for finalizer in ctx.finalizers:
         try:
             await finalizer(ctx)
         except Exception:
             logger.exception("finalizer failed (request %s)", ctx.id)
     ctx.finalizers.clear()
+
+
+async def _record(ctx: RequestContext, runtime: GatewayRuntime) -> None:
+    """Exactly one record per request that can be attributed to a tenant.
+
+    Counter settlement (Redis) and the record's group commit (database) overlap.
+    """
     if ctx.tenant_id is None or ctx.recorded:
+        await _finalize(ctx)
         return
     ctx.recorded = True
-    try:
-        await runtime.records.write(record_of(ctx))
-    except Exception:
+    record = record_of(ctx)
+    _, written = await asyncio.gather(_finalize(ctx), runtime.records.write(record), return_exceptions=True)
+    if isinstance(written, BaseException):
         logger.error("record of request %s was not written", ctx.id)

@@ -3,31 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.abc import AbstractResolver
+from django.conf import settings
 
 from core.errors import GatewayError
+from core.upstream_guard import GuardedResolver, UpstreamAddressRefused, url_literal_refusal
 from proxy.providers import adapter_for
 from proxy.providers.base import LocalResult, StreamTranslator, UpstreamCall, Usage
 from proxy.request_context import RequestContext
 from proxy.routing import Target
 
+logger = logging.getLogger(__name__)
 MAX_ERROR_BODY = 64 * 1024
+# Embeddings of many long inputs are the largest honest answers; this is far above them.
+MAX_UPSTREAM_BODY = 256 * 1024 * 1024
 
 
 class UpstreamClient:
-    """One ``aiohttp.ClientSession`` per process: keep-alive connections shared by all requests."""
+    """One ``aiohttp.ClientSession`` per process: keep-alive connections shared by all requests.
 
-    def __init__(self) -> None:
+    Every host name is resolved through :class:`core.upstream_guard.GuardedResolver`, so the
+    SSRF rules hold after DNS, for the address actually connected to. ``resolver`` replaces
+    only the lookup under that guard (tests map names to chosen addresses with it).
+    """
+
+    def __init__(self, resolver: AbstractResolver | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._resolver = resolver
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=2000, limit_per_host=1000, ttl_dns_cache=300, keepalive_timeout=30)
+            # No pool cap: the number of requests in flight bounds the connections, and a cap
+            # would make the 1,001st concurrent stream to one provider wait for a slot.
+            connector = aiohttp.TCPConnector(
+                limit=0,
+                limit_per_host=0,
+                ttl_dns_cache=300,
+                keepalive_timeout=30,
+                resolver=GuardedResolver(self._resolver),
+            )
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
         return self._session
 
@@ -47,11 +68,17 @@ class StreamAnswer:
     translator: StreamTranslator | None
     response: aiohttp.ClientResponse | None = None
     local: LocalResult | None = None
+    # The upstream's first bytes, read before the answer is handed to the pipeline.
+    first: bytes = b""
 
 
 class _Retryable(Exception):
     def __init__(self, error: GatewayError) -> None:
         self.error = error
+
+
+def _address_refused(message: str) -> GatewayError:
+    return GatewayError(502, "upstream_error", message, "upstream_address_refused")
 
 
 def _final_error(kind: str, message: str) -> GatewayError:
@@ -66,6 +93,11 @@ async def _send(
     client: UpstreamClient, call: UpstreamCall, target: Target, ctx: RequestContext
 ) -> aiohttp.ClientResponse:
     timeout = target.provider.timeout_seconds
+    # IP literals never reach the resolver: they are checked here, on every request, so a
+    # URL accepted while private upstreams were allowed is refused once they are not.
+    refusal = url_literal_refusal(call.url, allow_private=settings.ALLOW_PRIVATE_UPSTREAMS)
+    if refusal is not None:
+        raise _Retryable(_address_refused(f"the provider's address is not allowed: {refusal}"))
     headers = {**call.headers, "X-Request-ID": ctx.id}
     if ctx.agent_id:
         headers["X-Agent-ID"] = ctx.agent_id
@@ -80,22 +112,37 @@ async def _send(
         )
     except TimeoutError as exc:
         raise _Retryable(_final_error("timeout", "the provider timed out")) from exc
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, UpstreamAddressRefused):
+            raise _Retryable(
+                _address_refused("the provider's host name resolves to an address that is not allowed")
+            ) from None
+        raise _Retryable(_final_error("unreachable", "the provider could not be reached")) from exc
     except aiohttp.ClientError as exc:
         raise _Retryable(_final_error("unreachable", "the provider could not be reached")) from exc
     if response.status == 429 or response.status >= 500:
-        body = await _read_bounded(response)
-        response.release()
-        adapter = adapter_for(target.provider.kind)
+        message = await _error_message(response, target)
         kind = "rate_limited" if response.status == 429 else "unreachable"
-        message = adapter.error_message(response.status, body) if adapter else "upstream error"
         raise _Retryable(_final_error(kind, f"provider answered {response.status}: {message}"))
     if response.status >= 400:
-        body = await _read_bounded(response)
-        response.release()
-        adapter = adapter_for(target.provider.kind)
-        message = adapter.error_message(response.status, body) if adapter else "upstream error"
+        message = await _error_message(response, target)
         raise GatewayError(response.status, "upstream_error", message)
     return response
+
+
+async def _error_message(response: aiohttp.ClientResponse, target: Target) -> str:
+    """The provider's own message, never the provider's credential (some echo it back)."""
+    body = await _read_bounded(response)
+    response.release()
+    adapter = adapter_for(target.provider.kind)
+    try:
+        message = adapter.error_message(response.status, body) if adapter else "upstream error"
+    except Exception:  # a hostile or broken error body must not turn into a 500
+        message = "upstream error"
+    api_key = target.provider.api_key
+    if api_key and len(api_key) >= 8:
+        message = message.replace(api_key, "[REDACTED]")
+    return message
 
 
 async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
@@ -143,10 +190,26 @@ async def _forward_one(client, ctx, adapter, target: Target, body, prompt_chars)
     else:
         call = adapter.chat_request(target.provider, target.model, body)
     response = await _send(client, call, target, ctx)
+    timeout = target.provider.timeout_seconds
     if ctx.stream and not embeddings:
-        return StreamAnswer(translator=adapter.stream_translator(target.model, prompt_chars), response=response)
+        # The first bytes are awaited here, before anything reaches the client, so a provider
+        # that stalls, resets or closes before its first byte is a timeout or an error that
+        # the next target can still take over (SPEC 3.6).
+        try:
+            first = await asyncio.wait_for(response.content.readany(), timeout=timeout)
+        except TimeoutError as exc:
+            response.close()
+            raise _Retryable(_final_error("timeout", "the provider timed out")) from exc
+        except aiohttp.ClientError as exc:
+            response.close()
+            raise _Retryable(_final_error("unreachable", "the provider closed the stream")) from exc
+        if not first:
+            response.close()
+            raise _Retryable(_final_error("unreachable", "the provider closed the stream before its first byte"))
+        translator = adapter.stream_translator(target.model, prompt_chars)
+        return StreamAnswer(translator=translator, response=response, first=first)
     try:
-        raw = await asyncio.wait_for(response.read(), timeout=target.provider.timeout_seconds)
+        raw = await asyncio.wait_for(_body_read(response), timeout=timeout)
     except TimeoutError as exc:
         response.close()
         raise _Retryable(_final_error("timeout", "the provider timed out")) from exc
@@ -166,4 +229,23 @@ async def _forward_one(client, ctx, adapter, target: Target, body, prompt_chars)
         if error.status >= 500:  # the provider reported a failed generation: try the next target
             raise _Retryable(error) from error
         raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # Valid JSON of the wrong shape: the provider's answer is unusable, like a 5xx.
+        logger.warning("unexpected answer from provider %s: %s", target.provider.id, type(exc).__name__)
+        raise _Retryable(_final_error("unreachable", "the provider answered with an unexpected body")) from exc
     return JsonAnswer(translated, usage)
+
+
+async def _body_read(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, refusing one larger than ``MAX_UPSTREAM_BODY`` (memory is shared by all requests)."""
+    declared = response.content_length
+    if declared is not None and declared > MAX_UPSTREAM_BODY:
+        raise aiohttp.ClientPayloadError("the provider's answer is too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_UPSTREAM_BODY:
+            raise aiohttp.ClientPayloadError("the provider's answer is too large")
+        chunks.append(chunk)
+    return b"".join(chunks)

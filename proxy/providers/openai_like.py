@@ -35,63 +35,127 @@ def upstream_error_message(body: bytes) -> str:
     return "upstream error"
 
 
+# Above any real request; keeps a hostile or broken provider's numbers from overflowing the
+# record's integer columns (and with them the group commit of every record in its batch).
+MAX_REPORTED_TOKENS = 100_000_000
+
+
+def _token_count(usage: dict[str, Any], *names: str) -> int | None:
+    """The first present count of ``names``: clamped to [0, MAX_REPORTED_TOKENS]; None if not an integer."""
+    value = next((usage[name] for name in names if usage.get(name)), 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return min(max(value, 0), MAX_REPORTED_TOKENS)
+
+
 def usage_of(payload: dict[str, Any]) -> Usage | None:
     usage = payload.get("usage")
     if not isinstance(usage, dict):
         return None
-    prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
-    completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
-    if not isinstance(prompt, int) or not isinstance(completion, int):
+    prompt = _token_count(usage, "prompt_tokens", "input_tokens")
+    completion = _token_count(usage, "completion_tokens", "output_tokens")
+    if prompt is None or completion is None:
         return None
     return Usage(prompt_tokens=prompt, completion_tokens=completion, reported=True)
 
 
-class PassthroughStream:
-    """Forwards OpenAI SSE bytes unchanged while reading usage (or counting text without it)."""
+def _text_chars(chunk: dict[str, Any]) -> int:
+    """Characters of generated text (content and tool-call arguments) in one stream chunk."""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list):
+        return 0
+    total = 0
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        content = delta.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            function = call.get("function") if isinstance(call, dict) else None
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            if isinstance(arguments, str):
+                total += len(arguments)
+    return total
 
-    __slots__ = ("_events", "_prompt_chars", "_text_chars", "error", "saw_done", "usage")
+
+def _finished(chunk: dict[str, Any]) -> bool:
+    choices = chunk.get("choices")
+    return isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
+
+
+class PassthroughStream:
+    """Relays OpenAI SSE events unchanged while reading usage (or counting text without it).
+
+    Events go out whole, as soon as each is complete, and only when they are what a client
+    SDK can read: a ``data`` payload that is a JSON object, or a comment (keep-alive).
+    Malformed events are dropped rather than relayed, and ``[DONE]`` is held back: the
+    pipeline sends it once the request's record is committed. ``complete`` tells whether the
+    upstream finished its answer (``[DONE]`` or a ``finish_reason``) or stopped short.
+    """
+
+    __slots__ = ("_carry", "_events", "_prompt_chars", "_text_chars", "error", "saw_done", "saw_finish", "usage")
 
     def __init__(self, prompt_chars: int) -> None:
         self._events = SSEBuffer()
+        self._carry = b""
         self._prompt_chars = prompt_chars
         self._text_chars = 0
         self.saw_done = False
+        self.saw_finish = False
         self.error: str | None = None
         self.usage = Usage(prompt_tokens=estimate_tokens(prompt_chars))
 
+    @property
+    def complete(self) -> bool:
+        return self.saw_done or self.saw_finish
+
     def feed(self, data: bytes) -> list[bytes]:
-        for _raw, payload in self._events.feed(data):
-            if payload == b"[DONE]":
-                self.saw_done = True
-                continue
-            try:
-                chunk = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(chunk, dict):
-                continue
-            reported = usage_of(chunk)
-            if reported is not None:
-                self.usage = reported
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") if isinstance(choice, dict) else None
-                if isinstance(delta, dict):
-                    content = delta.get("content")
-                    if isinstance(content, str):
-                        self._text_chars += len(content)
-                    for call in delta.get("tool_calls") or ():
-                        arguments = (call.get("function") or {}).get("arguments") if isinstance(call, dict) else None
-                        if isinstance(arguments, str):
-                            self._text_chars += len(arguments)
-        if not self.usage.reported:
-            self.usage.completion_tokens = estimate_tokens(self._text_chars)
-        if self.saw_done:
-            # [DONE] is held back: the pipeline sends it once the request's record is committed.
-            data = data.replace(b"data: [DONE]\r\n\r\n", b"").replace(b"data: [DONE]\n\n", b"")
-        return [data] if data else []
+        # A CRLF split between two reads is joined before parsing: hold back a trailing CR.
+        data, self._carry = self._carry + data, b""
+        if data.endswith(b"\r"):
+            data, self._carry = data[:-1], b"\r"
+        return self._relay(self._events.feed(data))
 
     def close(self) -> list[bytes]:
-        return []
+        # An upstream that closes right after its last event may leave out the blank line.
+        return self._relay(self._events.feed(self._carry + b"\n\n"))
+
+    def _relay(self, events: list[tuple[bytes, bytes]]) -> list[bytes]:
+        out = [raw for raw, payload in events if self._event_accept(raw, payload)]
+        if not self.usage.reported:
+            self.usage.completion_tokens = estimate_tokens(self._text_chars)
+        return [b"".join(out)] if out else []
+
+    def _event_accept(self, raw: bytes, payload: bytes) -> bool:
+        if self.saw_done:
+            return False  # nothing may follow [DONE]
+        if not payload:
+            lines = [line for line in raw.split(b"\n") if line]
+            return bool(lines) and all(line.startswith(b":") for line in lines)
+        if payload.strip() == b"[DONE]":
+            self.saw_done = True
+            return False
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(chunk, dict):
+            return False
+        if "error" in chunk:
+            # The provider's own mid-stream error event: relayed, and recorded as such.
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else error
+            self.error = message[:500] if isinstance(message, str) and message else "upstream error"
+            return True
+        reported = usage_of(chunk)
+        if reported is not None:
+            self.usage = reported
+        self._text_chars += _text_chars(chunk)
+        self.saw_finish = self.saw_finish or _finished(chunk)
+        return True
 
 
 class OpenAIAdapter:

@@ -1,0 +1,144 @@
+"""What one benchmark run does, read from the environment (strictly: a bad value stops the run).
+
+Every knob has a default that gives the full benchmark of issue 12 in about ten minutes on
+a 2-core machine; the variables exist to shorten it while working on it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO / "bench"
+RESULTS_DIR = BENCH_DIR / "results"
+TOOLS_DIR = BENCH_DIR / ".tools"
+LITELLM_VENV = BENCH_DIR / ".litellm-venv"
+PERFORMANCE_DOC = REPO / "docs" / "performance.md"
+
+
+class BenchSettingError(ValueError):
+    """An environment variable of the benchmark has a value it cannot use."""
+
+
+def _int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError as exc:
+        raise BenchSettingError(f"{name} must be an integer, not {raw!r}") from exc
+    if value < minimum:
+        raise BenchSettingError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise BenchSettingError(f"{name} must be a number, not {raw!r}") from exc
+    if value < minimum:
+        raise BenchSettingError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise BenchSettingError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int_list(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        values = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise BenchSettingError(f"{name} must be a comma-separated list of integers, not {raw!r}") from exc
+    if not values or min(values) < 1 or max(values) > 1024:
+        raise BenchSettingError(f"{name} must list connection counts between 1 and 1024")
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class BenchSettings:
+    run_dir: Path
+    seconds: float
+    warmup_seconds: float
+    concurrency: tuple[int, ...]
+    comparison_connections: int
+    workers: int
+    open_streams: int
+    logs_rows: int
+    logs_repeats: int
+    rollup_seconds: float
+    quiet_wait_seconds: float
+    litellm: bool
+    litellm_version: str
+    profile: bool
+    database: str
+    pg_host: str
+    pg_port: int
+    pg_user: str
+    redis_db: int
+    mock_port: int
+    gateway_port: int
+    litellm_port: int
+    stream_gateway_port: int
+
+    @property
+    def database_url(self) -> str:
+        return f"postgres://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.database}"
+
+    @property
+    def admin_database_url(self) -> str:
+        return f"postgres://{self.pg_user}@{self.pg_host}:{self.pg_port}/postgres"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:6379/{self.redis_db}"
+
+
+def settings_from_env() -> BenchSettings:
+    run_dir = Path(os.environ.get("BENCH_RUN_DIR") or RESULTS_DIR / "run").resolve()
+    concurrency = _int_list("BENCH_CONCURRENCY", (1, 16, 64, 256))
+    return BenchSettings(
+        run_dir=run_dir,
+        seconds=_float("BENCH_SECONDS", 8.0, minimum=1.0),
+        warmup_seconds=_float("BENCH_WARMUP_SECONDS", 2.0, minimum=0.0),
+        concurrency=concurrency,
+        comparison_connections=_int("BENCH_COMPARISON_CONNECTIONS", 64, minimum=1),
+        workers=_int("BENCH_WORKERS", 2, minimum=1),
+        open_streams=_int("BENCH_OPEN_STREAMS", 1000, minimum=0),
+        logs_rows=_int("BENCH_LOGS_ROWS", 5_000_000, minimum=0),
+        logs_repeats=_int("BENCH_LOGS_REPEATS", 30, minimum=5),
+        rollup_seconds=_float("BENCH_ROLLUP_SECONDS", 60.0, minimum=1.0),
+        quiet_wait_seconds=_float("BENCH_QUIET_WAIT_SECONDS", 90.0),
+        litellm=_bool("BENCH_LITELLM", True),
+        # Pinned: a 1.106 release, as in the issue's reference figures (the later 1.106.x tried here
+        # need a certifi newer than the registry has). 1.107.0 was published compromised and then
+        # withdrawn: never leave this floating.
+        litellm_version=os.environ.get("BENCH_LITELLM_VERSION", "1.106.0"),
+        profile=_bool("BENCH_PROFILE", False),
+        database=os.environ.get("BENCH_DATABASE", "aidgate_bench"),
+        pg_host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
+        pg_port=_int("BENCH_PG_PORT", 5432, minimum=1),
+        pg_user=os.environ.get("BENCH_PG_USER", "postgres"),
+        redis_db=_int("BENCH_REDIS_DB", 12, minimum=0),
+        mock_port=_int("BENCH_MOCK_PORT", 18081, minimum=1024),
+        gateway_port=_int("BENCH_GATEWAY_PORT", 18080, minimum=1024),
+        litellm_port=_int("BENCH_LITELLM_PORT", 18082, minimum=1024),
+        stream_gateway_port=_int("BENCH_STREAM_GATEWAY_PORT", 18083, minimum=1024),
+    )

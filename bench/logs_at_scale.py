@@ -1,0 +1,378 @@
+"""Logs API at scale: COPY millions of records into the bench database, then time the reads.
+
+The list, filter and usage reads go through the running gateway when it serves them
+(``GET /v1/logs``, ``GET /v1/agents/{id}/logs``, ``GET /v1/usage``); whatever it does not
+serve yet is timed as the SQL the API would run over the same indexes, and the result says
+which one was measured. Every query's p95 is taken over repeated calls after one cold call.
+
+Run with the gateway's DATABASE_URL: ``python -m bench.logs_at_scale --rows N --seed F --gateway URL --out F``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bench.log_rows import (
+    COLUMNS,
+    COMMON_MODEL,
+    RARE_MODEL,
+    RARE_STATUS,
+    UNCOMMON_STATUS,
+    USERS,
+    LogShape,
+    log_rows,
+)
+
+TABLE = "forensics_requestlog"
+TABLE_ID = sql.Identifier(TABLE)
+PAGE = 20
+
+
+@dataclass(slots=True)
+class QueryTiming:
+    name: str
+    via: str  # http | sql
+    what: str
+    first_ms: float
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+    rows: int | None = None
+    samples: int = 0
+
+
+@dataclass(slots=True)
+class LoadTiming:
+    rows: int
+    generate_and_copy_s: float
+    index_build_s: float
+    analyze_s: float
+    table_mb: float
+    indexes_mb: float
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))]
+
+
+def rows_load(conn: psycopg.Connection, shape: LogShape) -> LoadTiming:
+    """Bulk load: drop the secondary indexes, COPY, rebuild them, ANALYZE (as a restore would)."""
+    conn.execute("SET maintenance_work_mem = '512MB'")
+    conn.execute("SET synchronous_commit = off")
+    indexes = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT LIKE %s",
+        (TABLE, "%_pkey"),
+    ).fetchall()
+    constraints = conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'u'",
+        (TABLE,),
+    ).fetchall()
+    with conn.transaction():
+        for name, _ in constraints:
+            conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(TABLE_ID, sql.Identifier(name)))
+        for name, _ in indexes:
+            if name not in {c for c, _ in constraints}:
+                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+    started = time.perf_counter()
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+    heads = dict(conn.execute("SELECT tenant_id, last_seq FROM forensics_auditchainhead").fetchall())
+    with conn.transaction():
+        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(TABLE_ID, columns)) as copy:
+            for chunk in log_rows(shape, heads):
+                copy.write(chunk)
+        # The chain heads move past the loaded records, as the sealer would have moved them.
+        for tenant_id, last_seq in heads.items():
+            conn.execute(
+                """INSERT INTO forensics_auditchainhead (tenant_id, last_seq, last_hash, updated_at)
+                VALUES (%s, %s, %s, now()) ON CONFLICT (tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq""",
+                (tenant_id, last_seq, "0" * 64),
+            )
+    copied = time.perf_counter()
+    constraint_names = {c for c, _ in constraints}
+    with conn.transaction():
+        for name, definition in indexes:
+            if name not in constraint_names:
+                conn.execute(sql.SQL(definition))  # as PostgreSQL itself printed it (pg_indexes)
+        for name, definition in constraints:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    TABLE_ID, sql.Identifier(name), sql.SQL(definition)
+                )
+            )
+    indexed = time.perf_counter()
+    conn.execute(sql.SQL("ANALYZE {}").format(TABLE_ID))
+    analyzed = time.perf_counter()
+    table_bytes, index_bytes = conn.execute(
+        "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", (TABLE, TABLE)
+    ).fetchone()
+    return LoadTiming(
+        rows=shape.rows,
+        generate_and_copy_s=round(copied - started, 1),
+        index_build_s=round(indexed - copied, 1),
+        analyze_s=round(analyzed - indexed, 1),
+        table_mb=round(table_bytes / 2**20, 1),
+        indexes_mb=round(index_bytes / 2**20, 1),
+    )
+
+
+def timed(
+    name: str, via: str, what: str, call: Callable[[int], int | None], repeats: int, budget_s: float = 10.0
+) -> QueryTiming:
+    """One cold call, then up to ``repeats`` calls within ``budget_s``; ``call(i)`` may vary with ``i``."""
+    started = time.perf_counter()
+    rows = call(0)
+    first = (time.perf_counter() - started) * 1000
+    samples = []
+    deadline = time.perf_counter() + budget_s
+    for i in range(1, repeats + 1):
+        started = time.perf_counter()
+        call(i)
+        samples.append((time.perf_counter() - started) * 1000)
+        if time.perf_counter() > deadline:
+            break
+    return QueryTiming(
+        name, via, what, round(first, 2), round(_percentile(samples, 50), 2), round(_percentile(samples, 95), 2),
+        round(max(samples), 2), rows, len(samples),
+    )  # fmt: skip
+
+
+class LogsApi:
+    """The gateway's management API, if it serves the logs and usage endpoints."""
+
+    def __init__(self, base: str, org_key: str) -> None:
+        self.base = base.rstrip("/")
+        self.org_key = org_key
+
+    def get(self, path: str) -> tuple[int, dict | None]:
+        request = urllib.request.Request(f"{self.base}{path}", headers={"Authorization": f"Bearer {self.org_key}"})  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our own gateway on loopback
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            error.read()
+            return error.code, None
+        except (urllib.error.URLError, TimeoutError):
+            return 0, None
+
+    def serves(self, path: str) -> bool:
+        status, _ = self.get(path)
+        return status == 200
+
+    def caller(self, path_of: Callable[[int], str]) -> Callable[[int], int | None]:
+        def call(i: int) -> int | None:
+            status, body = self.get(path_of(i))
+            if status != 200:
+                raise RuntimeError(f"GET {path_of(i)} answered {status}")
+            return len(body.get("data") or body.get("groups") or []) if isinstance(body, dict) else None
+
+        return call
+
+
+def sql_caller(
+    conn: psycopg.Connection, query: sql.Composable, params_of: Callable[[int], tuple]
+) -> Callable[[int], int]:
+    def call(i: int) -> int:
+        return len(conn.execute(query, params_of(i)).fetchall())
+
+    return call
+
+
+LIST_SQL = sql.SQL(
+    "SELECT * FROM forensics_requestlog WHERE tenant_id = %s {where} ORDER BY created_at DESC, id DESC LIMIT 21"
+)
+USAGE_TOTALS_SQL = sql.SQL(
+    """SELECT count(*), count(*) FILTER (WHERE status_code >= 400), sum(prompt_tokens), sum(completion_tokens),
+    sum(cost_usd), percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms),
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)
+    FROM forensics_requestlog WHERE tenant_id = %s AND created_at >= now() - %s::interval {where}"""
+)
+USAGE_GROUPS_SQL = sql.SQL(
+    """SELECT {key} AS key, count(*), count(*) FILTER (WHERE status_code >= 400), sum(prompt_tokens),
+    sum(completion_tokens), sum(cost_usd), percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms),
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)
+    FROM forensics_requestlog WHERE tenant_id = %s AND created_at >= now() - %s::interval {where}
+    GROUP BY 1 ORDER BY 1"""
+)
+SEALER_TENANTS_SQL = sql.SQL("SELECT DISTINCT tenant_id FROM forensics_requestlog WHERE sealed_at IS NULL")
+SEALER_PENDING_SQL = sql.SQL(
+    "SELECT * FROM forensics_requestlog WHERE tenant_id = %s AND sealed_at IS NULL ORDER BY created_at, id LIMIT 5000"
+)
+CURSOR_ROW_SQL = sql.SQL(
+    "SELECT id, created_at FROM forensics_requestlog WHERE tenant_id = %s "
+    "ORDER BY created_at DESC, id DESC OFFSET 1000 LIMIT 1"
+)
+
+
+def list_sql(where: str) -> sql.Composed:
+    """The list query with one of the fixed filter fragments below (values go as parameters)."""
+    return LIST_SQL.format(where=sql.SQL(where))
+
+
+def usage_sql(key: str, where: str) -> sql.Composed:
+    if key:
+        return USAGE_GROUPS_SQL.format(key=sql.SQL(key), where=sql.SQL(where))
+    return USAGE_TOTALS_SQL.format(where=sql.SQL(where))
+
+
+def reads_time(
+    conn: psycopg.Connection, api: LogsApi, seed: dict, shape: LogShape, repeats: int, *, usage_over_http: bool
+) -> list[QueryTiming]:
+    tenant, agents = seed["tenant_id"], shape.agent_ids()
+
+    def user(i: int) -> str:
+        return LogShape.user((i * 37) % USERS)
+
+    timings: list[QueryTiming] = []
+    logs_http = api.serves("/v1/logs?limit=1")
+    # Without up-to-date rollups every usage call folds millions of records in Python: that is
+    # measured by the rollup catch-up instead of by calls that would each take minutes.
+    usage_http = usage_over_http and api.serves("/v1/usage")
+    cursor_row = conn.execute(CURSOR_ROW_SQL, (tenant,)).fetchone()
+
+    page = f"/v1/logs?limit={PAGE}"
+    lists: list[tuple[str, str, Callable[[int], str], str, Callable[[int], tuple]]] = [
+        ("logs_list", "newest page", lambda i: f"/v1/logs?limit={PAGE}", "", lambda i: (tenant,)),
+        (
+            "logs_list_after", "page after a cursor 1,000 records deep",
+            lambda i: f"/v1/logs?limit={PAGE}&after={cursor_row[0]}",
+            "AND (created_at, id) < (%s, %s)", lambda i: (tenant, cursor_row[1], cursor_row[0]),
+        ),
+        (
+            "logs_filter_user", "user=… (one of 2,000)", lambda i: f"/v1/logs?limit={PAGE}&user={user(i)}",
+            'AND "user" = %s', lambda i: (tenant, user(i)),
+        ),
+        (
+            "logs_filter_agent", "/v1/agents/{id}/logs (one of 50)",
+            lambda i: f"/v1/agents/{agents[0]}/logs?limit={PAGE}",
+            "AND agent_id = %s", lambda i: (tenant, agents[0]),
+        ),
+        (
+            "logs_filter_model_common", f"model={COMMON_MODEL} (20%)", lambda i: f"{page}&model={COMMON_MODEL}",
+            "AND model_requested = %s", lambda i: (tenant, COMMON_MODEL),
+        ),
+        (
+            "logs_filter_model_rare", f"model={RARE_MODEL} (0.1%)", lambda i: f"{page}&model={RARE_MODEL}",
+            "AND model_requested = %s", lambda i: (tenant, RARE_MODEL),
+        ),
+        (
+            "logs_filter_status_uncommon", f"status={UNCOMMON_STATUS} (0.4%)",
+            lambda i: f"/v1/logs?limit={PAGE}&status={UNCOMMON_STATUS}",
+            "AND status_code = %s", lambda i: (tenant, UNCOMMON_STATUS),
+        ),
+        (
+            "logs_filter_status_rare", f"status={RARE_STATUS} (0.1%)", lambda i: f"{page}&status={RARE_STATUS}",
+            "AND status_code = %s", lambda i: (tenant, RARE_STATUS),
+        ),
+        (
+            "logs_filter_user_model", f"user=… and model={COMMON_MODEL}",
+            lambda i: f"/v1/logs?limit={PAGE}&user={user(i)}&model={COMMON_MODEL}",
+            'AND "user" = %s AND model_requested = %s', lambda i: (tenant, user(i), COMMON_MODEL),
+        ),
+    ]  # fmt: skip
+    for name, what, path_of, where, params_of in lists:
+        if logs_http:
+            timings.append(timed(name, "http", what, api.caller(path_of), repeats))
+        timings.append(timed(name, "sql", what, sql_caller(conn, list_sql(where), params_of), repeats))
+
+    since_24h = (datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    usage: list[tuple[str, str, str, str, str, Callable[[int], tuple]]] = [
+        ("usage_totals_30d", "totals, last 30 days", "/v1/usage", "", "", lambda i: (tenant, "30 days")),
+        (
+            "usage_by_model_30d", "group_by=model, last 30 days", "/v1/usage?group_by=model", "model_requested", "",
+            lambda i: (tenant, "30 days"),
+        ),
+        (
+            "usage_by_day_30d", "group_by=day, last 30 days", "/v1/usage?group_by=day",
+            "date_trunc('day', created_at)", "", lambda i: (tenant, "30 days"),
+        ),
+        (
+            "usage_agent_by_model_30d", "one agent, group_by=model, 30 days",
+            f"/v1/agents/{agents[0]}/usage?group_by=model", "model_requested", "AND agent_id = %s",
+            lambda i: (tenant, "30 days", agents[0]),
+        ),
+        (
+            "usage_by_hour_24h", "group_by=hour, last 24 hours", f"/v1/usage?group_by=hour&since={since_24h}",
+            "date_trunc('hour', created_at)", "", lambda i: (tenant, "24 hours"),
+        ),
+    ]  # fmt: skip
+    usage_repeats = max(5, repeats // 4)
+    for name, what, path, key, where, params_of in usage:
+        if usage_http:
+            timings.append(timed(name, "http", what, api.caller(lambda i, p=path: p), usage_repeats))
+        query = usage_sql(key, where)
+        timings.append(timed(name, "sql", what, sql_caller(conn, query, params_of), usage_repeats))
+
+    timings.append(
+        timed("sealer_tenants", "sql", "in-process sealer: tenants with unsealed records",
+              sql_caller(conn, SEALER_TENANTS_SQL, lambda i: ()), 5)
+    )  # fmt: skip
+    timings.append(
+        timed("sealer_pending", "sql", "sealer: a tenant's next unsealed batch",
+              sql_caller(conn, SEALER_PENDING_SQL, lambda i: (tenant,)), 5)
+    )  # fmt: skip
+    return timings
+
+
+def plans_capture(conn: psycopg.Connection, seed: dict) -> dict[str, str]:
+    """EXPLAIN of the slowest shapes, for the findings."""
+    tenant = seed["tenant_id"]
+    plans = {}
+    for name, query, params in (
+        ("logs_filter_status_rare", list_sql("AND status_code = %s"), (tenant, RARE_STATUS)),
+        ("usage_by_model_30d", usage_sql("model_requested", ""), (tenant, "30 days")),
+        ("sealer_pending", SEALER_PENDING_SQL, (tenant,)),
+    ):
+        rows = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) {}").format(query), params).fetchall()
+        plans[name] = "\n".join(r[0] for r in rows)
+    return plans
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("phase", choices=["load", "time"])
+    parser.add_argument("--rows", type=int, required=True)
+    parser.add_argument("--seed", type=Path, required=True)
+    parser.add_argument("--gateway", required=True)
+    parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--usage-over-http", action="store_true", help="rollups are up to date: time /v1/usage")
+    args = parser.parse_args()
+    seed = json.loads(args.seed.read_text())
+    shape = LogShape(
+        tenant_id=seed["tenant_id"], app_id=seed["app_id"], agent_id=seed["agent_id"],
+        provider_id=seed["provider_id"], policy_id=seed["policy_id"], rows=args.rows,
+    )  # fmt: skip
+    url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        if args.phase == "load":
+            load = rows_load(conn, shape)
+            result: dict = {"load": asdict(load)}
+        else:
+            api = LogsApi(args.gateway, seed["org_key"])
+            timings = reads_time(conn, api, seed, shape, args.repeats, usage_over_http=args.usage_over_http)
+            result = {
+                "table_rows": conn.execute(sql.SQL("SELECT count(*) FROM {}").format(TABLE_ID)).fetchone()[0],
+                "logs_api_served": any(t.via == "http" and t.name.startswith("logs") for t in timings),
+                "usage_api_served": any(t.via == "http" and t.name.startswith("usage") for t in timings),
+                "timings": [asdict(t) for t in timings],
+                "plans": plans_capture(conn, seed),
+            }
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+    print(json.dumps({k: v for k, v in result.items() if k in ("load", "table_rows")}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""Results of one run: the JSON file, the generated block of docs/performance.md, the summary line."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from bench.bench_settings import PERFORMANCE_DOC
+
+BLOCK_START = "<!-- bench:results:start (written by bench/report_writer.py; edit outside this block) -->"
+BLOCK_END = "<!-- bench:results:end -->"
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits + 1 if abs(value) < 1 else digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_num(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_line(results: dict[str, Any]) -> str:
+    summary = results["summary"]
+
+    def text(value: float | None) -> str:
+        return "nan" if value is None or math.isnan(value) else f"{value:.3f}"
+
+    return (
+        f"overhead_p50_ms={text(summary['overhead_p50_ms'])} overhead_p99_ms={text(summary['overhead_p99_ms'])} "
+        f"litellm_throughput_ratio={text(summary['litellm_throughput_ratio'])}"
+    )
+
+
+def _load_section(results: dict[str, Any]) -> list[str]:
+    out = ["### Chat completions, closed loop (wrk, one thread)", ""]
+    rows = []
+    for r in results["load"]:
+        others = {k: v for k, v in (r.get("statuses") or {}).items() if k != "200"}
+        rows.append(
+            [
+                r["target"],
+                r["scenario"],
+                r["connections"],
+                r["throughput_rps"],
+                r["p50_ms"],
+                r["p99_ms"],
+                r["errors"],
+                ", ".join(f"{k}: {v}" for k, v in sorted(others.items())) or "-",
+                r["cpu_ms_per_request"],
+                r["redis_cpu_us_per_request"],
+                r["postgres_cpu_us_per_request"],
+                r["lua_us_per_call"],
+            ]
+        )
+    out.append(
+        _table(
+            [
+                "target",
+                "scenario",
+                "conns",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "non-200 statuses",
+                "CPU ms/req (SUT)",
+                "Redis CPU µs/req",
+                "PostgreSQL CPU µs/req (bench db)",
+                "Lua µs/call",
+            ],
+            rows,
+        )
+    )
+    loads = results.get("machine_load") or []
+    if loads:
+        busiest = max(loads, key=lambda m: m["other_cores"])
+        out += [
+            "",
+            f"Other processes on the machine used {min(m['other_cores'] for m in loads)}-"
+            f"{busiest['other_cores']} of its {results['machine']['nproc']} cores during these runs "
+            f"(`machine_load` in the JSON); the run waited {results.get('quiet_wait', {}).get('waited_s', 0)} s "
+            f"for quiet first (quiet: {results.get('quiet_wait', {}).get('quiet')}).",
+        ]
+    probe = results.get("limit_window_probe")
+    if probe:
+        out += [
+            "",
+            "Each gateway run starts with empty one-minute limit windows. What one admission costs once the",
+            "windows hold a minute of traffic (the gateway's own Lua script, `bench/limit_window_probe.py`):",
+            "",
+            _table(
+                ["entries per window", "admit p50 µs", "admit max µs", "admissions/s ceiling (one Redis)"],
+                [
+                    [p["window_entries"], p["admit_p50_us"], p["admit_max_us"], p["admits_per_second_ceiling"]]
+                    for p in probe
+                ],
+            ),
+        ]
+    out += ["", "### Gateway overhead (gateway minus direct, same connections)", ""]
+    out.append(
+        _table(
+            ["conns", "p50 overhead ms", "p99 overhead ms", "p50 ratio", "p99 ratio", "throughput gateway/direct"],
+            [
+                [o["connections"], o["p50_ms"], o["p99_ms"], o["p50_ratio"], o["p99_ratio"], o["throughput_ratio"]]
+                for o in results["overhead"]
+            ],
+        )
+    )
+    return out
+
+
+def _streams_section(results: dict[str, Any]) -> list[str]:
+    out = ["", "### Streams: time to first byte (aiohttp client, own process)", ""]
+    out.append(
+        _table(
+            [
+                "target",
+                "concurrency",
+                "requests",
+                "errors",
+                "TTFB p50 ms",
+                "TTFB p99 ms",
+                "total p50 ms",
+                "total p99 ms",
+            ],
+            [
+                [
+                    s["target"],
+                    s["concurrency"],
+                    s["requests"],
+                    s["errors"],
+                    s["ttfb_p50_ms"],
+                    s["ttfb_p99_ms"],
+                    s["total_p50_ms"],
+                    s["total_p99_ms"],
+                ]
+                for s in results["streams_ttfb"]
+            ],
+        )
+    )
+    held = results.get("open_streams")
+    if held:
+        out += ["", f"### {held['streams']:,} concurrent open streams on one worker", ""]
+        out.append(
+            _table(
+                [
+                    "worker RSS before MB",
+                    "worker RSS peak MB",
+                    "RSS per stream KB",
+                    "peak open",
+                    "completed",
+                    "errors",
+                    "min events/stream",
+                    "gap p99 s",
+                    "gap max s",
+                    "starved (gap > 3x interval)",
+                ],
+                [
+                    [
+                        held["rss_before_mb"],
+                        held["rss_peak_mb"],
+                        held["rss_per_stream_kb"],
+                        held["peak_open"],
+                        held["completed"],
+                        held["errors"],
+                        held["events_min"],
+                        held["gap_p99_s"],
+                        held["gap_max_s"],
+                        held["starved"],
+                    ]
+                ],
+            )
+        )
+    return out
+
+
+def _litellm_section(results: dict[str, Any]) -> list[str]:
+    lite = results["litellm"]
+    out = ["", "### Side by side with LiteLLM's proxy", ""]
+    if not lite.get("available"):
+        out.append(f"LiteLLM was **not measured** in this run: {lite.get('reason', 'unknown reason')}.")
+        return out
+    out.append(f"LiteLLM {lite['version']} (`litellm[proxy]`, {lite['workers']} workers, master key, no database).")
+    out.append("")
+    out.append(
+        _table(
+            [
+                "conns",
+                "LiteLLM req/s",
+                "LiteLLM p50 ms",
+                "LiteLLM p99 ms",
+                "aidgate req/s",
+                "aidgate p50 ms",
+                "throughput aidgate/LiteLLM",
+                "overhead p50 aidgate/LiteLLM",
+            ],
+            [
+                [
+                    c["connections"],
+                    c["litellm_rps"],
+                    c["litellm_p50_ms"],
+                    c["litellm_p99_ms"],
+                    c["aidgate_rps"],
+                    c["aidgate_p50_ms"],
+                    c["throughput_ratio"],
+                    c["overhead_p50_ratio"],
+                ]
+                for c in lite["comparisons"]
+            ],
+        )
+    )
+    return out
+
+
+def _logs_section(results: dict[str, Any]) -> list[str]:
+    logs = results.get("logs")
+    if not logs:
+        return ["", "### Logs API at scale", "", "Skipped (BENCH_LOGS_ROWS=0)."]
+    load = logs["load"]
+    out = ["", f"### Logs API at scale ({logs['table_rows']:,} records)", ""]
+    out.append(
+        f"Loaded {load['rows']:,} records with COPY in {load['generate_and_copy_s']} s, indexes rebuilt in "
+        f"{load['index_build_s']} s, ANALYZE {load['analyze_s']} s; table {load['table_mb']:,} MB, "
+        f"indexes {load['indexes_mb']:,} MB."
+    )
+    rollup = logs.get("rollup") or {}
+    if rollup:
+        out.append(f"Usage rollup catch-up: {rollup.get('summary', '-')}.")
+    served = "timed through the gateway" if logs.get("logs_api_served") else "not served yet: SQL equivalents timed"
+    if logs.get("usage_api_served"):
+        usage = "timed through the gateway"
+    elif rollup.get("available") and not rollup.get("finished"):
+        usage = "served, but not timed through the gateway (its rollups had not caught up); SQL equivalents timed"
+    else:
+        usage = "not served yet: SQL equivalents timed"
+    out += [
+        "",
+        f"`GET /v1/logs`: {served}. `GET /v1/usage`: {usage}. The `sql` rows are the query the API",
+        "runs (lists) or the aggregate over the raw records (usage, i.e. without rollups).",
+        "",
+    ]
+    out.append(
+        _table(
+            ["query", "via", "what", "calls", "first ms", "p50 ms", "p95 ms", "max ms", "≤ 100 ms p95"],
+            [
+                [
+                    t["name"],
+                    t["via"],
+                    t["what"],
+                    t.get("samples"),
+                    t["first_ms"],
+                    t["p50_ms"],
+                    t["p95_ms"],
+                    t["max_ms"],
+                    "yes" if t["p95_ms"] <= 100 else "**no**",
+                ]
+                for t in logs["timings"]
+            ],
+        )
+    )
+    return out
+
+
+def markdown_block(results: dict[str, Any]) -> str:
+    machine, versions = results["machine"], results["versions"]
+    out = [
+        BLOCK_START,
+        "",
+        f"## Latest results ({results['started_at']})",
+        "",
+        f"Machine: {machine['nproc']} cores ({machine['cpu_model']}), {machine['memory_gb']} GB RAM, "
+        f"Linux {machine['kernel']}; load average at start {machine['loadavg_start']}, at end "
+        f"{machine['loadavg_end']}.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        "",
+        f"Code: `{results['git']['commit'][:12]}` with {results['git']['changed_files']} uncommitted changed files.",
+        "",
+        f"Command: `{results['command']}` ({results['settings_text']}); wall time {results['wall_seconds']:.0f} s.",
+        "",
+        f"Gateway: `gunicorn config.asgi:application -k {results['gateway']['worker_class']} "
+        f"-w {results['gateway']['workers']}`, uvloop loaded: {results['gateway']['uvloop']}, httptools loaded: "
+        f"{results['gateway']['httptools']}.",
+        "",
+        f"**Summary:** `{summary_line(results)}`",
+        "",
+    ]
+    out += _load_section(results)
+    out += _streams_section(results)
+    out += _litellm_section(results)
+    out += _logs_section(results)
+    out += ["", f"Raw results: `bench/results/{results['result_file']}` (not committed).", "", BLOCK_END]
+    return "\n".join(out)
+
+
+def performance_doc_update(results: dict[str, Any], doc: Path = PERFORMANCE_DOC) -> None:
+    block = markdown_block(results)
+    text = doc.read_text() if doc.exists() else "# Performance\n\n"
+    pattern = re.compile(re.escape(BLOCK_START) + r".*?" + re.escape(BLOCK_END), re.DOTALL)
+    found = pattern.search(text)
+    text = pattern.sub(lambda _: block, text) if found else text.rstrip() + "\n\n" + block + "\n"
+    doc.write_text(text)
+
+
+def results_write(results: dict[str, Any], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / results["result_file"]
+    path.write_text(json.dumps(results, indent=2, default=str))
+    return path

@@ -1,0 +1,160 @@
+"""Server-rendered SVG charts for the dashboard: no JavaScript, no library, works offline.
+
+Colours come from CSS classes (``console/console.css``), so the charts follow the admin's
+light and dark themes. Every bar carries a ``<title>`` (a tooltip, and what a screen reader
+says) and its numbers as ``data-`` attributes, which the tests read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+# About the width a chart gets on the page, so 11-12px text stays readable when scaled.
+WIDTH = 560
+COLUMN_HEIGHT = 220
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 44, 8, 10, 26
+ROW_HEIGHT = 24
+LABEL_WIDTH = 190
+VALUE_WIDTH = 70
+MAX_X_LABELS = 10
+MAX_LABEL_CHARS = 28
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    name: str
+    css_class: str
+    values: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """An SVG chart and what the page shows around it."""
+
+    name: str
+    svg: SafeString
+    legend: list[tuple[str, str]]  # (series name, CSS class)
+    total: float
+
+    @property
+    def empty(self) -> bool:
+        return self.total == 0
+
+
+def compact_number(value: float) -> str:
+    """``1234`` -> ``1.2k``: axis labels stay short."""
+    magnitude = abs(value)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= limit:
+            return f"{value / limit:.1f}".rstrip("0").rstrip(".") + suffix
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten that is at least ``value`` (and at least 1)."""
+    if value <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if step * power >= value:
+            return step * power
+    return 10 * power  # pragma: no cover (the loop always returns)
+
+
+def _shorten(label: str) -> str:
+    return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
+
+
+def column_chart(
+    *, name: str, labels: list[str], series: list[Series], value_text: Callable[[float], str] = compact_number
+) -> Chart:
+    """Stacked columns, one per label (a time bucket), the series stacked bottom up."""
+    count = len(labels)
+    totals = [sum(s.values[i] for s in series) for i in range(count)]
+    top = nice_ceiling(max(totals, default=0))
+    plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    plot_height = COLUMN_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+    slot = plot_width / max(count, 1)
+    bar = max(1.0, slot * 0.72)
+    parts = [
+        f'<svg class="console-chart" data-chart="{escape(name)}" data-total="{sum(totals):g}" '
+        f'viewBox="0 0 {WIDTH} {COLUMN_HEIGHT}" role="img" aria-label="{escape(name)}" '
+        f'preserveAspectRatio="xMidYMid meet">'
+    ]
+    for step in range(5):
+        value = top * step / 4
+        y = MARGIN_TOP + plot_height - plot_height * step / 4
+        parts.append(
+            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{compact_number(value)}</text>'
+        )
+    every = max(1, math.ceil(count / MAX_X_LABELS))
+    for i, label in enumerate(labels):
+        x = MARGIN_LEFT + slot * i + (slot - bar) / 2
+        tip = "; ".join(f"{s.name}: {value_text(s.values[i])}" for s in series)
+        values = " ".join(f"{s.values[i]:g}" for s in series)
+        parts.append(
+            f'<g class="bucket" data-label="{escape(label)}" data-total="{totals[i]:g}" data-values="{values}">'
+            f"<title>{escape(label)}: {escape(tip)}</title>"
+        )
+        base = MARGIN_TOP + plot_height
+        for s in series:
+            height = plot_height * s.values[i] / top
+            if height > 0:
+                base -= height
+                parts.append(
+                    f'<rect class="{escape(s.css_class)}" x="{x:.1f}" y="{base:.1f}" '
+                    f'width="{bar:.1f}" height="{height:.1f}"/>'
+                )
+        # An invisible full-height target, so an empty bucket still has a tooltip.
+        parts.append(
+            f'<rect class="hover" x="{MARGIN_LEFT + slot * i:.1f}" y="{MARGIN_TOP}" '
+            f'width="{slot:.1f}" height="{plot_height}"/></g>'
+        )
+        if i % every == 0:
+            parts.append(
+                f'<text class="axis" x="{x + bar / 2:.1f}" y="{COLUMN_HEIGHT - 8}" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+    parts.append("</svg>")
+    return Chart(name, mark_safe("".join(parts)), [(s.name, s.css_class) for s in series], sum(totals))  # noqa: S308
+
+
+def bar_list(
+    *,
+    name: str,
+    items: list[tuple[str, float]],
+    css_class: str = "bar-primary",
+    value_text: Callable[[float], str] = compact_number,
+) -> Chart:
+    """Horizontal bars, one per item (label, value), in the order given."""
+    top = max((value for _, value in items), default=0) or 1
+    height = max(ROW_HEIGHT, ROW_HEIGHT * len(items)) + 4
+    plot = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    parts = [
+        f'<svg class="console-chart console-bars" data-chart="{escape(name)}" '
+        f'data-total="{sum(v for _, v in items):g}" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-label="{escape(name)}" preserveAspectRatio="xMinYMin meet">'
+    ]
+    for i, (label, value) in enumerate(items):
+        y = 2 + ROW_HEIGHT * i
+        length = max(1.0, plot * value / top) if value else 0
+        parts.append(
+            f'<g class="row" data-label="{escape(label)}" data-value="{value:g}">'
+            f"<title>{escape(label)}: {escape(value_text(value))}</title>"
+            f'<text class="label" x="{LABEL_WIDTH - 8}" y="{y + 16}" text-anchor="end">{escape(_shorten(label))}</text>'
+            f'<rect class="{escape(css_class)}" x="{LABEL_WIDTH}" y="{y + 4}" width="{length:.1f}" '
+            f'height="{ROW_HEIGHT - 8}"/>'
+            f'<text class="value" x="{LABEL_WIDTH + length + 6:.1f}" y="{y + 16}">{escape(value_text(value))}</text>'
+            "</g>"
+        )
+    parts.append("</svg>")
+    total = sum(v for _, v in items)
+    return Chart(name, mark_safe("".join(parts)), [], total)  # noqa: S308

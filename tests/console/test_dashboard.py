@@ -1,0 +1,125 @@
+"""The console dashboard: figures and SVG charts of one tenant over a period, never another's."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from console.views.dashboard import PERIODS, period_of
+from tests.console.conftest import make_request_log
+
+DASHBOARD = reverse("console:dashboard")
+
+
+def chart_total(html: str, name: str) -> float:
+    match = re.search(rf'<svg class="console-chart[^"]*" data-chart="{name}" data-total="([0-9.e+]+)"', html)
+    assert match, f"no {name} chart"
+    return float(match.group(1))
+
+
+def figure(html: str, name: str) -> str:
+    match = re.search(rf'data-figure="{name}"><span class="caption">[^<]*</span><span class="figure">([^<]*)<', html)
+    assert match, f"no {name} figure"
+    return match.group(1)
+
+
+@pytest.fixture
+def traffic(owned):
+    """Five requests of the owner's tenant in the last hour: three answered, two refused."""
+    agent = owned.agent
+    make_request_log(owned.tenant, agent, user="alice@example.com", model_requested="mock-small",
+                     conversation_id="c1", prompt_tokens=10, completion_tokens=20, cost_usd=Decimal("0.01"),
+                     latency_ms=100)  # fmt: skip
+    make_request_log(owned.tenant, agent, user="alice@example.com", model_requested="mock-small",
+                     conversation_id="c2", prompt_tokens=10, completion_tokens=20, latency_ms=200)  # fmt: skip
+    make_request_log(owned.tenant, agent, user="bob@example.com", model_requested="smart-default",
+                     prompt_tokens=1, completion_tokens=2, latency_ms=300)  # fmt: skip
+    for _ in range(2):
+        make_request_log(owned.tenant, agent, user="bob@example.com", status_code=429, error_code="rate_limited",
+                         error_reason="requests_per_minute", prompt_tokens=0, completion_tokens=0)  # fmt: skip
+    # An old request: inside 7 days, outside 24 hours.
+    make_request_log(owned.tenant, agent, user="carol@example.com", created_at=timezone.now() - timedelta(days=3))
+    return owned
+
+
+def test_it_shows_the_figures_of_the_last_24_hours(owner_client, traffic):
+    response = owner_client.get(DASHBOARD)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert figure(html, "requests") == "6"  # the fixture's world brings one record of its own
+    assert figure(html, "errors") == "2"
+    assert chart_total(html, "requests") == 6
+    assert chart_total(html, "tokens") == 10 + 20 + 10 + 20 + 1 + 2 + 3 + 5
+    assert chart_total(html, "refusals") == 2
+    assert "requests_per_minute" in html
+    assert "$0.0100" in html
+
+
+def test_it_draws_one_bucket_per_hour_or_day(owner_client, traffic):
+    for key, period in PERIODS.items():
+        html = owner_client.get(DASHBOARD, {"period": key}).content.decode()
+        requests_svg = html.split('data-chart="requests"')[1].split("</svg>")[0]
+        assert requests_svg.count('<g class="bucket"') == period.buckets, key
+
+
+def test_it_counts_older_requests_in_longer_periods(owner_client, traffic):
+    html = owner_client.get(DASHBOARD, {"period": "7d"}).content.decode()
+    assert figure(html, "requests") == "7"
+    assert "carol@example.com" in html
+
+
+def test_it_ranks_top_users_models_and_agents(owner_client, traffic):
+    html = owner_client.get(DASHBOARD).content.decode()
+    users = html.split('data-chart="top-users"')[1].split("</svg>")[0]
+    # Busiest first, ties by name; the world's own record is alice's.
+    assert re.findall(r'data-label="([^"]+)" data-value="(\d+)"', users) == [
+        ("alice@example.com", "3"), ("bob@example.com", "3"),
+    ]  # fmt: skip
+    models = html.split('data-chart="top-models"')[1].split("</svg>")[0]
+    assert re.findall(r'data-label="([^"]+)" data-value="(\d+)"', models) == [
+        ("mock-small", "5"), ("smart-default", "1"),
+    ]  # fmt: skip
+    agents = html.split('data-chart="top-agents"')[1].split("</svg>")[0]
+    assert f'data-label="{traffic.agent.name}" data-value="6"' in agents
+    top_users = html.split('id="top-users"')[1].split("</table>")[0]
+    alice_row = top_users.split("alice@example.com</a>")[1].split("</tr>")[0]
+    assert re.findall(r'<td class="number">([^<]*)</td>', alice_row)[:2] == ["3", "2"]  # requests, conversations
+
+
+def test_it_falls_back_to_24_hours_for_an_unknown_period(owner_client, traffic):
+    assert period_of("nonsense").key == "24h"
+    assert owner_client.get(DASHBOARD, {"period": "1y"}).status_code == 200
+
+
+def test_it_says_so_when_there_is_no_traffic(owner_client, tenant):
+    html = owner_client.get(DASHBOARD).content.decode()
+    assert "No requests in this period." in html
+    assert figure(html, "requests") == "0"
+
+
+def test_it_never_shows_another_tenants_traffic(stranger_client, traffic, foreign):
+    html = stranger_client.get(DASHBOARD, {"tenant": traffic.tenant.pk, "period": "30d"}).content.decode()
+    assert figure(html, "requests") == "1"  # the outsider's own world record only
+    # (alice@example.com is in the outsider's own world record too.)
+    for secret in ("bob@example.com", "carol@example.com", "requests_per_minute", traffic.agent.name,
+                   traffic.tenant.name, "smart-default"):  # fmt: skip
+        assert secret not in html
+    assert 'id="console-tenant-select"' not in html  # staff get no tenant selector
+
+
+def test_a_superuser_picks_the_tenant(superuser_client, traffic, foreign):
+    html = superuser_client.get(DASHBOARD, {"tenant": traffic.tenant.pk}).content.decode()
+    assert figure(html, "requests") == "6"
+    assert 'id="console-tenant-select"' in html
+    assert f'<option value="{foreign.tenant.pk}"' in html
+    # The choice is remembered for the next page without a parameter.
+    html = superuser_client.get(DASHBOARD).content.decode()
+    assert figure(html, "requests") == "6"
+    html = superuser_client.get(DASHBOARD, {"tenant": foreign.tenant.pk}).content.decode()
+    assert figure(html, "requests") == "1"
+    assert "bob@example.com" not in html

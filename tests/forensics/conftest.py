@@ -1,0 +1,46 @@
+"""Fixtures of the forensics tests: one API client per kind of caller of the owner tenant."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests import factories
+from tests.api.support import client_for
+
+
+@pytest.fixture
+def owner_api(tenant) -> APIClient:
+    return client_for(factories.make_org_key(tenant, role="admin")[1])
+
+
+@pytest.fixture
+def viewer_api(tenant) -> APIClient:
+    return client_for(factories.make_org_key(tenant, role="viewer")[1])
+
+
+@pytest.fixture
+def outsider_api(outsider) -> APIClient:
+    return client_for(factories.make_org_key(outsider, role="admin")[1])
+
+
+@pytest.fixture
+def agent_key_api(tenant) -> APIClient:
+    return client_for(factories.make_key(factories.make_agent(tenant))[1])
+
+
+@pytest.fixture
+def server_sessions_ended(django_db_blocker):
+    """For tests that call the management API through the live server: Django keeps each of
+    its ASGI worker threads' database connections open (``CONN_MAX_AGE``), and PostgreSQL
+    refuses to drop the test database while they are. Request this fixture before ``world``
+    so that it ends them after the server has stopped."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
