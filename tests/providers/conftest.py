@@ -1,68 +1,12 @@
-"""Fixtures for the translating provider kinds: a fake upstream that speaks each provider's SSE."""
+"""Helpers for the translating provider kinds (the shared FakeUpstream speaks their SSE too)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
-import pytest
-from aiohttp import web
-
 from tests import factories
-from tests.support.servers import FakeUpstream, SeenRequest, default_answer
 
 PROVIDER_SECRET = "provider-secret-key-123"
-
-
-class ProviderUpstream(FakeUpstream):
-    """A :class:`FakeUpstream` that can also answer with named SSE events.
-
-    Besides the base specs, a behaviour may return ``events``: a list of ``(event name or None,
-    payload)`` sent as ``event: …`` / ``data: …`` blocks (Anthropic and Cohere name their
-    events), and ``raw``: byte chunks written as they are (to split events across reads, or to
-    use Gemini's CRLF line ends).
-    """
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        seen = SeenRequest(request.method, request.path, dict(request.query), dict(request.headers), body)
-        self.requests.append(seen)
-        script = self.behaviour.get(request.path)
-        spec = script(seen) if script else default_answer(seen)
-        if spec.get("delay"):
-            await asyncio.sleep(spec["delay"])
-        if "raw" in spec:
-            chunks = spec["raw"]
-        elif "events" in spec:
-            chunks = [_event_bytes(name, payload) for name, payload in spec["events"]]
-        elif "stream" in spec:
-            chunks = [_event_bytes(None, payload) for payload in spec["stream"]]
-        else:
-            return web.json_response(spec.get("json", {}), status=spec.get("status", 200))
-        response = web.StreamResponse(status=spec.get("status", 200), headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for chunk in chunks:
-            await response.write(chunk)
-            if spec.get("chunk_delay"):
-                await asyncio.sleep(spec["chunk_delay"])
-        await response.write_eof()
-        return response
-
-
-def _event_bytes(name: str | None, payload: Any) -> bytes:
-    data = payload if isinstance(payload, str) else json.dumps(payload)
-    return (f"event: {name}\n" if name else "").encode() + f"data: {data}\n\n".encode()
-
-
-@pytest.fixture
-def upstream():
-    server = ProviderUpstream().start()
-    yield server
-    server.stop()
 
 
 def provider_for(world, kind: str, **fields: Any):

@@ -49,7 +49,9 @@ class FakeUpstream:
 
     ``behaviour`` maps a path to a callable ``(SeenRequest) -> Response spec``: a dict with
     ``status``, ``json``, ``delay`` (seconds before answering), ``stream`` (list of SSE
-    data payloads), ``chunk_delay``. Unscripted paths answer like OpenAI would.
+    data payloads), ``events`` (``(event name or None, payload)`` pairs, for providers that
+    name their events), ``raw`` (byte chunks written as they are: events split across reads,
+    CRLF line ends), ``chunk_delay``. Unscripted paths answer like OpenAI would.
     """
 
     port: int = 0
@@ -77,21 +79,26 @@ class FakeUpstream:
         spec = script(seen) if script else default_answer(seen)
         if spec.get("delay"):
             await asyncio.sleep(spec["delay"])
-        if "stream" in spec:
-            response = web.StreamResponse(status=spec.get("status", 200), headers={"Content-Type": "text/event-stream"})
-            await response.prepare(request)
-            try:
-                for payload in spec["stream"]:
-                    data = payload if isinstance(payload, str) else json.dumps(payload)
-                    await response.write(f"data: {data}\n\n".encode())
-                    if spec.get("chunk_delay"):
-                        await asyncio.sleep(spec["chunk_delay"])
-                await response.write_eof()
-            except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-                self.stream_disconnected.set()
-                raise
-            return response
-        return web.json_response(spec.get("json", {}), status=spec.get("status", 200))
+        if "raw" in spec:
+            chunks = list(spec["raw"])
+        elif "events" in spec:
+            chunks = [sse_event(name, payload) for name, payload in spec["events"]]
+        elif "stream" in spec:
+            chunks = [sse_event(None, payload) for payload in spec["stream"]]
+        else:
+            return web.json_response(spec.get("json", {}), status=spec.get("status", 200))
+        response = web.StreamResponse(status=spec.get("status", 200), headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            for chunk in chunks:
+                await response.write(chunk)
+                if spec.get("chunk_delay"):
+                    await asyncio.sleep(spec["chunk_delay"])
+            await response.write_eof()
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+            self.stream_disconnected.set()
+            raise
+        return response
 
     def start(self) -> FakeUpstream:
         ready = threading.Event()
@@ -121,6 +128,12 @@ class FakeUpstream:
         with contextlib.suppress(Exception):
             future.result(5)
         loop.call_soon_threadsafe(loop.stop)
+
+
+def sse_event(name: str | None, payload: Any) -> bytes:
+    """One server-sent event; a named one (``event: …``) as Anthropic and Cohere send them."""
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return (f"event: {name}\n" if name else "").encode() + f"data: {data}\n\n".encode()
 
 
 def chat_completion(model: str, content: str = "Hello from upstream", prompt: int = 5, completion: int = 4) -> dict:
