@@ -60,4 +60,6 @@ class ProxyApplication:
             }
             await send_json(send, 405, body, {"X-Request-ID": ctx.id, "Allow": method})
             return
-        await request_handle(ctx, receive, send, self.runtime)
+        runtime = self.runtime
+        runtime.config_poller.ensure_started()
+        await request_handle(ctx, receive, send, runtime)

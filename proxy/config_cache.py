@@ -29,6 +29,7 @@ from proxy.config_snapshot import (
     app_slug_tenant_load,
     key_entry_load,
     tenant_config_load,
+    tenant_config_versions_load,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class ConfigCache:
         self._db = db
         self.db = db
         self._tenants: dict[str, TenantConfig] = {}
-        self._keys: dict[str, tuple[KeyEntry, int]] = {}
+        self._keys: dict[str, tuple[KeyEntry, TenantConfig]] = {}
         self._missing_keys: dict[str, float] = {}
         self._slugs: dict[str, str] = {}
         self._missing_slugs: dict[str, float] = {}
@@ -144,6 +145,14 @@ class ConfigCache:
 
         return await self._shared_load(("tenant", tenant_id), load)
 
+    def cached_tenant_ids(self) -> list[str]:
+        return list(self._tenants)
+
+    def tenant_drop_if_stale(self, tenant_id: str, config_version: int) -> None:
+        config = self._tenants.get(tenant_id)
+        if config is not None and config.config_version != config_version:
+            self._tenants.pop(tenant_id, None)
+
     async def key(self, secret: str) -> tuple[KeyEntry, TenantConfig] | None:
         """The key of an ``aid_sk_`` secret and its tenant's configuration, or None.
 
@@ -152,9 +161,10 @@ class ConfigCache:
         digest = secret_digest(secret)
         cached = self._keys.get(digest)
         if cached is not None:
-            entry, generation = cached
+            entry, loaded_with = cached
             config = await self.tenant(entry.tenant_id)
-            if config is not None and config.generation == generation:
+            # Valid while the tenant's snapshot it was loaded with is still the current one.
+            if config is not None and config is loaded_with:
                 return entry, config
         elif (
             missing_since := self._missing_keys.get(digest)
@@ -174,7 +184,7 @@ class ConfigCache:
         config = await self.tenant(entry.tenant_id)
         if config is None:
             return None
-        self._keys[digest] = (entry, config.generation)
+        self._keys[digest] = (entry, config)
         return entry, config
 
     async def tenant_of_slug(self, slug: str) -> TenantConfig | None:
@@ -225,3 +235,38 @@ def redis_client_from_settings() -> aioredis.Redis | None:
         health_check_interval=30,
     )
     return aioredis.Redis(connection_pool=pool)
+
+
+class ConfigVersionPoller:
+    """The fallback channel of configuration changes: once a second, off the request path,
+    compare the cached tenants' ``config_version`` with the database and drop stale ones.
+
+    Redis generations carry changes within ``CONFIG_CACHE_SECONDS``; this catches the change
+    whose publication to Redis failed, and keeps configuration fresh while Redis is down.
+    """
+
+    def __init__(self, cache: ConfigCache, db: DatabaseRunner, interval: float) -> None:
+        self._cache, self._db, self._interval = cache, db, interval
+        self._task: asyncio.Task | None = None
+
+    def ensure_started(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            tenant_ids = self._cache.cached_tenant_ids()
+            if not tenant_ids:
+                continue
+            try:
+                versions = await self._db.run(tenant_config_versions_load, tenant_ids)
+            except Exception:
+                logger.warning("configuration versions could not be read; retrying")
+                continue
+            for tenant_id, version in versions.items():
+                self._cache.tenant_drop_if_stale(tenant_id, version)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()

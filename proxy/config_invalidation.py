@@ -7,6 +7,7 @@ Signals are used here, and only here, because invalidation must follow every wri
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import F
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from apps.models import App, GuardrailPolicy, Policy
@@ -21,6 +22,8 @@ CONFIG_MODELS = (App, GuardrailPolicy, Policy, Agent, Key, Provider, Alias, Mode
 
 def _bump_after_commit(tenant_id: str | None) -> None:
     if tenant_id:
+        # In the change's own transaction: gateways see it even if Redis cannot be told.
+        Tenant.objects.filter(pk=tenant_id).update(config_version=F("config_version") + 1)
         transaction.on_commit(lambda: config_generation_bump(tenant_id))
 
 

@@ -123,6 +123,7 @@ class TenantConfig:
     policies: tuple[PolicyEntry, ...]
     prices: tuple[tuple[str, float, float], ...]
     slugs: dict[str, str] = field(default_factory=dict)
+    config_version: int = 0
     # Filled lazily by proxy.policy_resolution; dropped with the snapshot on any change.
     compiled_policies: dict[tuple, Any] = field(default_factory=dict)
 
@@ -288,6 +289,7 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
         policies=tuple(policies),
         prices=prices,
         slugs={a.slug: a.id for a in apps.values()},
+        config_version=tenant.config_version,
     )
 
 
@@ -303,3 +305,9 @@ def app_ref_tenant_load(ref: str) -> str | None:
     from apps.models import App
 
     return App.objects.filter(Q(slug=ref) | Q(pk=ref)).values_list("tenant_id", flat=True).first()
+
+
+def tenant_config_versions_load(tenant_ids: list[str]) -> dict[str, int]:
+    from tenants.models import Tenant
+
+    return dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("id", "config_version"))

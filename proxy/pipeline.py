@@ -78,7 +78,8 @@ async def _serve(
             "data": [{"id": m, "object": "model", "created": created, "owned_by": "aidgate"} for m in names],
         }
         ctx.status_code = 200
-        await _record(ctx, runtime)
+        if not await _record(ctx, runtime):
+            raise record_unavailable()
         await send_json(send, 200, payload, _headers(ctx))
         return
 
@@ -110,7 +111,8 @@ async def _serve(
         encoded = orjson.dumps(answer.payload)
         if app.capture_bodies:
             ctx.response_body_capture = encoded[: app.body_capture_max_bytes].decode("utf-8", "replace")
-        await _record(ctx, runtime)
+        if not await _record(ctx, runtime):
+            raise record_unavailable()
         await send(
             {
                 "type": "http.response.start",
@@ -236,11 +238,16 @@ async def _stream(
         with contextlib.suppress(OSError):
             await body_send(_stream_error_event(ctx, "internal error"))
     ctx.cost_usd = _cost(config, ctx)
-    await _record(ctx, runtime)
+    recorded = await _record(ctx, runtime)
     if started:
-        # [DONE] goes out only once the record is committed.
+        # [DONE] goes out only once the record is committed; without it the stream ends on an
+        # error event, so no client takes an unrecorded answer for a complete one.
+        ending = b"data: [DONE]\n\n"
+        if not recorded:
+            error = record_unavailable()
+            ending = b"data: " + orjson.dumps(error.body(ctx.id)) + b"\n\n"
         with contextlib.suppress(OSError):
-            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+            await send({"type": "http.response.body", "body": ending, "more_body": False})
 
 
 def _stream_error_event(ctx: RequestContext, message: str) -> bytes:
@@ -327,16 +334,27 @@ async def _finalize(ctx: RequestContext) -> None:
     ctx.finalizers.clear()
 
 
-async def _record(ctx: RequestContext, runtime: GatewayRuntime) -> None:
-    """Exactly one record per request that can be attributed to a tenant.
+async def _record(ctx: RequestContext, runtime: GatewayRuntime) -> bool:
+    """Exactly one record per request that can be attributed to a tenant; False when the
+    record could not be committed, so that the caller does not answer as if all was well.
 
     Counter settlement (Redis) and the record's group commit (database) overlap.
     """
     if ctx.tenant_id is None or ctx.recorded:
         await _finalize(ctx)
-        return
+        return True
     ctx.recorded = True
     record = record_of(ctx)
     _, written = await asyncio.gather(_finalize(ctx), runtime.records.write(record), return_exceptions=True)
     if isinstance(written, BaseException):
         logger.error("record of request %s was not written", ctx.id)
+        return False
+    return True
+
+
+def record_unavailable() -> GatewayError:
+    """No answer goes out without its record: past the writer's bounded wait, refuse."""
+    return GatewayError(
+        503, "unavailable", "the request could not be recorded; retry", "record_unavailable",
+        headers={"Retry-After": "2"},
+    )  # fmt: skip

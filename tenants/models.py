@@ -22,6 +22,9 @@ class Tenant(models.Model):
     rate_limit_fail_mode = models.CharField(max_length=8, choices=FailMode.choices, default=FailMode.OPEN)
     budget_fail_mode = models.CharField(max_length=8, choices=FailMode.choices, default=FailMode.CLOSED)
     log_retention_days = models.PositiveIntegerField(default=365)
+    # Bumped in the same transaction as any change of the tenant's configuration; gateways
+    # poll it as the fallback to the Redis generations (proxy.config_cache.ConfigVersionPoller).
+    config_version = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -201,6 +201,8 @@ ALLOW_PRIVATE_UPSTREAMS: bool = env.bool("ALLOW_PRIVATE_UPSTREAMS", default=DEBU
 # How long a gateway process trusts its in-process copy of configuration before asking Redis
 # whether anything changed: the SPEC allows one second of lag for revocations and edits.
 CONFIG_CACHE_SECONDS: float = env.float("CONFIG_CACHE_SECONDS", default=0.5)
+# The database fallback for configuration changes Redis did not carry (one query a second).
+CONFIG_POLL_SECONDS: float = env.float("CONFIG_POLL_SECONDS", default=1.0)
 KEY_DEFAULT_LIFETIME_DAYS = 90
 KEY_LAST_USED_RESOLUTION_SECONDS = 60
 LOG_RETENTION_DAYS: int = env.int("LOG_RETENTION_DAYS", default=365)

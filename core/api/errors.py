@@ -12,7 +12,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -88,6 +90,12 @@ def gateway_error_for(exc: Exception) -> GatewayError | None:
         return GatewayError(400, "invalid_request", _message(_field_messages(exc.detail), "invalid request"), reason)
     if isinstance(exc, drf.ParseError):
         return GatewayError(400, "invalid_request", "the request body is not valid JSON", "invalid_json")
+    if isinstance(exc, RecursionError):
+        # The stdlib JSON parser gives up on deeply nested input with RecursionError.
+        return GatewayError(400, "invalid_request", "the request body is nested too deeply", "invalid_json")
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return GatewayError(413, "request_too_large", f"request body exceeds {limit} bytes")
     if isinstance(exc, drf.UnsupportedMediaType):
         message = "the request body must be JSON (Content-Type: application/json)"
         return GatewayError(400, "invalid_request", message, "unsupported_media_type")

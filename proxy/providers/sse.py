@@ -12,13 +12,19 @@ DONE = b"data: [DONE]\n\n"
 class SSEBuffer:
     """Accumulates bytes and yields complete events' ``data`` payloads (joined lines)."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_cr")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._cr = b""
 
     def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
         """Returns ``(raw_event_bytes, data_payload)`` for every event completed by ``data``."""
+        # A CR at the end of a read may be the first half of a CRLF: hold it for the next read.
+        data = self._cr + data
+        self._cr = b""
+        if data.endswith(b"\r"):
+            data, self._cr = data[:-1], b"\r"
         self._buffer += data.replace(b"\r\n", b"\n")
         events = []
         while True:

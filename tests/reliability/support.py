@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -285,7 +285,7 @@ class Gunicorn:
     def start(self) -> Gunicorn:
         command = [
             str(Path(sys.executable).with_name("gunicorn")), "config.asgi:application",
-            "-k", "uvicorn.workers.UvicornWorker", "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
+            "-k", "uvicorn_worker.UvicornWorker", "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
             "--graceful-timeout", "5", "--log-level", "warning",
         ]  # fmt: skip
         self.process = subprocess.Popen(command, cwd=REPO, env=self.env)
@@ -396,14 +396,3 @@ class Traffic:
     def snapshot(self) -> list[Outcome]:
         with self._lock:
             return list(self.outcomes)
-
-
-@contextlib.contextmanager
-def deadline(seconds: float, what: str) -> Iterator[Callable[[], None]]:
-    """``check()`` fails the test once ``seconds`` have passed."""
-    end = time.monotonic() + seconds
-
-    def check() -> None:
-        assert time.monotonic() < end, f"{what} took longer than {seconds} s"
-
-    yield check

@@ -75,11 +75,6 @@ def test_it_waits_out_a_postgres_restart_and_records_every_answer_once(cluster, 
     assert_every_answer_has_one_record(cluster, tenant, outcomes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxy.pipeline._record logs and drops a record the writer gave up on, and the response still "
-    "goes out: an outage longer than the writer's retries yields answers without records (reported)",
-)
 def test_it_refuses_cleanly_rather_than_answer_without_a_record_in_a_long_outage(cluster, seeded):
     tenant, gateway = seeded
 

@@ -119,11 +119,6 @@ def test_it_applies_a_revocation_made_while_redis_was_away_once_redis_restarts(r
     assert (response.status_code, response.json()["error"]["reason"]) == (401, "key_revoked")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxy.config_generation drops a generation bump it cannot publish: when the process that "
-    "revokes cannot reach Redis, gateways never learn of the change (reported; docs/security.md)",
-)
 def test_it_applies_a_revocation_whose_publication_failed(redis_world, settings):
     tenant, secret = tenant_with_key(requests_per_minute=100_000)
     key = Key.objects.get(tenant_id=tenant.id)

@@ -272,11 +272,6 @@ def test_it_splits_any_bytes_into_events(data, cuts):
     assert all(raw.endswith(b"\n\n") for raw, _ in events)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxy.providers.sse.SSEBuffer normalises CRLF per read: a CR and its LF in two reads merge two "
-    "events into one (reported; PassthroughStream works around it, the other translators do not)",
-)
 @FAST
 @given(sse_stream, st.lists(st.integers(0, 10_000), max_size=6))
 def test_it_splits_any_bytes_into_the_same_events_whatever_their_chunking(data, cuts):

@@ -89,11 +89,6 @@ def test_it_refuses_a_management_body_nested_a_little_too_deep_with_400(org_api)
     assert response.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DRF's JSONParser (stdlib json) raises RecursionError past ~1000 levels and the API answers 500; "
-    "a parser that maps it to 400 is needed in core/api (reported)",
-)
 def test_it_refuses_a_management_body_nested_far_too_deep_with_400(org_api):
     response = org_api.generic(
         "POST", "/v1/agents", '{"name": ' + "[" * 100_000 + "]" * 100_000 + "}", "application/json"
@@ -102,11 +97,6 @@ def test_it_refuses_a_management_body_nested_far_too_deep_with_400(org_api):
     assert response.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a management body over DATA_UPLOAD_MAX_MEMORY_SIZE raises RequestDataTooBig, which the API's "
-    "exception handler answers with 500 instead of 413 request_too_large (reported)",
-)
 def test_it_refuses_an_oversized_management_body_with_413(org_api):
     response = org_api.generic("POST", "/v1/agents", '{"name": "' + "x" * (3 * MIB) + '"}', "application/json")
 
