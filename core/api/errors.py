@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf
@@ -118,6 +118,9 @@ def gateway_error_for(exc: Exception) -> GatewayError | None:
     if isinstance(exc, drf.Throttled):
         headers = {"Retry-After": str(int(exc.wait or 1))}
         return GatewayError(429, "rate_limited", "too many management requests", "throttled", headers=headers)
+    if isinstance(exc, DataError):
+        # A value the database cannot take (PostgreSQL refuses NUL characters in text, say).
+        return GatewayError(400, "invalid_request", "a value in the request cannot be stored or searched for")
     if isinstance(exc, IntegrityError):
         # A unique constraint lost a race with a concurrent write (the services check first).
         return GatewayError(400, "invalid_request", "the request conflicts with existing data", "conflict")

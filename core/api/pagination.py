@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, Q, QuerySet
 
 from core.errors import invalid_request
@@ -40,7 +41,10 @@ def page_limit(raw: str | None) -> int:
 def cursor_page(queryset: QuerySet[Any], *, limit: int, after: str | None, newest_first: bool = False) -> Page:
     queryset = queryset.order_by(*(("-created_at", "-pk") if newest_first else ("created_at", "pk")))
     if after:
-        anchor = queryset.filter(pk=after).values_list("created_at", flat=True).first()
+        try:
+            anchor = queryset.filter(pk=after).values_list("created_at", flat=True).first()
+        except (ValueError, TypeError, DjangoValidationError):
+            anchor = None  # not even of the shape of this list's ids (an integer-keyed list)
         if anchor is None:
             raise invalid_request("after: names no object of this list", "invalid_cursor")
         if newest_first:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from core.api.serializers import OBJECT_FIELDS, InputSerializer, ObjectSerializer, string_list
-from proxy.models import Alias, Provider, ProviderKind
+from proxy.models import Alias, ModelPrice, Provider, ProviderKind
 
 
 class ProviderSerializer(ObjectSerializer):
@@ -74,3 +74,25 @@ class AliasInputSerializer(InputSerializer):
 
     def validate_targets(self, value: list[dict[str, str]]) -> list[dict[str, str]]:
         return [dict(target) for target in value]
+
+
+class PriceSerializer(ObjectSerializer):
+    """A list price per million tokens, used to estimate each request's cost."""
+
+    object_type = "price"
+    id = serializers.CharField(read_only=True)
+    input_per_million_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=True)
+    output_per_million_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=True)
+
+    class Meta:
+        model = ModelPrice
+        fields = [*OBJECT_FIELDS, "updated_at", "model_pattern", "input_per_million_usd", "output_per_million_usd"]
+        read_only_fields = fields
+
+
+class PriceInputSerializer(InputSerializer):
+    """Create (POST) or change (PATCH, every field optional) a price."""
+
+    model_pattern = serializers.CharField(max_length=200, help_text="fnmatch pattern; the longest match prices a model")
+    input_per_million_usd = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0)
+    output_per_million_usd = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0)

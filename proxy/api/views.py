@@ -8,10 +8,27 @@ from rest_framework.response import Response
 
 from core.api.schema import LIST_PARAMETERS, list_of
 from core.api.views import ManagementView
-from proxy.api.serializers import AliasInputSerializer, AliasSerializer, ProviderInputSerializer, ProviderSerializer
-from proxy.models import Alias, Provider
-from proxy.selectors import alias_get, alias_list, provider_get, provider_list
-from proxy.services import alias_create, alias_delete, alias_update, provider_create, provider_delete, provider_update
+from proxy.api.serializers import (
+    AliasInputSerializer,
+    AliasSerializer,
+    PriceInputSerializer,
+    PriceSerializer,
+    ProviderInputSerializer,
+    ProviderSerializer,
+)
+from proxy.models import Alias, ModelPrice, Provider
+from proxy.selectors import alias_get, alias_list, price_get, price_list, provider_get, provider_list
+from proxy.services import (
+    alias_create,
+    alias_delete,
+    alias_update,
+    price_create,
+    price_delete,
+    price_update,
+    provider_create,
+    provider_delete,
+    provider_update,
+)
 
 
 class ProviderListView(ManagementView):
@@ -79,4 +96,35 @@ class AliasDetailView(ManagementView):
     @extend_schema(operation_id="alias_delete", responses={204: None})
     def delete(self, request: Request, alias_id: str) -> Response:
         alias_delete(alias=self.get_alias(alias_id), actor=self.actor)
+        return Response(status=204)
+
+
+class PriceListView(ManagementView):
+    @extend_schema(operation_id="price_list", parameters=LIST_PARAMETERS, responses=list_of(PriceSerializer))
+    def get(self, request: Request) -> Response:
+        return self.page(price_list(tenant_id=self.tenant_id), PriceSerializer)
+
+    @extend_schema(operation_id="price_create", request=PriceInputSerializer, responses={201: PriceSerializer})
+    def post(self, request: Request) -> Response:
+        price = price_create(tenant_id=self.tenant_id, actor=self.actor, **self.validated(PriceInputSerializer))
+        return Response(PriceSerializer(price).data, status=201)
+
+
+class PriceDetailView(ManagementView):
+    def get_price(self, price_id: str) -> ModelPrice:
+        return self.found(price_get(tenant_id=self.tenant_id, price_id=price_id), "price")
+
+    @extend_schema(operation_id="price_get", responses=PriceSerializer)
+    def get(self, request: Request, price_id: str) -> Response:
+        return Response(PriceSerializer(self.get_price(price_id)).data)
+
+    @extend_schema(operation_id="price_update", request=PriceInputSerializer, responses=PriceSerializer)
+    def patch(self, request: Request, price_id: str) -> Response:
+        price = self.get_price(price_id)
+        data = self.validated(PriceInputSerializer, partial=True)
+        return Response(PriceSerializer(price_update(price=price, actor=self.actor, data=data)).data)
+
+    @extend_schema(operation_id="price_delete", responses={204: None})
+    def delete(self, request: Request, price_id: str) -> Response:
+        price_delete(price=self.get_price(price_id), actor=self.actor)
         return Response(status=204)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from apps.services import guardrails_get
 from core.ids import new_id
 from forensics.models import Event, RequestLog
+from proxy.models import ModelPrice
 from tests import factories
 from tests.api.support import client_for
 
@@ -54,11 +55,14 @@ def tenant_world(label: str) -> TenantWorld:
     ids = {
         "app": app.id, "agent": agent.id, "key": key.id, "provider": provider.id, "alias": alias.id,
         "policy": policy.id, "org_key": org_key.id, "log": log.id, "user": user,
+        "price": str(ModelPrice.objects.filter(tenant_id=tenant.id).order_by("id").values_list("id", flat=True)[0]),
     }  # fmt: skip
     report = api.post("/v1/reports", {"framework": "soc2"}, format="json")
     if report.status_code in (201, 202):
         ids["report"] = report.json()["id"]
-    names = [*ids.values(), f"{label}-secretive", f"conv-{label}", f"client-{label}", f"model-{label}"]
+    # Price ids are small integers (prices are not a SPEC object): fuzzed on paths, not scanned for.
+    names = [v for k, v in ids.items() if k != "price"]
+    names += [f"{label}-secretive", f"conv-{label}", f"client-{label}", f"model-{label}"]
     return TenantWorld(tenant, api, ids, names)
 
 
@@ -75,7 +79,7 @@ def theirs(db):
 PARAMETER_KINDS = {
     "app_id": "app", "agent_id": "agent", "key_id": "key", "provider_id": "provider", "alias_id": "alias",
     "policy_id": "policy", "org_key_id": "org_key", "request_id": "log", "report_id": "report", "user": "user",
-    "email": "user",
+    "email": "user", "price_id": "price",
 }  # fmt: skip
 BODIES = {
     "post": {"name": "probe", "framework": "soc2", "alias": "probe", "targets": [], "role": "viewer"},
