@@ -6,7 +6,7 @@ import pytest
 
 from tests import factories
 
-pytest_plugins = ["tests.support.live_fixtures", "tests.support.jwt_fixtures"]
+pytest_plugins = ["tests.support.live_fixtures", "tests.support.jwt_fixtures", "tests.support.api_fixtures"]
 
 
 @pytest.fixture

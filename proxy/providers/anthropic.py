@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.config_snapshot import ProviderEntry
-from proxy.models import DEFAULT_BASE_URLS
 from proxy.providers import translation as t
-from proxy.providers.base import UpstreamCall, Usage
+from proxy.providers.base import HostRootAdapter, UpstreamCall, Usage
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -185,12 +184,8 @@ class AnthropicStream(t.ChunkStream):
         return []
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(HostRootAdapter):
     kind = "anthropic"
-    local = False
-
-    def base_url(self, provider: ProviderEntry) -> str:
-        return (provider.base_url or DEFAULT_BASE_URLS[self.kind]).rstrip("/")
 
     def headers(self, provider: ProviderEntry) -> dict[str, str]:
         headers = {

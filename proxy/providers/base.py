@@ -72,3 +72,16 @@ class ProviderAdapter(Protocol):
     def embeddings_response(self, payload: dict[str, Any], model: str) -> tuple[dict[str, Any], Usage]: ...
 
     def error_message(self, status: int, body: bytes) -> str: ...
+
+
+class HostRootAdapter:
+    """What the translating kinds share: their SDKs take the host root as base URL, and a
+    provider's own ``base_url`` wins over the kind's public default."""
+
+    kind: str
+    local = False
+
+    def base_url(self, provider: ProviderEntry) -> str:
+        from proxy.models import DEFAULT_BASE_URLS
+
+        return (provider.base_url or DEFAULT_BASE_URLS[self.kind]).rstrip("/")

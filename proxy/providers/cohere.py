@@ -12,9 +12,8 @@ from typing import Any
 
 from core.errors import GatewayError
 from proxy.config_snapshot import ProviderEntry
-from proxy.models import DEFAULT_BASE_URLS
 from proxy.providers import translation as t
-from proxy.providers.base import UpstreamCall, Usage
+from proxy.providers.base import HostRootAdapter, UpstreamCall, Usage
 
 # Embed v3 and later require an input type; OpenAI has none. Documents are what is embedded
 # most; a client can send Cohere's own ``input_type`` in the body (the SDK's ``extra_body``).
@@ -150,12 +149,8 @@ class CohereStream(t.ChunkStream):
         return []
 
 
-class CohereAdapter:
+class CohereAdapter(HostRootAdapter):
     kind = "cohere"
-    local = False
-
-    def base_url(self, provider: ProviderEntry) -> str:
-        return (provider.base_url or DEFAULT_BASE_URLS[self.kind]).rstrip("/")
 
     def headers(self, provider: ProviderEntry) -> dict[str, str]:
         headers = {**provider.extra_headers, "Content-Type": "application/json"}

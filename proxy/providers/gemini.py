@@ -20,9 +20,8 @@ from urllib.parse import quote
 import orjson
 
 from proxy.config_snapshot import ProviderEntry
-from proxy.models import DEFAULT_BASE_URLS
 from proxy.providers import translation as t
-from proxy.providers.base import UpstreamCall, Usage
+from proxy.providers.base import HostRootAdapter, UpstreamCall, Usage
 
 GEMINI_API_VERSION = "v1beta"
 THOUGHT_SIGNATURE_SEPARATOR = "__thought__"
@@ -198,12 +197,8 @@ class GeminiStream(t.ChunkStream):
         return out
 
 
-class GeminiAdapter:
+class GeminiAdapter(HostRootAdapter):
     kind = "gemini"
-    local = False
-
-    def base_url(self, provider: ProviderEntry) -> str:
-        return (provider.base_url or DEFAULT_BASE_URLS[self.kind]).rstrip("/")
 
     def url(self, provider: ProviderEntry, model: str, method: str) -> str:
         version = provider.api_version or GEMINI_API_VERSION

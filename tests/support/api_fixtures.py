@@ -1,4 +1,5 @@
-"""Fixtures of the analytics tests: API clients for the owner, a viewer, an outsider, an agent key."""
+"""Management API clients for each kind of caller, shared by every test folder that calls the
+API (tests/api keeps its own richer variants)."""
 
 from __future__ import annotations
 
