@@ -45,6 +45,8 @@ async def request_handle(ctx: RequestContext, receive: Receive, send: Send, runt
     try:
         client_request_id_read(ctx)
         config, app, key = await caller_authenticate(ctx, runtime.config, runtime.tokens)
+        if key is not None:
+            runtime.last_use.note(key.id)
         await _serve(ctx, receive, send, runtime, config, app, key)
     except GatewayError as error:
         await _respond_error(ctx, send, runtime, error)

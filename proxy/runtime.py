@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+
 from django.conf import settings
 
 from forensics.recorder import RecordWriter
 from identity.jwt_auth import TokenVerifier
+from keys.models import Key
+from keys.services import credential_touch
 from proxy.config_cache import (
     ConfigCache,
     ConfigVersionPoller,
@@ -15,6 +21,35 @@ from proxy.config_cache import (
 )
 from proxy.limit_store import limit_store_for
 from proxy.upstream import UpstreamClient
+
+logger = logging.getLogger(__name__)
+
+
+class LastUseRecorder:
+    """Writes a key's ``last_used_at`` at most once per resolution window per process, as a
+    background task: the request never waits for it (``keys.services.credential_touch``
+    bounds the writes across processes too)."""
+
+    def __init__(self, db: DatabaseRunner, interval: float) -> None:
+        self._db, self._interval = db, interval
+        self._noted: dict[str, float] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def note(self, key_id: str) -> None:
+        now = time.monotonic()
+        last = self._noted.get(key_id)
+        if last is not None and now - last < self._interval:
+            return
+        self._noted[key_id] = now
+        task = asyncio.get_running_loop().create_task(self._write(key_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, key_id: str) -> None:
+        try:
+            await self._db.run(credential_touch, Key, key_id)
+        except Exception:
+            logger.warning("last use of key %s not recorded", key_id)
 
 
 class GatewayRuntime:
@@ -28,6 +63,7 @@ class GatewayRuntime:
         self.upstream = UpstreamClient()
         self.tokens = TokenVerifier()
         self.limits = limit_store_for(self.redis)
+        self.last_use = LastUseRecorder(self.db, settings.KEY_LAST_USED_RESOLUTION_SECONDS)
         self.records = RecordWriter(self.db)
         self.max_request_bytes: int = settings.MAX_REQUEST_BYTES
 

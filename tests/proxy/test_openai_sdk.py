@@ -123,3 +123,16 @@ def test_it_sends_the_provider_key_and_gateway_ids_upstream_but_not_client_heade
     assert sent["x-agent-id"] == world.agent.id
     assert "x-custom-secret" not in sent
     assert world.secret not in str(sent)
+
+
+def test_it_records_when_a_key_was_last_used(world):
+    import time
+
+    from keys.models import Key
+
+    assert Key.objects.get(pk=world.key.pk).last_used_at is None
+    world.sdk().models.list()
+    deadline = time.monotonic() + 5
+    while Key.objects.get(pk=world.key.pk).last_used_at is None:
+        assert time.monotonic() < deadline, "last_used_at was never written"
+        time.sleep(0.05)
