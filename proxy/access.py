@@ -1,4 +1,5 @@
-"""Checks of what an authenticated caller may do: scopes and allowed models."""
+"""Checks of what an authenticated caller may do: scopes, and the allowed-models match that
+policy resolution applies to every model list."""
 
 from __future__ import annotations
 
@@ -18,8 +19,3 @@ def scope_check(endpoint: str, scopes: frozenset[str]) -> None:
 def model_allowed(patterns: tuple[str, ...] | None, model: str) -> bool:
     """``None`` means no restriction; patterns are case-sensitive fnmatch globs (SPEC 3.4)."""
     return patterns is None or any(fnmatchcase(model, p) for p in patterns)
-
-
-def model_check(patterns: tuple[str, ...] | None, model: str, agent_id: str | None) -> None:
-    if not model_allowed(patterns, model):
-        raise forbidden("model_not_allowed", f"model {model[:200]!r} is not allowed for agent {agent_id}")
