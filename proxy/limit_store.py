@@ -29,7 +29,8 @@ import re
 from dataclasses import dataclass, field
 
 import orjson
-import redis.asyncio as aioredis
+
+from proxy.redis_pipe import LuaScript, RedisPipe, RedisPipeError
 
 
 @dataclass(slots=True)
@@ -159,16 +160,22 @@ def _checks_json(checks: list[Check]) -> bytes:
     )  # fmt: skip
 
 
+ADMIT_SCRIPT = LuaScript(ADMIT_LUA)
+SETTLE_SCRIPT = LuaScript(SETTLE_LUA)
+
+
 class RedisLimitStore:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
-        self._admit = client.register_script(ADMIT_LUA)
-        self._settle = client.register_script(SETTLE_LUA)
+    """Over :class:`proxy.redis_pipe.RedisPipe`: these two scripts run on every request."""
+
+    def __init__(self, pipe: RedisPipe) -> None:
+        self._pipe = pipe
 
     async def admit(self, checks: list[Check], *, member: str, now_ms: int) -> Admission:
         try:
-            result = await self._admit(keys=[c.key for c in checks], args=[now_ms, member, _checks_json(checks)])
-        except (aioredis.RedisError, OSError) as exc:
+            result = await self._pipe.evalsha(
+                ADMIT_SCRIPT, [c.key for c in checks], [now_ms, member, _checks_json(checks)]
+            )
+        except (RedisPipeError, OSError) as exc:
             raise LimitStoreUnavailable from exc
         if int(result[0]) == 0:
             failed = checks[int(result[1]) - 1]
@@ -181,8 +188,8 @@ class RedisLimitStore:
     async def settle(self, settlements: list[Settlement], *, member: str) -> None:
         items = [{"kind": s.kind, "estimate": s.estimate, "actual": s.actual, "at_ms": s.at_ms} for s in settlements]
         try:
-            await self._settle(keys=[s.key for s in settlements], args=[member, orjson.dumps(items)])
-        except (aioredis.RedisError, OSError) as exc:
+            await self._pipe.evalsha(SETTLE_SCRIPT, [s.key for s in settlements], [member, orjson.dumps(items)])
+        except (RedisPipeError, OSError) as exc:
             raise LimitStoreUnavailable from exc
 
 
@@ -252,8 +259,8 @@ def retry_after_seconds(retry_ms: int) -> int:
     return max(1, math.ceil(retry_ms / 1000))
 
 
-def limit_store_for(client: aioredis.Redis | None) -> RedisLimitStore | MemoryLimitStore:
-    return RedisLimitStore(client) if client is not None else MemoryLimitStore()
+def limit_store_for(pipe: RedisPipe | None) -> RedisLimitStore | MemoryLimitStore:
+    return RedisLimitStore(pipe) if pipe is not None else MemoryLimitStore()
 
 
 __all__ = ["Admission", "Check", "LimitStoreUnavailable", "Settlement", "limit_store_for", "retry_after_seconds"]

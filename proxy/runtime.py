@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from forensics.recorder import RecordWriter
+from forensics.recorder import RecordWriter, record_sink_for
 from identity.jwt_auth import TokenVerifier
 from keys.models import Key
 from keys.services import credential_touch
@@ -20,6 +20,7 @@ from proxy.config_cache import (
     redis_client_from_settings,
 )
 from proxy.limit_store import limit_store_for
+from proxy.redis_pipe import RedisPipe
 from proxy.upstream import UpstreamClient
 
 logger = logging.getLogger(__name__)
@@ -62,14 +63,19 @@ class GatewayRuntime:
         self.config_poller = ConfigVersionPoller(self.config, self.db, settings.CONFIG_POLL_SECONDS)
         self.upstream = UpstreamClient()
         self.tokens = TokenVerifier()
-        self.limits = limit_store_for(self.redis)
+        # The per-request counters go over their own lean connection (proxy/redis_pipe.py).
+        self.limit_pipe = RedisPipe(settings.REDIS_URL) if settings.REDIS_URL else None
+        self.limits = limit_store_for(self.limit_pipe)
         self.last_use = LastUseRecorder(self.db, settings.KEY_LAST_USED_RESOLUTION_SECONDS)
-        self.records = RecordWriter(self.db)
+        self.records = RecordWriter(record_sink_for(self.db))
         self.max_request_bytes: int = settings.MAX_REQUEST_BYTES
 
     async def close(self) -> None:
         self.config_poller.stop()
         await self.upstream.close()
+        await self.records.close()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.limit_pipe is not None:
+            await self.limit_pipe.close()
         self.db.shutdown()

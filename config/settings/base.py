@@ -209,6 +209,12 @@ LOG_RETENTION_DAYS: int = env.int("LOG_RETENTION_DAYS", default=365)
 # Without a Celery broker the gateway process seals audit chains itself, every few seconds.
 AUDIT_SEAL_IN_PROCESS: bool = env.bool("AUDIT_SEAL_IN_PROCESS", default=not CELERY_BROKER_URL)
 AUDIT_SEAL_INTERVAL_SECONDS: float = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=2.0)
+# A response waits for its record's commit. With this off (the default) that commit does not
+# also wait for PostgreSQL's WAL flush to disk: the record is committed and visible before the
+# answer, survives any gateway or PostgreSQL process crash, and is lost only if the database
+# host itself fails within about 3 x wal_writer_delay (0.6 s). On, the fsync (~3 ms on a
+# common disk) is part of every answer's latency. See docs/decisions.md.
+AUDIT_RECORD_FSYNC: bool = env.bool("AUDIT_RECORD_FSYNC", default=False)
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {

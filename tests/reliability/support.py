@@ -150,8 +150,9 @@ def sse(payload: object) -> bytes:
 class PrivateRedis:
     """A Redis of the test's own, stoppable and restartable on the same port (empty again)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
         self.port = free_port()
+        self.options = options  # more redis-server arguments, e.g. "--requirepass", "secret"
         self.process: subprocess.Popen | None = None
 
     @property
@@ -160,7 +161,7 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen([*command, *self.options], stdout=subprocess.DEVNULL)
         wait_for_port(self.port)
         return self
 

@@ -1,0 +1,103 @@
+"""The PostgreSQL record sink: COPY over the process's own asyncio connection, with the
+commit's disk flush left to PostgreSQL's WAL writer unless ``AUDIT_RECORD_FSYNC`` is on,
+and a connection that breaks is replaced on the next attempt."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg
+import pytest
+from django.db import connection
+
+from core.ids import new_id
+from forensics.models import RequestLog
+from forensics.recorder import RECORD_COLUMNS, PostgresRecordSink, RecordWriter, postgres_params
+
+pytestmark = [
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL sink: this runs in CI (.ci/run)"),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def a_record(**overrides) -> dict:
+    record = dict.fromkeys(RECORD_COLUMNS)
+    record.update(
+        id=new_id("req"), tenant_id="tn_sink", created_at=datetime.now(tz=UTC), endpoint="chat", stream=False,
+        status_code=200, prompt_tokens=12, completion_tokens=7, cost_usd=0.00001234, latency_ms=1.25,
+        user="alice@example.com", policy_ids=["pol_a", "pol_b"], fail_open=[], request_body='{"a": "\\t\\n"}',
+    )  # fmt: skip
+    record.update(overrides)
+    return record
+
+
+async def _show(sink: PostgresRecordSink) -> str:
+    async with sink._connection.cursor() as cursor:
+        await cursor.execute("SHOW synchronous_commit")
+        return (await cursor.fetchone())[0]
+
+
+def test_it_copies_a_batch_with_every_field_as_the_orm_reads_it():
+    records = [a_record(), a_record(user=None, policy_ids=[], upstream_latency_ms=0.5, stream=True)]
+
+    async def scenario() -> None:
+        sink = PostgresRecordSink(postgres_params())
+        writer = RecordWriter(sink)
+        await asyncio.gather(*(writer.write(r) for r in records))
+        await writer.close()
+
+    asyncio.run(scenario())
+    first, second = (RequestLog.objects.get(id=r["id"]) for r in records)
+    assert (first.user, first.policy_ids, first.fail_open, first.cost_usd) == (
+        "alice@example.com", ["pol_a", "pol_b"], [], Decimal("0.00001234"),
+    )  # fmt: skip
+    assert first.request_body == '{"a": "\\t\\n"}'
+    assert (second.user, second.policy_ids, second.stream, second.upstream_latency_ms) == (None, [], True, 0.5)
+    assert first.created_at == records[0]["created_at"]
+
+
+def test_its_commits_do_not_wait_for_the_disk_flush_by_default():
+    async def scenario() -> str:
+        sink = PostgresRecordSink(postgres_params())
+        await sink.insert([a_record()])
+        try:
+            return await _show(sink)
+        finally:
+            await sink.close()
+
+    assert asyncio.run(scenario()) == "off"
+
+
+def test_it_waits_for_the_disk_flush_when_asked_to(settings):
+    settings.AUDIT_RECORD_FSYNC = True
+
+    async def scenario() -> str:
+        sink = PostgresRecordSink(postgres_params())
+        await sink.insert([a_record()])
+        try:
+            return await _show(sink)
+        finally:
+            await sink.close()
+
+    assert asyncio.run(scenario()) == "on"
+
+
+def test_it_reconnects_after_its_connection_is_killed():
+    survivor = a_record()
+
+    async def scenario() -> None:
+        sink = PostgresRecordSink(postgres_params())
+        writer = RecordWriter(sink)
+        await writer.write(a_record())
+        async with sink._connection.cursor() as cursor:
+            await cursor.execute("SELECT pg_backend_pid()")
+            pid = (await cursor.fetchone())[0]
+        async with await psycopg.AsyncConnection.connect(autocommit=True, **postgres_params()) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        await writer.write(survivor)
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert RequestLog.objects.filter(id=survivor["id"]).exists()
