@@ -126,6 +126,8 @@ class TenantConfig:
     config_version: int = 0
     # Filled lazily by proxy.policy_resolution; dropped with the snapshot on any change.
     compiled_policies: dict[tuple, Any] = field(default_factory=dict)
+    # Model name → (input, output) price per million tokens, filled lazily by proxy.pipeline._cost.
+    model_prices: dict[str, tuple[float, float] | None] = field(default_factory=dict)
 
 
 def _epoch(value) -> float | None:

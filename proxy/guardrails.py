@@ -57,12 +57,23 @@ PII_DETECTORS: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...
 )
 
 
+DIGIT = regex.compile(r"\d")
+
+
+def _detectors_for(text: str) -> tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...]:
+    """Only the detectors that can match: an e-mail needs an ``@``, every other kind a digit.
+    Most prompts have neither, and the four scans cost ~25-50 µs per text part."""
+    if DIGIT.search(text) is not None:
+        return PII_DETECTORS if "@" in text else PII_DETECTORS[1:]
+    return PII_DETECTORS[:1] if "@" in text else ()
+
+
 def violation(reason: str, message: str) -> GatewayError:
     return GatewayError(400, "guardrail_violation", message, reason)
 
 
 def pii_redact(text: str) -> str:
-    for kind, detect in PII_DETECTORS:
+    for kind, detect in _detectors_for(text):
         spans = list(detect(text))
         for start, end in reversed(spans):
             text = text[:start] + f"[REDACTED:{kind}]" + text[end:]
@@ -70,7 +81,7 @@ def pii_redact(text: str) -> str:
 
 
 def pii_find(text: str) -> str | None:
-    for kind, detect in PII_DETECTORS:
+    for kind, detect in _detectors_for(text):
         if next(iter(detect(text)), None) is not None:
             return kind
     return None

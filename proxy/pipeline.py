@@ -268,17 +268,28 @@ def _headers(ctx: RequestContext) -> dict[str, str]:
 
 
 def _cost(config: TenantConfig, ctx: RequestContext) -> float:
-    """Priced by the most specific matching pattern of the tenant's price table."""
+    """Priced by the most specific matching pattern of the tenant's price table (the match is
+    remembered per model name for the life of the configuration snapshot)."""
     model = ctx.model_resolved or ctx.model_requested
     if not model or not (ctx.prompt_tokens or ctx.completion_tokens):
         return 0.0
+    try:
+        price = config.model_prices[model]
+    except KeyError:
+        price = _price_match(config, model)
+        if len(config.model_prices) < 1024:  # model names are routed ones, but stay bounded
+            config.model_prices[model] = price
+    if price is None:
+        return 0.0
+    return (ctx.prompt_tokens * price[0] + ctx.completion_tokens * price[1]) / 1_000_000
+
+
+def _price_match(config: TenantConfig, model: str) -> tuple[float, float] | None:
     best: tuple[str, float, float] | None = None
     for pattern, input_price, output_price in config.prices:
         if fnmatchcase(model, pattern) and (best is None or len(pattern) > len(best[0])):
             best = (pattern, input_price, output_price)
-    if best is None:
-        return 0.0
-    return (ctx.prompt_tokens * best[1] + ctx.completion_tokens * best[2]) / 1_000_000
+    return (best[1], best[2]) if best is not None else None
 
 
 async def _respond_error(ctx: RequestContext, send: Send, runtime: GatewayRuntime, error: GatewayError) -> None:

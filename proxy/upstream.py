@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ async def _send(
             call.url,
             headers=headers,
             data=orjson.dumps(call.json) if call.json is not None else None,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+            timeout=_client_timeout(timeout),
             allow_redirects=False,
         )
     except TimeoutError as exc:
@@ -128,6 +129,11 @@ async def _send(
         message = await _error_message(response, target)
         raise GatewayError(response.status, "upstream_error", message)
     return response
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
 
 async def _error_message(response: aiohttp.ClientResponse, target: Target) -> str:
