@@ -39,6 +39,9 @@ def gateway_env(settings: BenchSettings) -> dict[str, str]:
             "ALLOW_PRIVATE_UPSTREAMS": "true",
             "DATABASE_URL": settings.database_url,
             "REDIS_URL": settings.redis_url,
+            # Production shape: a broker, so sealing and rollups run in a Celery worker (beat
+            # inside it) and the gateway workers do no background sealing of their own.
+            "CELERY_BROKER_URL": settings.redis_url,
             "LOG_LEVEL": "WARNING",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
@@ -116,6 +119,16 @@ def gateway_start(settings: BenchSettings, env: dict[str, str], *, name: str, po
             break
         http_wait(f"{gateway.url}/v1/models", process=process, timeout=5)
     return gateway
+
+
+def celery_start(settings: BenchSettings, env: dict[str, str]) -> ManagedProcess:
+    """The background worker of the production shape: seals chains every 2 s, folds rollups."""
+    argv = [
+        str(REPO / ".venv" / "bin" / "celery"), "-A", "config", "worker", "-B", "--concurrency", "1",
+        "--loglevel", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "-s", str(settings.run_dir / "celerybeat-schedule"),
+    ]  # fmt: skip
+    return process_start("celery", argv, run_dir=settings.run_dir, env=env, cwd=REPO)
 
 
 def python_version() -> str:

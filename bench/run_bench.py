@@ -29,7 +29,7 @@ from typing import Any
 
 from bench import bench_database as db
 from bench.bench_settings import REPO, RESULTS_DIR, BenchSettings, settings_from_env
-from bench.gateway_process import VENV_PYTHON, Gateway, django_command, gateway_env, gateway_start
+from bench.gateway_process import VENV_PYTHON, Gateway, celery_start, django_command, gateway_env, gateway_start
 from bench.limit_window_probe import limit_window_probe
 from bench.litellm_proxy import LiteLLMProxy, LiteLLMUnavailable, litellm_start
 from bench.processes import (
@@ -162,6 +162,13 @@ class BenchRun:
         log(f"seeded tenant {self.seed['tenant_id']}; starting the gateway ({s.workers} workers)")
         self.gateway = gateway_start(s, self.env, name="gateway", port=s.gateway_port, workers=s.workers)
         self.processes.append(self.gateway.process)
+        self.celery = celery_start(s, self.env)
+        self.processes.append(self.celery)
+
+    def sut_pids(self) -> list[int]:
+        """The gateway's master and workers, and the Celery worker that seals their records."""
+        celery = [self.celery.pid, *descendants_of(self.celery.pid)] if self.celery.alive() else []
+        return [*self.gateway.all_pids(), *celery]
 
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
         process = process_start(name, argv, run_dir=self.settings.run_dir, env=env, cwd=REPO)
@@ -264,7 +271,7 @@ class BenchRun:
             self.measured(chat_direct, target="direct", scenario="chat", connections=connections, sut_pids=mock_pids)
             self.measured(
                 chat_gateway, target="aidgate", scenario="chat", connections=connections,
-                sut_pids=self.gateway.all_pids(),
+                sut_pids=self.sut_pids(),
             )  # fmt: skip
             windows = db.redis_zset_sizes(self.settings, "aid:*")
             self.results.setdefault("limit_windows", []).append({"after_connections": connections, **windows})
@@ -275,7 +282,7 @@ class BenchRun:
         )  # fmt: skip
         self.measured(
             self.gateway_request("/v1/embeddings", EMBEDDINGS_BODY), target="aidgate", scenario="embeddings",
-            connections=c, sut_pids=self.gateway.all_pids(),
+            connections=c, sut_pids=self.sut_pids(),
         )  # fmt: skip
         self.results["limit_window_probe"] = limit_window_probe(self.settings)
         for row in self.results["limit_window_probe"]:

@@ -39,16 +39,22 @@ async def _show(sink: PostgresRecordSink) -> str:
         return (await cursor.fetchone())[0]
 
 
-def test_it_copies_a_batch_with_every_field_as_the_orm_reads_it():
+def test_it_writes_batches_and_lone_records_with_every_field_as_the_orm_reads_it():
     records = [a_record(), a_record(user=None, policy_ids=[], upstream_latency_ms=0.5, stream=True)]
+    alone = a_record(client_ip="10.0.0.1", policy_ids=["pol_c"])
 
     async def scenario() -> None:
         sink = PostgresRecordSink(postgres_params())
         writer = RecordWriter(sink)
-        await asyncio.gather(*(writer.write(r) for r in records))
+        await asyncio.gather(*(writer.write(r) for r in records))  # one batch of two: COPY
+        await writer.write(alone)  # a batch of one: the prepared INSERT
         await writer.close()
 
     asyncio.run(scenario())
+    lone = RequestLog.objects.get(id=alone["id"])
+    assert (lone.client_ip, lone.policy_ids, lone.cost_usd, lone.user) == (
+        "10.0.0.1", ["pol_c"], Decimal("0.00001234"), "alice@example.com",
+    )  # fmt: skip
     first, second = (RequestLog.objects.get(id=r["id"]) for r in records)
     assert (first.user, first.policy_ids, first.fail_open, first.cost_usd) == (
         "alice@example.com", ["pol_a", "pol_b"], [], Decimal("0.00001234"),
