@@ -50,7 +50,11 @@ class UpstreamClient:
                 keepalive_timeout=30,
                 resolver=GuardedResolver(self._resolver),
             )
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+            # No cookie jar: the pool serves every tenant, so a cookie one provider answer sets
+            # must never ride along on anybody's next request (and the jar costs every request).
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     async def close(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 from forensics.models import RequestLog
 from tests import factories
 from tests.support.live_fixtures import chat
-from tests.support.servers import FakeUpstream, chat_stream
+from tests.support.servers import FakeUpstream, chat_completion, chat_stream
 
 
 @pytest.fixture
@@ -220,3 +220,19 @@ def test_it_refuses_the_wrong_method_with_the_error_envelope(world):
     response = world.http(**{"X-API-Key": world.secret}).get("/v1/chat/completions")
     assert response.status_code == 405
     assert response.json()["error"]["reason"] == "method_not_allowed"
+
+
+def test_it_never_carries_a_cookie_one_upstream_answer_set_into_the_next_request(world):
+    """The upstream pool is shared by every tenant: a provider's cookie must not be replayed."""
+    provider = factories.make_provider(
+        world.tenant, kind="openai", base_url=f"http://localhost:{world.upstream.port}/v1"
+    )
+    alias_over(world, provider, name="by-name")
+    world.upstream.behaviour["/v1/chat/completions"] = lambda r: {
+        "json": chat_completion("gpt-4o-mini"),
+        "headers": {"Set-Cookie": "session=first-callers-session; Path=/"},
+    }
+    client = world.http(**{"X-API-Key": world.secret})
+    for _ in range(2):
+        assert client.post("/v1/chat/completions", json=chat("by-name")).status_code == 200
+    assert [r.headers.get("Cookie") for r in world.upstream.requests] == [None, None]

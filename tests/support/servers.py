@@ -48,7 +48,7 @@ class FakeUpstream:
     """An OpenAI-compatible upstream whose behaviour each test scripts.
 
     ``behaviour`` maps a path to a callable ``(SeenRequest) -> Response spec``: a dict with
-    ``status``, ``json``, ``delay`` (seconds before answering), ``stream`` (list of SSE
+    ``status``, ``json``, ``headers``, ``delay`` (seconds before answering), ``stream`` (list of SSE
     data payloads), ``events`` (``(event name or None, payload)`` pairs, for providers that
     name their events), ``raw`` (byte chunks written as they are: events split across reads,
     CRLF line ends), ``chunk_delay``. Unscripted paths answer like OpenAI would.
@@ -86,7 +86,7 @@ class FakeUpstream:
         elif "stream" in spec:
             chunks = [sse_event(None, payload) for payload in spec["stream"]]
         else:
-            return web.json_response(spec.get("json", {}), status=spec.get("status", 200))
+            return web.json_response(spec.get("json", {}), status=spec.get("status", 200), headers=spec.get("headers"))
         response = web.StreamResponse(status=spec.get("status", 200), headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         try:
