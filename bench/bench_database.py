@@ -92,3 +92,14 @@ def rollup_progress(settings: BenchSettings, tenant_id: str) -> dict[str, int]:
             0
         ]
     return {"through_seq": int(through), "head_seq": int(head), "rollup_rows": int(rows)}
+
+
+def record_outcomes(settings: BenchSettings) -> list[dict[str, object]]:
+    """Every outcome other than a plain 200 the gateway recorded: what the wrk error counts were."""
+    with psycopg.connect(settings.database_url.replace("postgres://", "postgresql://", 1)) as conn:
+        rows = conn.execute(
+            "SELECT endpoint, status_code, error_code, error_reason, count(*) FROM forensics_requestlog "
+            "WHERE status_code <> 200 OR error_code IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC"
+        ).fetchall()
+    keys = ("endpoint", "status_code", "error_code", "error_reason", "count")
+    return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -284,6 +284,9 @@ class BenchRun:
             self.gateway_request("/v1/embeddings", EMBEDDINGS_BODY), target="aidgate", scenario="embeddings",
             connections=c, sut_pids=self.sut_pids(),
         )  # fmt: skip
+        self.results["record_outcomes"] = db.record_outcomes(self.settings)
+        if self.results["record_outcomes"]:
+            log(f"recorded outcomes other than 200: {self.results['record_outcomes']}")
         self.results["limit_window_probe"] = limit_window_probe(self.settings)
         for row in self.results["limit_window_probe"]:
             log(f"limit window probe: {row}")
@@ -338,10 +341,18 @@ class BenchRun:
                 body=CHAT_BODY,
                 headers=(("Authorization", f"Bearer {proxy.master_key}"), ("Content-Type", "application/json")),
             )
-            self.warm(request)
-            probe = wrk_run(request, connections=1, seconds=1, work_dir=s.run_dir, target="probe", scenario="probe")
-            if probe.requests == 0 or probe.errors_status == probe.requests:
-                raise LiteLLMUnavailable(f"LiteLLM answered no request successfully: {proxy.process.log_tail(10)}")
+            # Its first requests after a fresh install can take seconds (imports, cost map):
+            # probe a few times before calling it unavailable.
+            for _ in range(6):
+                self.warm(request)
+                probe = wrk_run(request, connections=1, seconds=2, work_dir=s.run_dir, target="probe", scenario="probe")
+                if probe.requests and probe.errors_status < probe.requests:
+                    break
+            else:
+                raise LiteLLMUnavailable(
+                    f"LiteLLM answered no request successfully (last probe: {probe.requests} requests, "
+                    f"statuses {probe.statuses}): {proxy.process.log_tail(10)}"
+                )
             pids = [proxy.process.pid, *descendants_of(proxy.process.pid)]
             comparisons = []
             for connections in sorted({1, s.comparison_connections}):
