@@ -111,6 +111,7 @@ class Snapshot:
     redis: dict[str, float]
     postgres: dict[int, float]
     children: float
+    background: float
     busy: float
     interrupts: float
     wall: float = field(default_factory=time.monotonic)
@@ -165,10 +166,14 @@ class BenchRun:
         self.celery = celery_start(s, self.env)
         self.processes.append(self.celery)
 
+    def background_pids(self) -> list[int]:
+        """The Celery worker (with beat) that seals the gateway's records and folds rollups."""
+        celery = getattr(self, "celery", None)
+        return [celery.pid, *descendants_of(celery.pid)] if celery is not None and celery.alive() else []
+
     def sut_pids(self) -> list[int]:
         """The gateway's master and workers, and the Celery worker that seals their records."""
-        celery = [self.celery.pid, *descendants_of(self.celery.pid)] if self.celery.alive() else []
-        return [*self.gateway.all_pids(), *celery]
+        return [*self.gateway.all_pids(), *self.background_pids()]
 
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
         process = process_start(name, argv, run_dir=self.settings.run_dir, env=env, cwd=REPO)
@@ -205,6 +210,7 @@ class BenchRun:
             redis=db.redis_stats(self.settings),
             postgres=cpu_by_process(processes_named("postgres", title_contains=self.settings.database)),
             children=_children_cpu(),
+            background=cpu_seconds(self.background_pids()),
             busy=busy,
             interrupts=interrupts,
         )
@@ -222,6 +228,8 @@ class BenchRun:
         after = self._snapshot(sut_pids)
         n = max(1, result.requests)
         result.cpu_ms_per_request = round((after.sut - before.sut) * 1000 / n, 4)
+        if target == "aidgate":
+            result.background_cpu_ms_per_request = round((after.background - before.background) * 1000 / n, 4)
         result.redis_cpu_us_per_request = round((after.redis["cpu_seconds"] - before.redis["cpu_seconds"]) * 1e6 / n, 1)
         postgres = cpu_delta(before.postgres, after.postgres)
         result.postgres_cpu_us_per_request = round(postgres * 1e6 / n, 1)

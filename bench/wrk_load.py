@@ -41,6 +41,8 @@ class LoadResult:
     errors: int
     errors_status: int
     cpu_ms_per_request: float | None = None
+    # Of cpu_ms_per_request: the Celery worker (sealing, rollups) of the gateway's runs.
+    background_cpu_ms_per_request: float | None = None
     redis_cpu_us_per_request: float | None = None
     postgres_cpu_us_per_request: float | None = None
     lua_us_per_call: float | None = None
