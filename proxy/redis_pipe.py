@@ -44,27 +44,32 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.waiting: deque[tuple[asyncio.Future, float]] = deque()
         self._out: list[bytes] = []
+        self._in_flight = 0
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def send(self, packed: bytes, future: asyncio.Future, deadline: float) -> None:
+        """Written at the end of this loop tick when nothing is in flight; otherwise held until
+        the replies in flight are all in, then written together (automatic pipelining: under
+        load one write carries many requests' commands, at one connection nothing waits)."""
         self.waiting.append((future, deadline))
-        if not self._out:
-            # Everything the loop's current tick sends goes out in one write.
+        if not self._out and self._in_flight == 0:
             asyncio.get_running_loop().call_soon(self._flush)
         self._out.append(packed)
 
     def _flush(self) -> None:
         out, self._out = self._out, []
         if out and not self.closed and self.transport is not None:
+            self._in_flight += len(out)
             self.transport.write(b"".join(out))
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
         try:
             while (reply := self._reader.gets()) is not False:
+                self._in_flight -= 1
                 future, _ = self.waiting.popleft()
                 if future.done():
                     continue
@@ -74,6 +79,9 @@ class _Protocol(asyncio.Protocol):
                     future.set_result(reply)
         except (hiredis.ProtocolError, IndexError):
             self.abort("unreadable reply from Redis")
+            return
+        if self._in_flight == 0 and self._out:
+            self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.abort("connection to Redis lost")
