@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 
@@ -53,10 +54,24 @@ class LastUseRecorder:
             logger.warning("last use of key %s not recorded", key_id)
 
 
+_frozen = False
+
+
+def _startup_objects_freeze() -> None:
+    """Everything alive when the first runtime starts (Django, settings, modules: over 100,000
+    objects) lives as long as the process: keep it out of the collector's full passes. A full
+    pass over it took 30-80 ms here, the slowest requests' extra milliseconds (p99)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
+
+
 class GatewayRuntime:
     """Created once per process (per event loop); holds no state another process needs."""
 
     def __init__(self) -> None:
+        _startup_objects_freeze()
         self.redis = redis_client_from_settings()
         self.db = DatabaseRunner()
         self.config = ConfigCache(generations=GenerationSource(self.redis, settings.CONFIG_CACHE_SECONDS), db=self.db)
