@@ -1,5 +1,8 @@
 """Sealing inside the gateway process when there is no Celery broker (the embedded default),
-so that ``make run`` seals records within seconds just as beat would in production."""
+so that ``make run`` seals records within seconds just as beat would in production.
+
+Every worker process runs one; on PostgreSQL ``audit_seal_all`` lets only one of them seal at a
+time (an advisory lock taken without waiting), and the others skip their pass."""
 
 from __future__ import annotations
 

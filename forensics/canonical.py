@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,22 +26,49 @@ def timestamp_text(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _created_at_text(value: Any) -> Any:
+    return timestamp_text(value) if isinstance(value, datetime) else value
+
+
+def _cost_text(value: Any) -> str:
+    return str(Decimal(str(value)).quantize(COST_QUANTUM))
+
+
+def _milliseconds(value: Any) -> float:
+    return round(float(value), 3)
+
+
+# The fields whose stored value is not its canonical form; every other value is taken as is.
+CANONICAL_FORMS = {
+    "created_at": _created_at_text,
+    "cost_usd": _cost_text,
+    "latency_ms": _milliseconds,
+    "upstream_latency_ms": _milliseconds,
+}
+
+
 def canonical_value(field: str, value: Any) -> Any:
     if value is None:
         return None
-    if field == "created_at":
-        return timestamp_text(value) if isinstance(value, datetime) else value
-    if field == "cost_usd":
-        return str(Decimal(str(value)).quantize(COST_QUANTUM))
-    if field in ("latency_ms", "upstream_latency_ms"):
-        return round(float(value), 3)
-    return value
+    form = CANONICAL_FORMS.get(field)
+    return value if form is None else form(value)
 
 
 def record_document(record: Any) -> dict[str, Any]:
     """The chained fields of a record (a model instance or a dict from an export)."""
     get = record.get if isinstance(record, dict) else lambda f: getattr(record, f)
     return {field: canonical_value(field, get(field)) for field in CHAINED_FIELDS}
+
+
+def row_document(row: Sequence[Any]) -> dict[str, Any]:
+    """``record_document`` of a row holding the values of ``CHAINED_FIELDS`` in that order, as
+    the fields' converters return them (``values_list``): the sealer's read, without the
+    per-field lookups that made the document the largest part of sealing's CPU."""
+    document = dict(zip(CHAINED_FIELDS, row, strict=True))
+    for field, form in CANONICAL_FORMS.items():
+        if document[field] is not None:
+            document[field] = form(document[field])
+    return document
 
 
 def canonical_json(document: dict[str, Any]) -> bytes:
