@@ -1,14 +1,39 @@
-"""UTC hour and day buckets, and how a time window splits into rolled-up and raw parts."""
+"""Rollup blocks in time, and how a window is covered by blocks and raw stretches.
+
+A block is ``[start, start + span)`` with a span in hours: 1, 2, 4 or 8 hours, aligned within
+the UTC day, or 1, 2, 4, 8, 16 or 32 days, aligned on whole multiples of the span counted in
+days since 1970-01-01. Every block of a span is made of exactly two blocks of the span below
+it (a day of three 8-hour blocks), so any window of whole hours is covered by a handful of
+blocks: at most about twenty for 30 days, instead of 720 hours or 30 days.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from analytics.models import Granularity
+from analytics.models import Breakdown
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+HOUR_SPANS = (1, 2, 4, 8)
+DAY_SPANS = (24, 48, 96, 192, 384, 768)
+SPANS = HOUR_SPANS + DAY_SPANS
+# The spans each breakdown is kept at, finest first; the finest is built from records.
+# Agents by models, agents by apps and end users are many cells with few requests each: hours
+# of them would be about as many rows as records, so they start at the day, and end users
+# stop there (their rows are small; merging a month of them is cheap per user).
+BREAKDOWN_SPANS: dict[str, tuple[int, ...]] = {
+    Breakdown.TOTAL: SPANS,
+    Breakdown.MODEL: SPANS,
+    Breakdown.APP: SPANS,
+    Breakdown.AGENT: SPANS,
+    Breakdown.AGENT_MODEL: DAY_SPANS,
+    Breakdown.AGENT_APP: DAY_SPANS,
+    Breakdown.USER: (24,),
+}
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -19,55 +44,79 @@ def day_floor(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def hour_ceil(moment: datetime) -> datetime:
-    floor = hour_floor(moment)
-    return floor if floor == moment else floor + HOUR
+def block_start(moment: datetime, span: int) -> datetime:
+    """The start of the block of ``span`` hours holding ``moment``."""
+    if span < 24:
+        day = day_floor(moment)
+        return day + HOUR * (((moment.astimezone(UTC) - day) // HOUR) // span * span)
+    days = span // 24
+    return EPOCH + DAY * ((day_floor(moment) - EPOCH).days // days * days)
 
 
-def day_ceil(moment: datetime) -> datetime:
-    floor = day_floor(moment)
-    return floor if floor == moment else floor + DAY
+def _starts_block(moment: datetime, span: int) -> bool:
+    """``block_start(moment, span) == moment`` for a UTC ``moment``, without building datetimes."""
+    if moment.minute or moment.second or moment.microsecond or moment.hour % min(span, 24):
+        return False
+    return span <= 24 or (moment - EPOCH).days % (span // 24) == 0
 
 
-def bucket_span(granularity: str) -> timedelta:
-    return HOUR if granularity == Granularity.HOUR else DAY
+def span_delta(span: int) -> timedelta:
+    return HOUR * span
 
 
-def bucket_of(moment: datetime, granularity: str) -> datetime:
-    return hour_floor(moment) if granularity == Granularity.HOUR else day_floor(moment)
+def blocks_between(start: datetime, end: datetime, span: int) -> Iterator[datetime]:
+    """Starts of the blocks of ``span`` that lie whole within ``[start, end)``."""
+    step = span_delta(span)
+    at = block_start(start, span)
+    if at < start:
+        at += step
+    while at + step <= end:
+        yield at
+        at += step
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """``[start, end)`` answered from rollups of ``granularity``, or from raw records when it is None."""
+    """``[start, end)``: one rollup block when ``span`` is set, else raw records."""
 
     start: datetime
     end: datetime
-    granularity: str | None
+    span: int | None
 
 
-def window_segments(since: datetime, until: datetime, *, finest: str = Granularity.DAY) -> list[Segment]:
-    """Cover ``[since, until)`` with whole days, whole hours and raw edges, coarsest first.
+def window_cover(
+    since: datetime,
+    until: datetime,
+    *,
+    spans: Sequence[int],
+    closed_until: datetime | None,
+    merge_raw: bool = True,
+) -> list[Segment]:
+    """Cover ``[since, until)`` with the largest usable blocks of ``spans``, the rest raw.
 
-    ``finest`` set to ``hour`` keeps days out (an hourly breakdown cannot be read from days).
+    A 1-hour block is always usable (every hour holding folded records has its rows); any
+    other block only once it ends at or before ``closed_until`` (coarser blocks are built
+    when their time is over; see ``analytics.services``). Raw stretches end at the boundaries
+    of the finest span and are merged unless ``merge_raw`` is false (time groups need
+    each stretch within one hour or day).
     """
-    if since >= until:
-        return []
-    first_hour, last_hour = hour_ceil(since), hour_floor(until)
-    if first_hour >= last_hour:
-        return [Segment(since, until, None)]
-    segments = []
-    if since < first_hour:
-        segments.append(Segment(since, first_hour, None))
-    first_day, last_day = day_ceil(first_hour), day_floor(last_hour)
-    if finest == Granularity.DAY and first_day < last_day:
-        if first_hour < first_day:
-            segments.append(Segment(first_hour, first_day, Granularity.HOUR))
-        segments.append(Segment(first_day, last_day, Granularity.DAY))
-        if last_day < last_hour:
-            segments.append(Segment(last_day, last_hour, Granularity.HOUR))
-    else:
-        segments.append(Segment(first_hour, last_hour, Granularity.HOUR))
-    if last_hour < until:
-        segments.append(Segment(last_hour, until, None))
+    usable = sorted(spans, reverse=True)
+    finest = min(spans) if spans else None
+    segments: list[Segment] = []
+    at, until = since.astimezone(UTC), until.astimezone(UTC)
+    while at < until:
+        chosen = None
+        for span in usable:
+            end = at + span_delta(span)
+            if end <= until and _starts_block(at, span) and (span == 1 or (closed_until and end <= closed_until)):
+                chosen = Segment(at, end, span)
+                break
+        if chosen is None:
+            end = until if finest is None else min(until, block_start(at, finest) + span_delta(finest))
+            if merge_raw and segments and segments[-1].span is None:
+                chosen = Segment(segments.pop().start, end, None)
+            else:
+                chosen = Segment(at, end, None)
+        segments.append(chosen)
+        at = chosen.end
     return segments

@@ -13,60 +13,79 @@ from core.ids import IdFactory
 from core.models import TenantOwned
 
 
-class Granularity(models.TextChoices):
-    HOUR = "hour", "hour"
-    DAY = "day", "day"
+class Breakdown(models.TextChoices):
+    """What a rollup row is a total of: everything, or one model, app, agent, agent and model…"""
+
+    TOTAL = "total", "total"
+    MODEL = "model", "model"
+    APP = "app", "app"
+    AGENT = "agent", "agent"
+    AGENT_MODEL = "agent_model", "agent and model"
+    AGENT_APP = "agent_app", "agent and app"
+    USER = "user", "end user"
 
 
 class UsageRollup(models.Model):
-    """Usage of one tenant, app, agent, end user and requested model in one UTC hour or day.
+    """Usage of one tenant in one block of time, for one cell of one breakdown.
 
-    Holds exactly the tenant's records of its bucket whose chain position is at most
-    ``through_seq`` (every row of one bucket shares it). Absent dimensions are stored as ""
-    so that the unique constraint holds (NULLs never collide). Latencies are kept as a
-    histogram of whole milliseconds, which merges exactly across buckets. The primary key is
-    an integer: rows are internal and never leave the process by id.
+    A block is ``[bucket_start, bucket_start + span hours)`` (``analytics.buckets``). A cell is
+    identified by ``agent_id`` (breakdowns ``agent``, ``agent_model``, ``agent_app``) and
+    ``value`` (the model, app or end user the breakdown is by); a dimension a request did not
+    have is stored as "". There is no cell of app, agent, user and model together: usage answers read
+    the breakdown they group by, so a 30-day answer reads a few rows per group.
+
+    Holds exactly the tenant's records of its block and cell whose chain position is at most
+    ``through_seq`` (every row of one block and breakdown shares it). Latencies are a histogram
+    of whole milliseconds in one of two encodings (``analytics.latency``): ``latency_counts``
+    for rows built from records by SQL, ``latency_pages`` for rows built from finer rows.
+    p50 and p95 are stored so that a group made of one row needs no histogram at all. The
+    primary key is an integer: rows are internal and never leave the process by id.
     """
 
     tenant_id = models.CharField(max_length=32)
-    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    span = models.PositiveSmallIntegerField(help_text="hours: 1, 2, 4, 8, 24, 48, 96, 192, 384 or 768")
     bucket_start = models.DateTimeField()
-    app_id = models.CharField(max_length=32, blank=True, default="")
+    breakdown = models.CharField(max_length=12, choices=Breakdown.choices)
     agent_id = models.CharField(max_length=32, blank=True, default="")
-    user = models.CharField(max_length=320, blank=True, default="")
-    model = models.CharField(max_length=200, blank=True, default="", help_text="the model name the client sent")
+    value = models.CharField(max_length=320, blank=True, default="", help_text="model (as sent), app id or end user")
     requests = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
-    errors_by_code = models.JSONField(default=dict, blank=True)
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
-    latency_histogram = models.JSONField(default=dict, blank=True, help_text='{"<whole ms>": count}')
+    latency_p50_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_p95_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_counts = models.TextField(blank=True, default="", help_text='JSON {"<whole ms>": count}')
+    latency_pages = models.BinaryField(null=True, blank=True)
     through_seq = models.PositiveBigIntegerField(default=0)
     computed_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["tenant_id", "granularity", "bucket_start"]
-        indexes = [
-            models.Index(fields=["tenant_id", "granularity", "bucket_start"], name="rollup_tenant_bucket"),
-            models.Index(fields=["tenant_id", "agent_id", "granularity", "bucket_start"], name="rollup_agent_bucket"),
-        ]
+        ordering = ["tenant_id", "breakdown", "span", "bucket_start"]
         constraints = [
+            # Also the only index, on purpose: every read and write names the breakdown, and the
+            # planner must not prefer a (tenant, block) index that would scan every breakdown.
             models.UniqueConstraint(
-                fields=["tenant_id", "granularity", "bucket_start", "app_id", "agent_id", "user", "model"],
+                fields=["tenant_id", "breakdown", "span", "bucket_start", "agent_id", "value"],
                 name="rollup_unique_cell",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id} {self.granularity} {self.bucket_start:%Y-%m-%dT%H}"
+        return f"{self.tenant_id} {self.breakdown} {self.span}h {self.bucket_start:%Y-%m-%dT%H}"
 
 
 class UsageRollupState(models.Model):
-    """How far one tenant's chain is folded into rollups; its row is the tenant's rollup lock."""
+    """How far one tenant's chain is folded into rollups; its row is the tenant's rollup lock.
+
+    Every 1-hour block holding records up to ``through_seq`` has its rows; coarser blocks
+    (and the day blocks of the agent and end-user breakdowns) have theirs exactly when they
+    end at or before ``closed_until``.
+    """
 
     tenant_id = models.CharField(primary_key=True, max_length=32)
     through_seq = models.PositiveBigIntegerField(default=0)
+    closed_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -1,33 +1,36 @@
 """Reads of the analytics app, always within one tenant: usage, end users, conversations, reports.
 
-Usage is exact at any moment: rollup rows answer the whole hours and days of a window, and
-the records not yet folded into them (the tail), plus the window's partial hours at either
-edge, are read from the forensic record itself. See :func:`usage_summary` for why the two
-never overlap.
+Usage is exact at any moment: rollup rows answer the blocks of time a window covers, and the
+records not yet folded into them (the tail), plus the window's stretches no block covers, are
+read from the forensic record itself. See :func:`usage_summary` for why the two never overlap.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from analytics.buckets import Segment, bucket_of, window_segments
-from analytics.models import Granularity, Report, UsageRollup, UsageRollupState
-from analytics.services import RECORD_FIELDS, record_fold, rollup_fold
+from analytics.aggregates import cells_aggregate, rows_read
+from analytics.buckets import BREAKDOWN_SPANS, Segment, block_start, span_delta, window_cover
+from analytics.models import Breakdown, Report, UsageRollupState
 from analytics.usage_totals import UsageTotals
 from core.errors import invalid_request
 from forensics.models import RequestLog
 
 GROUP_BY = ("day", "hour", "model", "user", "app", "agent")
 TIME_GROUPS = ("day", "hour")
-# Which rollup column and which record column each group reads.
-ROW_COLUMN = {"model": "model", "user": "user", "app": "app_id", "agent": "agent_id"}
+# Which record column each group reads for the tail.
 RECORD_COLUMN = {"model": "model_requested", "user": "user", "app": "app_id", "agent": "agent_id"}
+TAIL_FIELDS = ("created_at", "seq", "status_code", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms")
 
 
 def _require_tenant(tenant_id: str) -> None:
@@ -39,12 +42,63 @@ def _hour_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:00:00Z")
 
 
-def _group_key(group_by: str | None, moment: datetime, dimension: str | None) -> str | None:
-    if group_by == "day":
-        return moment.strftime("%Y-%m-%d")
+def _time_key(group_by: str, moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d") if group_by == "day" else _hour_text(moment)
+
+
+def _cell_key(group_by: str | None, agent_id: str, value: str) -> str | None:
+    """The group of a rollup cell or SQL aggregate (for groups that are not times)."""
+    if group_by == "agent":
+        return agent_id or None
+    if group_by in RECORD_COLUMN:
+        return value or None
+    return None
+
+
+def _record_key(group_by: str | None, created_at: datetime, dimension: str | None) -> str | None:
+    return _time_key(group_by, created_at) if group_by in TIME_GROUPS else dimension or None
+
+
+def _breakdowns(group_by: str | None, agent_id: str | None) -> tuple[str | None, str]:
+    """The breakdown whose rows answer a grouping (None: none does), and the one raw records are summed by."""
+    if group_by in (None, *TIME_GROUPS, "agent"):
+        breakdown = Breakdown.AGENT if agent_id or group_by == "agent" else Breakdown.TOTAL
+        return breakdown, breakdown
+    if group_by == "model":
+        return (Breakdown.AGENT_MODEL if agent_id else Breakdown.MODEL), Breakdown.MODEL
+    if group_by == "app":
+        return (Breakdown.AGENT_APP if agent_id else Breakdown.APP), Breakdown.APP
+    # One agent's end users are not rolled up (there would be about a row per request).
+    return (None if agent_id else Breakdown.USER), Breakdown.USER
+
+
+def _spans(breakdown: str | None, group_by: str | None) -> tuple[int, ...]:
+    if breakdown is None:
+        return ()
+    spans = BREAKDOWN_SPANS[breakdown]
     if group_by == "hour":
-        return _hour_text(moment)
-    return dimension or None
+        return tuple(span for span in spans if span == 1)
+    if group_by == "day":
+        return tuple(span for span in spans if span <= 24)
+    return spans
+
+
+@contextmanager
+def _snapshot() -> Iterator[bool]:
+    """One snapshot for every query of an answer, so that its groups add up to its totals.
+
+    Yields whether the reads see one snapshot: always in a transaction of its own (PostgreSQL
+    ``REPEATABLE READ``; a SQLite transaction is serializable), and in a caller's transaction
+    (tests) only on SQLite.
+    """
+    if connection.in_atomic_block:
+        yield connection.vendor == "sqlite"
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield True
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,73 +109,195 @@ class UsageSummary:
     groups: list[tuple[str, str | None, UsageTotals]]  # (group_by, key value, totals)
 
 
+@dataclass(slots=True)
+class _Fold:
+    """One grouping of a window: the blocks it reads, their ``through_seq``, the groups so far."""
+
+    group_by: str | None
+    blocks: list[Segment]
+    groups: dict[str | None, UsageTotals] = field(default_factory=lambda: defaultdict(UsageTotals))
+    through: dict[tuple[int, datetime], int] = field(default_factory=dict)
+    starts: list[datetime] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.starts = [block.start for block in self.blocks]
+
+    def block_of(self, moment: datetime) -> Segment | None:
+        index = bisect_right(self.starts, moment) - 1
+        block = self.blocks[index] if index >= 0 else None
+        return block if block is not None and moment < block.end else None
+
+
+@dataclass(frozen=True, slots=True)
+class _UsageRead:
+    """The reads of one answer.
+
+    ``complements``: the reads share one snapshot, so an edge of the window may be read as its
+    whole block minus the records of the block outside the window, when those are fewer.
+    """
+
+    tenant_id: str
+    since: datetime
+    until: datetime
+    agent_id: str | None
+    watermark: int
+    closed_until: datetime | None
+    complements: bool = False
+
+    def fold(self, group_by: str | None) -> tuple[dict[str | None, UsageTotals], UsageTotals]:
+        """The window's usage per group of ``group_by``, and in total."""
+        breakdown, summed_by = _breakdowns(group_by, self.agent_id)
+        since, until, outside = self._edges(_spans(breakdown, group_by))
+        segments = self._cover(since, until, breakdown, group_by)
+        folds = [_Fold(group_by, [segment for segment in segments if segment.span])]
+        if group_by in TIME_GROUPS:
+            # A time group is often one row, whose stored percentiles suffice; the totals read
+            # the coarsest blocks rather than merge every group's histogram. Both cover the
+            # same whole hours, so they share the tail and the raw edges.
+            totals_blocks = [segment for segment in self._cover(since, until, breakdown, None) if segment.span]
+            folds.append(_Fold(None, totals_blocks))
+        for fold in folds:
+            if fold.blocks:
+                self._rows_fold(breakdown, fold)
+        self._tail_fold(folds)
+        for segment in segments:
+            if not segment.span:
+                self._raw_fold(summed_by, segment, folds)
+        for segment in outside:
+            self._raw_fold(summed_by, segment, folds, subtract=True)
+        if len(folds) == 2:
+            return folds[0].groups, folds[1].groups.get(None) or UsageTotals()
+        if group_by is None:
+            return {}, folds[0].groups.get(None) or UsageTotals()
+        if group_by == "user":
+            # Thousands of groups: reading the totals anew costs less than merging them all.
+            return folds[0].groups, self.fold(None)[1]
+        totals = UsageTotals()
+        for group in folds[0].groups.values():
+            totals.merge(group)
+        return folds[0].groups, totals
+
+    def _usable(self, start: datetime, span: int) -> bool:
+        return span == 1 or (self.closed_until is not None and start + span_delta(span) <= self.closed_until)
+
+    def _edges(self, spans: tuple[int, ...]) -> tuple[datetime, datetime, list[Segment]]:
+        """The window to read, and the stretches of it outside ``[since, until)`` to take away.
+
+        An edge that is the larger part of a usable block of the finest span (say 40 minutes of
+        an hour) is read as the whole block minus the smaller part; with ``until`` = now, that
+        part is in the future and holds no record at all.
+        """
+        since, until, outside = self.since, self.until, []
+        if not (self.complements and spans):
+            return since, until, outside
+        finest = min(spans)
+        start = block_start(since, finest)
+        if start < since and since - start < start + span_delta(finest) - since and self._usable(start, finest):
+            since, outside = start, [Segment(start, self.since, None)]
+        start = block_start(until, finest)
+        end = start + span_delta(finest)
+        if start < until and end - until < until - start and self._usable(start, finest):
+            until = end
+            outside.append(Segment(self.until, end, None))
+        return since, until, outside
+
+    def _cover(self, since: datetime, until: datetime, breakdown: str | None, group_by: str | None) -> list[Segment]:
+        return window_cover(
+            since, until, spans=_spans(breakdown, group_by), closed_until=self.closed_until,
+            merge_raw=group_by not in TIME_GROUPS,
+        )  # fmt: skip
+
+    def _rows_fold(self, breakdown: str, fold: _Fold) -> None:
+        """Fold the blocks' rows into the groups, noting each block's ``through_seq``."""
+        rows = rows_read(
+            tenant_id=self.tenant_id, breakdown=breakdown, agent_id=self.agent_id,
+            blocks=[(block.span, block.start) for block in fold.blocks],
+        )  # fmt: skip
+        group_by = fold.group_by
+        for row in rows:
+            span, start, through_seq, agent_id, value, requests, errors, prompt, completion, cost, *latency = row
+            fold.through[(span, start)] = through_seq
+            key = _time_key(group_by, start) if group_by in TIME_GROUPS else _cell_key(group_by, agent_id, value)
+            counts, pages, p50, p95 = latency
+            fold.groups[key].add_row(
+                requests=requests, errors=errors, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
+                latency_counts=counts, latency_pages=pages, latency_p50_ms=p50, latency_p95_ms=p95,
+            )  # fmt: skip
+
+    def _tail_fold(self, folds: list[_Fold]) -> None:
+        """Fold the records of the blocks that their rows do not hold yet (see usage_summary)."""
+        blocks = [block for fold in folds for block in fold.blocks]
+        if not blocks:
+            return
+        records = RequestLog.objects.filter(
+            Q(seq__gt=self.watermark) | Q(sealed_at__isnull=True), tenant_id=self.tenant_id,
+            created_at__gte=min(block.start for block in blocks), created_at__lt=max(block.end for block in blocks),
+        )  # fmt: skip
+        if self.agent_id is not None:
+            records = records.filter(agent_id=self.agent_id)
+        column = RECORD_COLUMN.get(folds[0].group_by)
+        for values in records.order_by().values_list(*TAIL_FIELDS, *([column] if column else [])):
+            created_at, seq, status_code, prompt, completion, cost, latency = values[:7]
+            dimension = values[7] if column else None
+            for fold in folds:
+                block = fold.block_of(created_at)
+                if block is None:
+                    continue  # in a stretch read raw
+                if seq is not None and seq <= fold.through.get((block.span, block.start), 0):
+                    continue
+                fold.groups[_record_key(fold.group_by, created_at, dimension)].add_record(
+                    status_code=status_code, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
+                    latency_ms=latency,
+                )  # fmt: skip
+
+    def _raw_fold(self, summed_by: str, segment: Segment, folds: list[_Fold], *, subtract: bool = False) -> None:
+        cells = cells_aggregate(
+            tenant_id=self.tenant_id, breakdown=summed_by, start=segment.start, end=segment.end, agent_id=self.agent_id
+        )
+        for cell in cells:
+            for fold in folds:
+                if fold.group_by in TIME_GROUPS:
+                    key = _time_key(fold.group_by, segment.start)
+                else:
+                    key = _cell_key(fold.group_by, cell.agent_id, cell.value)
+                add = fold.groups[key].subtract_aggregate if subtract else fold.groups[key].add_aggregate
+                add(
+                    requests=cell.requests,
+                    errors=cell.errors,
+                    prompt_tokens=cell.prompt_tokens,
+                    completion_tokens=cell.completion_tokens,
+                    cost_usd=cell.cost_usd,
+                    counts=cell.counts,
+                )
+
+
 def usage_summary(
     *, tenant_id: str, since: datetime, until: datetime, group_by: str | None = None, agent_id: str | None = None
 ) -> UsageSummary:
     """Usage of ``[since, until)``, exact at the moment of the call.
 
-    Why rows and tail never overlap: every row of a bucket holds exactly the bucket's
-    records with ``seq <= through_seq`` of that bucket, and a rollup run recomputes every
-    bucket that gained records before it moves the tenant's watermark. So, with the
+    Why rows and tail never overlap: every row of a block holds exactly the block's
+    records with ``seq <= through_seq`` of that block, and a rollup run recomputes every
+    block that gained records before it moves the tenant's watermark. So, with the
     watermark ``W`` read *first*, every record with ``seq <= W`` is in the rows read after;
-    a record with a larger ``seq`` (or none yet) is in them exactly when its bucket's rows
-    say ``through_seq >= seq``. Records never change ``seq``, so no lock is needed.
+    a record with a larger ``seq`` (or none yet) is in them exactly when its block's rows
+    say ``through_seq >= seq``. Records never change ``seq``, so no lock is needed. Blocks
+    other than hours are read only when closed (``UsageRollupState.closed_until``), when
+    the same holds for them; stretches no usable block covers are summed from the records.
     """
     _require_tenant(tenant_id)
     if group_by is not None and group_by not in GROUP_BY:
         raise invalid_request(f"group_by: must be one of {', '.join(GROUP_BY)}", "invalid_group_by")
     if since >= until:
         raise invalid_request("until: must be after since", "invalid_window")
-    watermark = UsageRollupState.objects.filter(tenant_id=tenant_id).values_list("through_seq", flat=True).first()
-    watermark = watermark or 0
-    segments = window_segments(since, until, finest=Granularity.HOUR if group_by == "hour" else Granularity.DAY)
-    groups: dict[str | None, UsageTotals] = defaultdict(UsageTotals)
-    records = RequestLog.objects.filter(tenant_id=tenant_id)
-    rows = UsageRollup.objects.filter(tenant_id=tenant_id)
-    if agent_id is not None:
-        records, rows = records.filter(agent_id=agent_id), rows.filter(agent_id=agent_id)
-    record_fields = ("created_at", "seq", *RECORD_FIELDS)
-    dimension_index = RECORD_FIELDS.index(RECORD_COLUMN[group_by]) + 2 if group_by in RECORD_COLUMN else None
-
-    def fold_record(values: tuple) -> None:
-        dimension = values[dimension_index] if dimension_index is not None else None
-        record_fold(groups[_group_key(group_by, values[0], dimension)], values[2:])
-
-    for segment in segments:
-        window = records.filter(created_at__gte=segment.start, created_at__lt=segment.end)
-        if segment.granularity is None:
-            for values in window.values_list(*record_fields).iterator(chunk_size=5000):
-                fold_record(values)
-            continue
-        through = _rows_fold(rows, segment, group_by, groups)
-        tail = window.filter(Q(seq__isnull=True) | Q(seq__gt=watermark)).values_list(*record_fields)
-        for values in tail.iterator(chunk_size=5000):
-            seq = values[1]
-            if seq is None or seq > through.get(bucket_of(values[0], segment.granularity), 0):
-                fold_record(values)
-    totals = UsageTotals()
-    for group in groups.values():
-        totals.merge(group)
-    ordered = _groups_ordered(group_by, groups) if group_by else []
+    with _snapshot() as consistent:
+        state = UsageRollupState.objects.filter(tenant_id=tenant_id).values_list("through_seq", "closed_until").first()
+        watermark, closed_until = state or (0, None)
+        read = _UsageRead(tenant_id, since, until, agent_id, watermark, closed_until, complements=consistent)
+        groups, totals = read.fold(group_by)
+    # A group read by complement may have lost every request it had.
+    ordered = _groups_ordered(group_by, {k: g for k, g in groups.items() if g.requests}) if group_by else []
     return UsageSummary(since=since, until=until, totals=totals, groups=[(group_by, k, t) for k, t in ordered])
-
-
-def _rows_fold(
-    rows: QuerySet[UsageRollup], segment: Segment, group_by: str | None, groups: dict[str | None, UsageTotals]
-) -> dict[datetime, int]:
-    """Fold the segment's rollup rows into ``groups``; returns each bucket's ``through_seq``."""
-    through: dict[datetime, int] = {}
-    selected = rows.filter(
-        granularity=segment.granularity, bucket_start__gte=segment.start, bucket_start__lt=segment.end
-    ).values(
-        "bucket_start", "through_seq", "requests", "errors", "errors_by_code", "prompt_tokens", "completion_tokens",
-        "cost_usd", "latency_histogram", *ROW_COLUMN.values(),
-    )  # fmt: skip
-    for row in selected.iterator(chunk_size=2000):
-        through[row["bucket_start"]] = row["through_seq"]
-        dimension = row[ROW_COLUMN[group_by]] if group_by in ROW_COLUMN else None
-        rollup_fold(groups[_group_key(group_by, row["bucket_start"], dimension)], row)
-    return through
 
 
 def _groups_ordered(group_by: str, groups: dict[str | None, UsageTotals]) -> list[tuple[str | None, UsageTotals]]:

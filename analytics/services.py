@@ -2,15 +2,22 @@
 
 Rollups
 -------
-A rollup run folds one tenant's sealed records into hourly and daily rows. Its watermark is
-the records' chain position (``seq``), not their time: a record carries the time its request
-*started* and may be written minutes later (a long stream), but the sealer numbers records
-in the order they were committed, so "every record up to ``seq`` N" is a set that never
-grows once the chain head has passed N. A run locks the tenant's :class:`UsageRollupState`
-row, takes the new records ``(watermark, target]``, recomputes every hour bucket they fall
-in from *all* its records up to ``target``, recomputes those days from their hours, and
-moves the watermark, all in one transaction. A re-run finds nothing new; a run asked to stop
-at an older position than the watermark does nothing; so nothing is ever counted twice.
+A rollup run folds one tenant's sealed records into rows per block of time and cell
+(``analytics.models.UsageRollup``). Its watermark is the records' chain position (``seq``),
+not their time: a record carries the time its request *started* and may be written minutes
+later (a long stream), but the sealer numbers records in the order they were committed, so
+"every record up to ``seq`` N" is a set that never grows once the chain head has passed N.
+
+A run locks the tenant's :class:`UsageRollupState` row, takes the new records
+``(watermark, target]``, rebuilds every 1-hour block they fall in from *all* its records up
+to ``target`` (one ``INSERT … SELECT``), rebuilds the coarser blocks holding those hours
+that are closed (they end at or before ``closed_until``, which follows the clock and the
+oldest record not yet folded), builds the blocks closed since the previous run, and moves
+the watermark, all in one transaction. Coarser blocks are built from the rows of the span
+below (two blocks each, a day from three 8-hour blocks), or from records for the day blocks
+of the agent and end-user breakdowns, which have no hours. A re-run finds nothing new; a run
+asked to stop at an older position than the watermark does nothing; rows are only ever
+recomputed, never incremented, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from analytics.buckets import DAY, HOUR, day_floor, hour_floor
-from analytics.models import Framework, Granularity, Report, ReportStatus, UsageRollup, UsageRollupState
+from analytics.aggregates import cells_build
+from analytics.buckets import BREAKDOWN_SPANS, SPANS, block_start, hour_floor, span_delta
+from analytics.models import Breakdown, Framework, Report, ReportStatus, UsageRollup, UsageRollupState
 from analytics.usage_totals import UsageTotals
 from core.actors import Actor
 from forensics.models import AuditChainHead, RequestLog
@@ -33,107 +42,187 @@ from forensics.services import event_record
 
 logger = logging.getLogger(__name__)
 
-ROLLUP_BATCH = 20_000
-RECORD_FIELDS = (
-    "app_id", "agent_id", "user", "model_requested", "status_code", "error_code", "prompt_tokens",
-    "completion_tokens", "cost_usd", "latency_ms",
+ROLLUP_BATCH = 100_000
+ROW_FIELDS = (
+    "breakdown", "agent_id", "value", "requests", "errors", "prompt_tokens", "completion_tokens", "cost_usd",
+    "latency_counts", "latency_pages", "latency_p50_ms", "latency_p95_ms",
 )  # fmt: skip
-CELL_FIELDS = ("app_id", "agent_id", "user", "model")
-Cell = tuple[str, str, str, str]
+Cell = tuple[str, str, str]  # breakdown, agent_id, value
 
 
-def record_fold(totals: UsageTotals, values: tuple) -> None:
-    """Fold one record, given as ``RECORD_FIELDS`` values, into ``totals``."""
-    _, _, _, _, status_code, error_code, prompt, completion, cost, latency = values
-    totals.add_record(
-        status_code=status_code, error_code=error_code, prompt_tokens=prompt, completion_tokens=completion,
-        cost_usd=cost, latency_ms=latency,
-    )  # fmt: skip
+def _hours_of(records) -> set[datetime]:
+    return set(records.order_by().annotate(hour=TruncHour("created_at")).values_list("hour", flat=True).distinct())
 
 
-def rollup_fold(totals: UsageTotals, row: UsageRollup | dict) -> None:
-    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
-    totals.add_rollup(
-        requests=get("requests"), errors=get("errors"), errors_by_code=get("errors_by_code"),
-        prompt_tokens=get("prompt_tokens"), completion_tokens=get("completion_tokens"), cost_usd=get("cost_usd"),
-        latency_histogram=get("latency_histogram"),
-    )  # fmt: skip
+def _from_records(span: int) -> list[str]:
+    """The breakdowns whose blocks of ``span`` are built from records (their finest span)."""
+    return [breakdown for breakdown, spans in BREAKDOWN_SPANS.items() if spans[0] == span]
 
 
-def _rows_write(
-    *, tenant_id: str, granularity: str, bucket_start: datetime, cells: dict[Cell, UsageTotals], through_seq: int
-) -> None:
-    UsageRollup.objects.filter(tenant_id=tenant_id, granularity=granularity, bucket_start=bucket_start).delete()
+def _from_rows(span: int) -> dict[int, list[str]]:
+    """The breakdowns whose blocks of ``span`` are built from rows, by the span of those rows."""
+    below: dict[int, list[str]] = defaultdict(list)
+    for breakdown, spans in BREAKDOWN_SPANS.items():
+        if span in spans[1:]:
+            below[spans[spans.index(span) - 1]].append(breakdown)
+    return below
+
+
+def _block_from_rows(
+    *, tenant_id: str, breakdowns: list[str], span: int, start: datetime, child_span: int, through_seq: int
+) -> list[UsageRollup]:
+    cells: dict[Cell, UsageTotals] = defaultdict(UsageTotals)
+    children = UsageRollup.objects.filter(
+        tenant_id=tenant_id, breakdown__in=breakdowns, span=child_span, bucket_start__gte=start,
+        bucket_start__lt=start + span_delta(span),
+    ).values_list(*ROW_FIELDS)  # fmt: skip
+    for breakdown, agent_id, value, requests, errors, prompt, completion, cost, counts, pages, p50, p95 in children:
+        cells[(breakdown, agent_id, value)].add_row(
+            requests=requests, errors=errors, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
+            latency_counts=counts, latency_pages=pages, latency_p50_ms=p50, latency_p95_ms=p95,
+        )  # fmt: skip
     now = timezone.now()
-    UsageRollup.objects.bulk_create(
-        [
+    rows = []
+    for (breakdown, agent_id, value), totals in cells.items():
+        counts, pages, p50, p95 = totals.latency.encode()
+        rows.append(
             UsageRollup(
                 tenant_id=tenant_id,
-                granularity=granularity,
-                bucket_start=bucket_start,
-                **dict(zip(CELL_FIELDS, cell, strict=True)),
-                **totals.rollup_fields(),
+                span=span,
+                bucket_start=start,
+                breakdown=breakdown,
+                agent_id=agent_id,
+                value=value,
+                requests=totals.requests,
+                errors=totals.errors,
+                prompt_tokens=totals.prompt_tokens,
+                completion_tokens=totals.completion_tokens,
+                cost_usd=totals.cost_usd,
+                latency_p50_ms=p50,
+                latency_p95_ms=p95,
+                latency_counts=counts,
+                latency_pages=pages,
                 through_seq=through_seq,
                 computed_at=now,
             )
-            for cell, totals in cells.items()
-        ],
-        batch_size=500,
-    )
+        )
+    return rows
 
 
-def _hour_rebuild(*, tenant_id: str, hour: datetime, through_seq: int) -> None:
-    """Recompute one hour from its records up to ``through_seq`` (never from the old rows)."""
-    cells: dict[Cell, UsageTotals] = defaultdict(UsageTotals)
-    records = RequestLog.objects.filter(
-        tenant_id=tenant_id, created_at__gte=hour, created_at__lt=hour + HOUR, seq__lte=through_seq
-    ).values_list(*RECORD_FIELDS)
-    for values in records.iterator(chunk_size=5000):
-        app_id, agent_id, user, model = values[:4]
-        record_fold(cells[(app_id or "", agent_id or "", user or "", model or "")], values)
-    _rows_write(
-        tenant_id=tenant_id, granularity=Granularity.HOUR, bucket_start=hour, cells=cells, through_seq=through_seq
-    )
+COPY_COLUMNS = (
+    "tenant_id", "span", "bucket_start", "breakdown", "agent_id", "value", "requests", "errors", "prompt_tokens",
+    "completion_tokens", "cost_usd", "latency_p50_ms", "latency_p95_ms", "latency_counts", "latency_pages",
+    "through_seq", "computed_at",
+)  # fmt: skip
 
 
-def _day_rebuild(*, tenant_id: str, day: datetime, through_seq: int) -> None:
-    """Recompute one day from its hour rows; histograms merge exactly, so nothing is lost."""
-    cells: dict[Cell, UsageTotals] = defaultdict(UsageTotals)
-    hours = UsageRollup.objects.filter(
-        tenant_id=tenant_id, granularity=Granularity.HOUR, bucket_start__gte=day, bucket_start__lt=day + DAY
-    )
-    for row in hours.iterator(chunk_size=2000):
-        rollup_fold(cells[(row.app_id, row.agent_id, row.user, row.model)], row)
-    _rows_write(
-        tenant_id=tenant_id, granularity=Granularity.DAY, bucket_start=day, cells=cells, through_seq=through_seq
-    )
+def _rows_insert(rows: list[UsageRollup]) -> None:
+    if connection.vendor != "postgresql":
+        UsageRollup.objects.bulk_create(rows, batch_size=500)
+        return
+    # COPY: a catch-up writes tens of thousands of rows with binary histograms, and an INSERT
+    # with client-side parameters would spend most of its time quoting them.
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY analytics_usagerollup ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([getattr(row, column) for column in COPY_COLUMNS])
 
 
-def _buckets_rebuild(*, tenant_id: str, hours: Iterable[datetime], through_seq: int) -> None:
-    hours = sorted(set(hours))
+def _block_rebuild(*, tenant_id: str, span: int, start: datetime, through_seq: int) -> None:
+    """Recompute block ``[start, start + span)`` of every breakdown kept at ``span``."""
+    from_records, from_rows = _from_records(span), _from_rows(span)
+    breakdowns = from_records + [b for group in from_rows.values() for b in group]
+    UsageRollup.objects.filter(tenant_id=tenant_id, span=span, bucket_start=start, breakdown__in=breakdowns).delete()
+    if from_records:
+        # Stored percentiles serve groups made of one row: the hours of group_by=hour.
+        cells_build(
+            tenant_id=tenant_id, breakdowns=from_records, span=span, start=start, end=start + span_delta(span),
+            through_seq=through_seq, computed_at=timezone.now(),
+            percentiles=[b for b in from_records if b in (Breakdown.TOTAL, Breakdown.AGENT)],
+        )  # fmt: skip
+    rows = []
+    for child_span, group in from_rows.items():
+        rows += _block_from_rows(
+            tenant_id=tenant_id, breakdowns=group, span=span, start=start, child_span=child_span,
+            through_seq=through_seq,
+        )  # fmt: skip
+    _rows_insert(rows)
+
+
+def _blocks_rebuild(
+    *,
+    tenant_id: str,
+    hours: Iterable[datetime],
+    closed_before: datetime | None,
+    closed_until: datetime | None,
+    through_seq: int,
+) -> None:
+    """Rebuild the hours, the closed blocks holding them, and the blocks closed since ``closed_before``."""
+    touched = set(hours)
+    hours = sorted(touched)
     for hour in hours:
-        _hour_rebuild(tenant_id=tenant_id, hour=hour, through_seq=through_seq)
-    for day in sorted({day_floor(hour) for hour in hours}):
-        _day_rebuild(tenant_id=tenant_id, day=day, through_seq=through_seq)
+        _block_rebuild(tenant_id=tenant_id, span=1, start=hour, through_seq=through_seq)
+    if closed_until is None:
+        return
+    closing = hours
+    if closed_before is None or closed_before < closed_until:
+        # Blocks that have just closed hold hours folded by earlier runs too: every hour with rows.
+        lower = closed_before or block_start(hours[0] if hours else closed_until, SPANS[-1])
+        folded = UsageRollup.objects.filter(
+            tenant_id=tenant_id, breakdown=Breakdown.TOTAL, span=1, bucket_start__gte=block_start(lower, SPANS[-1]),
+            bucket_start__lt=closed_until,
+        ).values_list("bucket_start", flat=True)  # fmt: skip
+        closing = sorted(set(hours) | set(folded))
+    for span in SPANS[1:]:
+        starts = set()
+        for hour in closing:
+            start = block_start(hour, span)
+            end = start + span_delta(span)
+            if end <= closed_until and (hour in touched or closed_before is None or end > closed_before):
+                starts.add(start)
+        for start in sorted(starts):
+            _block_rebuild(tenant_id=tenant_id, span=span, start=start, through_seq=through_seq)
+
+
+def _work_memory() -> None:
+    """Let a day of records be grouped in memory (PostgreSQL's default spills it to disk)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+
+
+def _closed_until(*, tenant_id: str, target: int, before: datetime | None) -> datetime:
+    """Coarser blocks are built once their time is over: before this hour, and before the
+    oldest record still to fold (so that catching up builds each of them once, not per batch)."""
+    closed = hour_floor(timezone.now())
+    following = RequestLog.objects.filter(tenant_id=tenant_id, seq=target + 1).values_list("created_at", flat=True)
+    if (pending := following.first()) is not None:
+        closed = min(closed, hour_floor(pending))
+    # Never back: a block once closed keeps its rows up to date from then on.
+    return max(closed, before) if before is not None else closed
 
 
 def _rollup_batch(*, tenant_id: str, through_seq: int | None, batch: int) -> int:
     with transaction.atomic():
         # The state row is the tenant's rollup lock: two runs never fold the same records.
         state = UsageRollupState.objects.select_for_update().get(tenant_id=tenant_id)
+        _work_memory()
         head = AuditChainHead.objects.filter(tenant_id=tenant_id).values_list("last_seq", flat=True).first() or 0
         target = min(head, state.through_seq + batch)
         if through_seq is not None:
             target = min(target, through_seq)
         if target <= state.through_seq:
             return 0
-        created = RequestLog.objects.filter(
-            tenant_id=tenant_id, seq__gt=state.through_seq, seq__lte=target
-        ).values_list("created_at", flat=True)
-        hours = {hour_floor(moment) for moment in created.iterator(chunk_size=5000)}
-        _buckets_rebuild(tenant_id=tenant_id, hours=hours, through_seq=target)
-        state.through_seq = target
-        state.save(update_fields=["through_seq", "updated_at"])
+        hours = _hours_of(RequestLog.objects.filter(tenant_id=tenant_id, seq__gt=state.through_seq, seq__lte=target))
+        closed_until = _closed_until(tenant_id=tenant_id, target=target, before=state.closed_until)
+        _blocks_rebuild(
+            tenant_id=tenant_id, hours=hours, closed_before=state.closed_until, closed_until=closed_until,
+            through_seq=target,
+        )  # fmt: skip
+        state.through_seq, state.closed_until = target, closed_until
+        state.save(update_fields=["through_seq", "closed_until", "updated_at"])
         return target
 
 
@@ -152,26 +241,31 @@ def usage_rollup(*, tenant_id: str, through_seq: int | None = None, batch: int =
 
 
 def usage_rollup_rebuild(*, tenant_id: str, since: datetime, until: datetime) -> int:
-    """Recompute every bucket of ``[since, until)`` from the records at the current watermark.
+    """Recompute every block of ``[since, until)`` from the records at the current watermark.
 
     For operators (a bug fixed, a price corrected in the records): the result is the same
     as if the rollups had been built from scratch. Records deleted by retention are gone
-    from the recomputed buckets too. Returns how many hours were recomputed.
+    from the recomputed blocks too. Returns how many hours were recomputed.
     """
     UsageRollupState.objects.get_or_create(tenant_id=tenant_id)
     with transaction.atomic():
         state = UsageRollupState.objects.select_for_update().get(tenant_id=tenant_id)
-        start, end = hour_floor(since), until
-        stamps = RequestLog.objects.filter(
-            tenant_id=tenant_id, created_at__gte=start, created_at__lt=end, seq__lte=state.through_seq
-        ).values_list("created_at", flat=True)
-        hours = {hour_floor(moment) for moment in stamps.iterator(chunk_size=5000)}
+        _work_memory()
+        start = hour_floor(since)
+        hours = _hours_of(
+            RequestLog.objects.filter(
+                tenant_id=tenant_id, created_at__gte=start, created_at__lt=until, seq__lte=state.through_seq
+            )
+        )
         hours |= set(
             UsageRollup.objects.filter(
-                tenant_id=tenant_id, granularity=Granularity.HOUR, bucket_start__gte=start, bucket_start__lt=end
+                tenant_id=tenant_id, breakdown=Breakdown.TOTAL, span=1, bucket_start__gte=start, bucket_start__lt=until
             ).values_list("bucket_start", flat=True)
         )
-        _buckets_rebuild(tenant_id=tenant_id, hours=hours, through_seq=state.through_seq)
+        _blocks_rebuild(
+            tenant_id=tenant_id, hours=hours, closed_before=state.closed_until, closed_until=state.closed_until,
+            through_seq=state.through_seq,
+        )  # fmt: skip
         return len(hours)
 
 

@@ -1,17 +1,26 @@
 """Usage rollups (SPEC 5.8): equal to a direct aggregation of the records, whatever the order
-of writes, seals, rollup runs and rebuilds — re-runs and out-of-order runs included."""
+of writes, seals, rollup runs and rebuilds — re-runs and out-of-order runs included — at every
+span of block, open or closed, and for every grouping."""
 
 from __future__ import annotations
 
+import json
+import math
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
 
 import pytest
-from django.db.models import Max
+from django.db.models import Max, Q
+from django.utils import timezone
 
+from analytics import selectors
 from analytics.api.serializers import usage_body
-from analytics.buckets import window_segments
-from analytics.models import Granularity, UsageRollup, UsageRollupState
+from analytics.buckets import window_cover
+from analytics.latency import LatencyHistogram
+from analytics.models import Breakdown, UsageRollup, UsageRollupState
 from analytics.selectors import GROUP_BY, usage_summary
 from analytics.services import usage_rollup, usage_rollup_due, usage_rollup_rebuild
 from forensics.models import RequestLog
@@ -47,49 +56,112 @@ def assert_exact(tenant_id: str, rng: random.Random, *, thorough: bool = False) 
             assert answered_usage(usage_body(summary), group_by) == expected, (group_by, since, until, agent_id)
 
 
+CELL_RECORDS = {
+    Breakdown.TOTAL: (None, None),
+    Breakdown.MODEL: (None, "model_requested"),
+    Breakdown.APP: (None, "app_id"),
+    Breakdown.AGENT: ("agent_id", None),
+    Breakdown.AGENT_MODEL: ("agent_id", "model_requested"),
+    Breakdown.AGENT_APP: ("agent_id", "app_id"),
+    Breakdown.USER: (None, "user"),
+}
+
+
+WITHOUT_PERCENTILES = {
+    (Breakdown.MODEL, 1), (Breakdown.APP, 1), (Breakdown.AGENT_MODEL, 24), (Breakdown.AGENT_APP, 24),
+    (Breakdown.USER, 24),
+}  # fmt: skip
+
+
+def _absent_or(column: str, value: str) -> Q:
+    return Q(**{column: value}) if value else Q(**{f"{column}__isnull": True}) | Q(**{column: ""})
+
+
 def assert_rows_are_records(tenant_id: str) -> None:
-    """Each hour row holds exactly its bucket's records up to the row's ``through_seq``."""
-    for row in UsageRollup.objects.filter(tenant_id=tenant_id, granularity=Granularity.HOUR):
+    """Each row holds exactly its block's and cell's records up to the row's ``through_seq``."""
+    for row in UsageRollup.objects.filter(tenant_id=tenant_id):
         records = RequestLog.objects.filter(
-            tenant_id=tenant_id, created_at__gte=row.bucket_start, created_at__lt=row.bucket_start + timedelta(hours=1),
-            seq__lte=row.through_seq, app_id=row.app_id or None, agent_id=row.agent_id, user=row.user or None,
-            model_requested=row.model,
+            tenant_id=tenant_id, created_at__gte=row.bucket_start,
+            created_at__lt=row.bucket_start + timedelta(hours=row.span), seq__lte=row.through_seq,
         )  # fmt: skip
-        assert row.requests == records.count()
-        assert row.prompt_tokens == sum(r.prompt_tokens for r in records)
+        agent_column, value_column = CELL_RECORDS[row.breakdown]
+        if agent_column:
+            records = records.filter(_absent_or(agent_column, row.agent_id))
+        if value_column:
+            records = records.filter(_absent_or(value_column, row.value))
+        records = list(records)
+        latencies = sorted(math.floor(r.latency_ms + 0.5) for r in records)
+        histogram = LatencyHistogram()
+        histogram.add_stored(
+            requests=row.requests, counts=row.latency_counts, pages=row.latency_pages, p50=None, p95=None
+        )
+        where = (row.breakdown, row.span, row.bucket_start, row.agent_id, row.value)
+        assert row.requests == len(records) > 0, where
+        assert row.errors == sum(r.status_code >= 400 for r in records), where
+        assert row.prompt_tokens == sum(r.prompt_tokens for r in records), where
+        assert row.cost_usd == sum((r.cost_usd for r in records), Decimal(0)), where
+        assert histogram.counts() == dict(Counter(latencies)), where
+        if row.latency_p50_ms is None:  # rows built from records that no time group reads alone
+            assert (row.breakdown, row.span) in WITHOUT_PERCENTILES, where
+            continue
+        assert (row.latency_p50_ms, row.latency_p95_ms) == (
+            latencies[math.ceil(len(latencies) / 2) - 1],
+            latencies[math.ceil(len(latencies) * 0.95) - 1],
+        ), where
+
+
+def random_step(rng: random.Random, tenant_id: str) -> None:
+    step = rng.choice(["write", "write_late", "seal", "rollup", "rollup_to", "rerun", "rebuild"])
+    if step == "write":
+        for _ in range(rng.randint(1, 12)):
+            random_record(rng, tenant_id, START, SPAN)
+    elif step == "write_late":
+        # A long stream: its record carries its start time, hours into already rolled blocks.
+        random_record(rng, tenant_id, START, timedelta(hours=3))
+    elif step == "seal":
+        tenant_chain_seal(tenant_id=tenant_id, batch=rng.randint(1, 30))
+    elif step == "rollup":
+        usage_rollup(tenant_id=tenant_id, batch=rng.randint(1, 40))
+    elif step == "rollup_to":
+        # Out of order: a run told to stop before, at or after the current watermark.
+        top = RequestLog.objects.filter(tenant_id=tenant_id).aggregate(m=Max("seq"))["m"] or 0
+        usage_rollup(tenant_id=tenant_id, through_seq=rng.randint(0, top + 2))
+    elif step == "rerun":
+        state = UsageRollupState.objects.filter(tenant_id=tenant_id).first()
+        usage_rollup(tenant_id=tenant_id, through_seq=state.through_seq if state else 0)
+    else:
+        since = START + timedelta(hours=rng.randint(0, 50))
+        usage_rollup_rebuild(tenant_id=tenant_id, since=since, until=since + timedelta(hours=rng.randint(1, 30)))
 
 
 @pytest.mark.parametrize("seed", range(CASES))
-def test_it_keeps_rollups_equal_to_the_records_under_random_traffic_and_runs(seed):
+def test_it_keeps_rollups_equal_to_the_records_under_random_traffic_and_runs(seed, clock):
     rng = random.Random(seed)
+    # Half the cases run with the clock inside the traffic: the blocks of its last hours and
+    # days are still open (hours only), the earlier ones closed (every span).
+    clock(START + SPAN - timedelta(hours=rng.randint(1, 30)) if seed % 2 else datetime(2026, 6, 1, tzinfo=UTC))
     tenant = factories.make_tenant()
     for _ in range(rng.randint(5, 25)):
         random_record(rng, tenant.id, START, SPAN)
     for _ in range(STEPS):
-        step = rng.choice(["write", "write_late", "seal", "rollup", "rollup_to", "rerun", "rebuild"])
-        if step == "write":
-            for _ in range(rng.randint(1, 12)):
-                random_record(rng, tenant.id, START, SPAN)
-        elif step == "write_late":
-            # A long stream: its record carries its start time, hours into already rolled buckets.
-            random_record(rng, tenant.id, START, timedelta(hours=3))
-        elif step == "seal":
-            tenant_chain_seal(tenant_id=tenant.id, batch=rng.randint(1, 30))
-        elif step == "rollup":
-            usage_rollup(tenant_id=tenant.id, batch=rng.randint(1, 40))
-        elif step == "rollup_to":
-            # Out of order: a run told to stop before, at or after the current watermark.
-            top = RequestLog.objects.filter(tenant_id=tenant.id).aggregate(m=Max("seq"))["m"] or 0
-            usage_rollup(tenant_id=tenant.id, through_seq=rng.randint(0, top + 2))
-        elif step == "rerun":
-            state = UsageRollupState.objects.filter(tenant_id=tenant.id).first()
-            usage_rollup(tenant_id=tenant.id, through_seq=state.through_seq if state else 0)
-        else:
-            since = START + timedelta(hours=rng.randint(0, 50))
-            usage_rollup_rebuild(tenant_id=tenant.id, since=since, until=since + timedelta(hours=rng.randint(1, 30)))
+        random_step(rng, tenant.id)
         assert_exact(tenant.id, rng)
     assert_exact(tenant.id, rng, thorough=True)
     assert_rows_are_records(tenant.id)
+
+
+def rows(tenant_id: str, breakdown: str = Breakdown.TOTAL, **filters) -> list[UsageRollup]:
+    return list(UsageRollup.objects.filter(tenant_id=tenant_id, breakdown=breakdown, **filters).order_by("span"))
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Set the wall clock the rollups close their blocks by."""
+
+    def set_to(moment: datetime) -> None:
+        monkeypatch.setattr(timezone, "now", lambda: moment)
+
+    return set_to
 
 
 def test_it_counts_nothing_twice_when_a_run_is_repeated(tenant):
@@ -98,16 +170,23 @@ def test_it_counts_nothing_twice_when_a_run_is_repeated(tenant):
     tenant_chain_seal(tenant_id=tenant.id)
 
     assert usage_rollup(tenant_id=tenant.id) == 5
-    rows = list(UsageRollup.objects.filter(tenant_id=tenant.id).values())
+    before = sorted(UsageRollup.objects.filter(tenant_id=tenant.id).values_list(
+        "breakdown", "span", "bucket_start", "agent_id", "value", "requests", "latency_counts", "latency_pages",
+        "through_seq",
+    ))  # fmt: skip
     assert usage_rollup(tenant_id=tenant.id) == 0
     usage_rollup_rebuild(tenant_id=tenant.id, since=START, until=START + timedelta(days=1))
 
-    assert [r | {"id": 0, "computed_at": 0} for r in UsageRollup.objects.filter(tenant_id=tenant.id).values()] == [
-        r | {"id": 0, "computed_at": 0} for r in rows
+    after = sorted(UsageRollup.objects.filter(tenant_id=tenant.id).values_list(
+        "breakdown", "span", "bucket_start", "agent_id", "value", "requests", "latency_counts", "latency_pages",
+        "through_seq",
+    ))  # fmt: skip
+    assert [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in after] == [
+        tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in before
     ]
-    hour = UsageRollup.objects.get(tenant_id=tenant.id, granularity=Granularity.HOUR)
-    day = UsageRollup.objects.get(tenant_id=tenant.id, granularity=Granularity.DAY)
-    assert (hour.requests, day.requests, hour.through_seq) == (5, 5, 5)
+    assert [(row.span, row.requests, row.through_seq) for row in rows(tenant.id)] == [
+        (span, 5, 5) for span in (1, 2, 4, 8, 24, 48, 96, 192, 384, 768)
+    ]
 
 
 def test_it_does_nothing_for_a_run_behind_the_watermark(tenant):
@@ -117,10 +196,11 @@ def test_it_does_nothing_for_a_run_behind_the_watermark(tenant):
     usage_rollup(tenant_id=tenant.id)
 
     assert usage_rollup(tenant_id=tenant.id, through_seq=1) == 0
-    assert UsageRollup.objects.get(tenant_id=tenant.id, granularity=Granularity.HOUR).requests == 3
+    assert rows(tenant.id, span=1)[0].requests == 3
 
 
-def test_it_folds_a_late_record_into_its_old_bucket(tenant):
+def test_it_folds_a_late_record_into_its_old_hour_and_the_closed_blocks_above_it(tenant, clock):
+    clock(START + timedelta(days=3))
     record(tenant.id, START)
     tenant_chain_seal(tenant_id=tenant.id)
     usage_rollup(tenant_id=tenant.id)
@@ -129,8 +209,44 @@ def test_it_folds_a_late_record_into_its_old_bucket(tenant):
 
     usage_rollup(tenant_id=tenant.id)
 
-    hour = UsageRollup.objects.get(tenant_id=tenant.id, granularity=Granularity.HOUR)
-    assert (hour.requests, hour.prompt_tokens, hour.through_seq) == (2, 17, 2)
+    # The blocks of 8 days and more that hold START are still open on 2026-03-04.
+    assert {(row.span, row.requests, row.prompt_tokens, row.through_seq) for row in rows(tenant.id)} == {
+        (span, 2, 17, 2) for span in (1, 2, 4, 8, 24, 48, 96)
+    }
+
+
+def test_it_builds_coarser_blocks_only_once_their_time_is_over(tenant, clock):
+    record(tenant.id, START, user="ann@example.com", agent_id="ag_1")
+    tenant_chain_seal(tenant_id=tenant.id)
+    clock(START + timedelta(minutes=30))
+    usage_rollup(tenant_id=tenant.id)
+    open_spans = {(row.breakdown, row.span) for row in UsageRollup.objects.filter(tenant_id=tenant.id)}
+
+    clock(START + timedelta(days=40))
+    record(tenant.id, START + timedelta(days=40), user="ann@example.com", agent_id="ag_1")
+    tenant_chain_seal(tenant_id=tenant.id)
+    usage_rollup(tenant_id=tenant.id)
+
+    assert open_spans == {(breakdown, 1) for breakdown in ("total", "model", "app", "agent")}
+    assert sorted(row.span for row in rows(tenant.id) if row.bucket_start <= START) == [
+        1, 2, 4, 8, 24, 48, 96, 192, 384, 768
+    ]  # fmt: skip
+    assert [(row.span, row.value) for row in rows(tenant.id, Breakdown.USER)] == [(24, "ann@example.com")]
+    assert {row.span for row in rows(tenant.id, Breakdown.AGENT_MODEL)} == {24, 48, 96, 192, 384, 768}
+
+
+def test_it_keeps_no_hour_rows_per_end_user_agent_and_model_or_agent_and_app(tenant):
+    for user in ("ann@example.com", "bob@example.com", "cy@corp.test"):
+        record(tenant.id, START, user=user, agent_id="ag_1", model_requested="m1")
+        record(tenant.id, START, user=user, agent_id="ag_2", model_requested="m2")
+    tenant_chain_seal(tenant_id=tenant.id)
+    usage_rollup(tenant_id=tenant.id)
+
+    hours = UsageRollup.objects.filter(tenant_id=tenant.id, span=1)
+    assert sorted(hours.values_list("breakdown", "agent_id", "value")) == [
+        ("agent", "ag_1", ""), ("agent", "ag_2", ""), ("app", "", ""), ("model", "", "m1"), ("model", "", "m2"),
+        ("total", "", ""),
+    ]  # fmt: skip
 
 
 def test_it_keeps_latencies_as_a_whole_millisecond_histogram(tenant):
@@ -139,8 +255,23 @@ def test_it_keeps_latencies_as_a_whole_millisecond_histogram(tenant):
     tenant_chain_seal(tenant_id=tenant.id)
     usage_rollup(tenant_id=tenant.id)
 
-    hour = UsageRollup.objects.get(tenant_id=tenant.id, granularity=Granularity.HOUR)
-    assert hour.latency_histogram == {"10": 1, "11": 1, "99": 1}
+    hour, day = rows(tenant.id, span__in=[1, 24])
+    assert json.loads(hour.latency_counts) == json.loads(day.latency_counts) == {"10": 1, "11": 1, "99": 1}
+    assert (hour.latency_p50_ms, hour.latency_p95_ms, day.latency_p50_ms, day.latency_p95_ms) == (11, 99, 11, 99)
+
+
+def test_it_keeps_a_histogram_of_many_values_in_pages(tenant):
+    for latency in range(300):
+        record(tenant.id, START, latency_ms=latency + 0.2)
+    tenant_chain_seal(tenant_id=tenant.id)
+    usage_rollup(tenant_id=tenant.id)
+
+    hour, two_hours = rows(tenant.id, span__in=[1, 2])
+    decoded = LatencyHistogram()
+    decoded.add_stored(requests=300, counts=None, pages=two_hours.latency_pages, p50=None, p95=None)
+    assert (len(json.loads(hour.latency_counts)), two_hours.latency_counts) == (300, "")
+    assert decoded.counts() == dict.fromkeys(range(300), 1)
+    assert (two_hours.latency_p50_ms, two_hours.latency_p95_ms) == (149, 284)
 
 
 def test_it_lists_the_tenants_whose_chain_moved_past_their_rollups(tenant, outsider):
@@ -153,21 +284,44 @@ def test_it_lists_the_tenants_whose_chain_moved_past_their_rollups(tenant, outsi
     assert usage_rollup_due() == [tenant.id]
 
 
-def test_it_splits_a_window_into_raw_edges_hours_and_days():
-    since, until = datetime(2026, 3, 1, 22, 30, tzinfo=UTC), datetime(2026, 3, 4, 1, 15, tzinfo=UTC)
+def cover(since: datetime, until: datetime, **kwargs) -> list[tuple[str, str, int | None]]:
+    return [(s.start.isoformat()[5:16], s.end.isoformat()[5:16], s.span) for s in window_cover(since, until, **kwargs)]
 
-    kinds = [(s.start.isoformat(), s.granularity) for s in window_segments(since, until)]
-    hours = [(s.start.isoformat(), s.granularity) for s in window_segments(since, until, finest=Granularity.HOUR)]
 
-    assert kinds == [
-        ("2026-03-01T22:30:00+00:00", None),
-        ("2026-03-01T23:00:00+00:00", "hour"),
-        ("2026-03-02T00:00:00+00:00", "day"),
-        ("2026-03-04T00:00:00+00:00", "hour"),
-        ("2026-03-04T01:00:00+00:00", None),
-    ]
-    assert hours == [("2026-03-01T22:30:00+00:00", None), ("2026-03-01T23:00:00+00:00", "hour"),
-                     ("2026-03-04T01:00:00+00:00", None)]  # fmt: skip
+def test_it_covers_a_window_with_the_largest_closed_blocks_and_raw_edges():
+    since, until = datetime(2026, 3, 1, 22, 30, tzinfo=UTC), datetime(2026, 3, 4, 13, 15, tzinfo=UTC)
+    spans = (1, 2, 4, 8, 24, 48, 96)
+
+    closed = cover(since, until, spans=spans, closed_until=datetime(2026, 3, 4, 12, tzinfo=UTC))
+    nothing_closed = cover(since, until, spans=spans, closed_until=None)
+    by_hour = cover(since, until, spans=(1,), closed_until=until, merge_raw=False)
+
+    # 2026-03-02 is day 20514 since 1970-01-01: an even day starts a 2-day block.
+    assert closed == [
+        ("03-01T22:30", "03-01T23:00", None), ("03-01T23:00", "03-02T00:00", 1), ("03-02T00:00", "03-04T00:00", 48),
+        ("03-04T00:00", "03-04T08:00", 8), ("03-04T08:00", "03-04T12:00", 4), ("03-04T12:00", "03-04T13:00", 1),
+        ("03-04T13:00", "03-04T13:15", None),
+    ]  # fmt: skip
+    assert {span for _, _, span in nothing_closed} == {None, 1}
+    assert (by_hour[0], by_hour[-1], len(by_hour)) == (
+        ("03-01T22:30", "03-01T23:00", None), ("03-04T13:00", "03-04T13:15", None), 64
+    )  # fmt: skip
+
+
+def test_it_covers_30_days_with_a_few_blocks_and_leaves_open_days_of_end_users_raw():
+    until = datetime(2026, 11, 23, 10, 37, tzinfo=UTC)
+    since = until - timedelta(days=30)
+    closed_until = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+    every_span = window_cover(since, until, spans=(1, 2, 4, 8, 24, 48, 96, 192, 384, 768), closed_until=closed_until)
+    days_only = window_cover(since, until, spans=(24,), closed_until=closed_until)
+
+    assert len([s for s in every_span if s.span]) <= 20
+    assert [(s.end - s.start) for s in every_span if s.span is None] == [timedelta(minutes=23), timedelta(minutes=37)]
+    assert (days_only[0].span, days_only[0].end, days_only[-1].span, days_only[-1].start) == (
+        None, datetime(2026, 10, 25, tzinfo=UTC), None, datetime(2026, 11, 23, tzinfo=UTC)
+    )  # fmt: skip
+    assert all(s.start < s.end and s.end == n.start for s, n in pairwise(every_span))
 
 
 def test_it_stays_exact_for_a_reader_that_saw_an_older_watermark(tenant):
@@ -182,3 +336,49 @@ def test_it_stays_exact_for_a_reader_that_saw_an_older_watermark(tenant):
     summary = usage_summary(tenant_id=tenant.id, since=START - timedelta(days=2), until=START + timedelta(days=2))
 
     assert summary.totals.requests == 5
+
+
+def test_it_stays_exact_over_months_at_every_span(tenant, clock):
+    """Blocks of 16 and 32 days, end users and agents over a 70-day history, clock mid-hour."""
+    rng = random.Random(70)
+    start, span = datetime(2026, 1, 3, 5, 41, tzinfo=UTC), timedelta(days=70)
+    clock(start + span + timedelta(minutes=17))
+    for _ in range(160):
+        random_record(rng, tenant.id, start, span)
+    tenant_chain_seal(tenant_id=tenant.id)
+    usage_rollup(tenant_id=tenant.id, batch=55)
+    for _ in range(6):
+        random_record(rng, tenant.id, start + span - timedelta(days=2), timedelta(days=2))
+
+    for since, until in ((start, start + span), (start + timedelta(days=3, minutes=7), start + timedelta(days=64))):
+        for group_by in (None, *GROUP_BY):
+            for agent_id in (None, "ag_1"):
+                summary = usage_summary(
+                    tenant_id=tenant.id, since=since, until=until, group_by=group_by, agent_id=agent_id
+                )
+                expected = direct_usage(tenant.id, since, until, group_by, agent_id)
+                assert answered_usage(usage_body(summary), group_by) == expected, (group_by, agent_id, since)
+    assert {row.span for row in UsageRollup.objects.filter(tenant_id=tenant.id)} >= {384, 768}
+    assert_rows_are_records(tenant.id)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("since_minute", "until_minute"), [(10, 50), (50, 10)])
+def test_it_sums_at_most_the_smaller_part_of_an_edge_hour_from_the_records(monkeypatch, since_minute, until_minute):
+    """An edge is its hour's row minus the part outside the window when that part is smaller."""
+    tenant = factories.make_tenant()
+    first, last = datetime(2026, 3, 1, 10, tzinfo=UTC), datetime(2026, 3, 2, 15, tzinfo=UTC)
+    for hour in (first, last):
+        for minute in (5, 15, 45, 55):
+            record(tenant.id, hour + timedelta(minutes=minute), latency_ms=minute * 10, model_requested=f"m{minute}")
+    tenant_chain_seal(tenant_id=tenant.id)
+    usage_rollup(tenant_id=tenant.id)
+    summed = []
+    sums = selectors.cells_aggregate
+    monkeypatch.setattr(selectors, "cells_aggregate", lambda **kw: summed.append(kw["end"] - kw["start"]) or sums(**kw))
+    since, until = first + timedelta(minutes=since_minute), last + timedelta(minutes=until_minute)
+
+    for group_by in (None, "hour", "model"):
+        summary = usage_summary(tenant_id=tenant.id, since=since, until=until, group_by=group_by)
+        assert answered_usage(usage_body(summary), group_by) == direct_usage(tenant.id, since, until, group_by)
+    assert max(summed) == timedelta(minutes=10)
