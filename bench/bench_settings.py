@@ -88,6 +88,7 @@ class BenchSettings:
     litellm: bool
     litellm_version: str
     profile: bool
+    profile_connections: int
     database: str
     pg_host: str
     pg_port: int
@@ -132,6 +133,7 @@ def settings_from_env() -> BenchSettings:
         # withdrawn: never leave this floating.
         litellm_version=os.environ.get("BENCH_LITELLM_VERSION", "1.106.0"),
         profile=_bool("BENCH_PROFILE", False),
+        profile_connections=_int("BENCH_PROFILE_CONNECTIONS", 16, minimum=1),
         database=os.environ.get("BENCH_DATABASE", "aidgate_bench"),
         pg_host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
         pg_port=_int("BENCH_PG_PORT", 5432, minimum=1),

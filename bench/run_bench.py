@@ -462,21 +462,30 @@ class BenchRun:
         if not self.settings.profile:
             return
         s = self.settings
-        worker = self.gateway.worker_pids()[0]
-        raw = s.run_dir / "profile-gateway-worker.txt"
+        connections = s.profile_connections
         seconds = max(5, int(s.seconds))
-        log(f"profiling worker {worker} for {seconds} s at 16 connections (py-spy, GIL samples)")
-        spy = py_spy_record(worker, seconds, raw)
+        # Every worker: with fewer connections than workers, which one serves them is up to the kernel.
+        raws = {pid: s.run_dir / f"profile-gateway-worker-{pid}.txt" for pid in self.gateway.worker_pids()}
+        log(f"profiling workers {sorted(raws)} for {seconds} s at {connections} connections (py-spy, GIL samples)")
+        spies = {pid: py_spy_record(pid, seconds, raw) for pid, raw in raws.items()}
         time.sleep(0.5)
         wrk_run(
-            self.gateway_request("/v1/chat/completions", CHAT_BODY), connections=16, seconds=seconds + 1,
+            self.gateway_request("/v1/chat/completions", CHAT_BODY), connections=connections, seconds=seconds + 1,
             work_dir=s.run_dir, target="profile", scenario="profile",
         )  # fmt: skip
-        _, err = spy.communicate(timeout=seconds + 60)
-        if spy.returncode != 0 or not raw.exists():
-            self.results["profile"] = {"error": err.decode(errors="replace")[-800:]}
+        folds: dict[int, dict] = {}
+        errors: list[str] = []
+        for pid, spy in spies.items():
+            _, err = spy.communicate(timeout=seconds + 60)
+            if spy.returncode != 0 or not raws[pid].exists():
+                errors.append(err.decode(errors="replace")[-800:])
+                continue
+            folds[pid] = {"raw_file": raws[pid].name, "connections": connections, **profile_fold(raws[pid])}
+        if not folds:
+            self.results["profile"] = {"error": "\n".join(errors)}
             return
-        self.results["profile"] = {"raw_file": raw.name, **profile_fold(raw)}
+        # The busiest worker: the one that served the connections.
+        self.results["profile"] = max(folds.values(), key=lambda fold: fold["samples"])
 
     def logs_phase(self) -> None:
         s = self.settings
