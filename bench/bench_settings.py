@@ -125,7 +125,7 @@ def settings_from_env() -> BenchSettings:
         open_streams=_int("BENCH_OPEN_STREAMS", 1000, minimum=0),
         logs_rows=_int("BENCH_LOGS_ROWS", 5_000_000, minimum=0),
         logs_repeats=_int("BENCH_LOGS_REPEATS", 30, minimum=5),
-        rollup_seconds=_float("BENCH_ROLLUP_SECONDS", 60.0, minimum=1.0),
+        rollup_seconds=_float("BENCH_ROLLUP_SECONDS", 300.0, minimum=1.0),
         quiet_wait_seconds=_float("BENCH_QUIET_WAIT_SECONDS", 90.0),
         litellm=_bool("BENCH_LITELLM", True),
         # Pinned: a 1.106 release, as in the reference figures (the later 1.106.x tried here
