@@ -89,6 +89,7 @@ class BenchSettings:
     litellm_version: str
     profile: bool
     profile_connections: int
+    one_connection_rounds: int
     database: str
     pg_host: str
     pg_port: int
@@ -134,6 +135,7 @@ def settings_from_env() -> BenchSettings:
         litellm_version=os.environ.get("BENCH_LITELLM_VERSION", "1.106.0"),
         profile=_bool("BENCH_PROFILE", False),
         profile_connections=_int("BENCH_PROFILE_CONNECTIONS", 16, minimum=1),
+        one_connection_rounds=_int("BENCH_ONE_CONNECTION_ROUNDS", 3, minimum=1),
         database=os.environ.get("BENCH_DATABASE", "aidgate_bench"),
         pg_host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
         pg_port=_int("BENCH_PG_PORT", 5432, minimum=1),

@@ -50,7 +50,7 @@ def _load_section(results: dict[str, Any]) -> list[str]:
         rows.append(
             [
                 r["target"],
-                r["scenario"],
+                r["scenario"] + (f" (round {r['repeat'] + 1})" if r.get("repeat") or _repeated(results, r) else ""),
                 r["connections"],
                 r["throughput_rps"],
                 r["p50_ms"],
@@ -112,14 +112,50 @@ def _load_section(results: dict[str, Any]) -> list[str]:
     out += ["", "### Gateway overhead (gateway minus direct, same connections)", ""]
     out.append(
         _table(
-            ["conns", "p50 overhead ms", "p99 overhead ms", "p50 ratio", "p99 ratio", "throughput gateway/direct"],
             [
-                [o["connections"], o["p50_ms"], o["p99_ms"], o["p50_ratio"], o["p99_ratio"], o["throughput_ratio"]]
+                "conns",
+                "p50 overhead ms",
+                "p99 overhead ms",
+                "p50 ratio",
+                "p99 ratio",
+                "throughput gateway/direct",
+                "each round: p50 / p99 overhead ms",
+            ],
+            [
+                [
+                    o["connections"],
+                    o["p50_ms"],
+                    o["p99_ms"],
+                    o["p50_ratio"],
+                    o["p99_ratio"],
+                    o["throughput_ratio"],
+                    _rounds_text(o),
+                ]
                 for o in results["overhead"]
             ],
         )
     )
+    if any(o.get("rounds", 1) > 1 for o in results["overhead"]):
+        out += [
+            "",
+            "Where a row had several rounds (a direct run, then a gateway run, repeated), its overhead is the",
+            "median of the rounds' own overheads, and the ratios are those of the round with the median p50.",
+        ]
     return out
+
+
+def _repeated(results: dict[str, Any], run: dict[str, Any]) -> bool:
+    return any(
+        r is not run and r.get("repeat") and (r["target"], r["scenario"], r["connections"])
+        == (run["target"], run["scenario"], run["connections"])
+        for r in results["load"]
+    )  # fmt: skip
+
+
+def _rounds_text(row: dict[str, Any]) -> str:
+    if row.get("rounds", 1) <= 1:
+        return "-"
+    return ", ".join(f"{p50} / {p99}" for p50, p99 in zip(row["p50_ms_each"], row["p99_ms_each"], strict=True))
 
 
 def _streams_section(results: dict[str, Any]) -> list[str]:

@@ -47,6 +47,8 @@ class LoadResult:
     postgres_cpu_us_per_request: float | None = None
     lua_us_per_call: float | None = None
     statuses: dict[str, int] | None = None
+    # Which of the repeated pairs of runs at one connection (BENCH_ONE_CONNECTION_ROUNDS) this is.
+    repeat: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
