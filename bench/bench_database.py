@@ -17,6 +17,8 @@ def database_recreate(settings: BenchSettings) -> None:
 
 
 def database_drop(settings: BenchSettings) -> None:
+    if settings.keep_database:
+        return  # BENCH_KEEP_DATABASE: left for a look at its data and plans; the next run recreates it
     with psycopg.connect(settings.admin_database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(settings.database)))
 

@@ -90,6 +90,7 @@ class BenchSettings:
     profile: bool
     profile_connections: int
     one_connection_rounds: int
+    keep_database: bool
     database: str
     pg_host: str
     pg_port: int
@@ -136,6 +137,7 @@ def settings_from_env() -> BenchSettings:
         profile=_bool("BENCH_PROFILE", False),
         profile_connections=_int("BENCH_PROFILE_CONNECTIONS", 16, minimum=1),
         one_connection_rounds=_int("BENCH_ONE_CONNECTION_ROUNDS", 3, minimum=1),
+        keep_database=_bool("BENCH_KEEP_DATABASE", False),
         database=os.environ.get("BENCH_DATABASE", "aidgate_bench"),
         pg_host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
         pg_port=_int("BENCH_PG_PORT", 5432, minimum=1),
