@@ -23,15 +23,16 @@ DAY_SPANS = (24, 48, 96, 192, 384, 768)
 SPANS = HOUR_SPANS + DAY_SPANS
 # The spans each breakdown is kept at, finest first; the finest is built from records.
 # Agents by models, agents by apps and end users are many cells with few requests each: hours
-# of them would be about as many rows as records, so they start at the day, and end users
-# stop there (their rows are small; merging a month of them is cheap per user).
+# of them would be about as many rows as records. Agents by model or app start at 8 hours, so
+# the open day of an answer is at most 8 hours of records; end users keep days only (their
+# rows are small; merging a month of them is cheap per user).
 BREAKDOWN_SPANS: dict[str, tuple[int, ...]] = {
     Breakdown.TOTAL: SPANS,
     Breakdown.MODEL: SPANS,
     Breakdown.APP: SPANS,
     Breakdown.AGENT: SPANS,
-    Breakdown.AGENT_MODEL: DAY_SPANS,
-    Breakdown.AGENT_APP: DAY_SPANS,
+    Breakdown.AGENT_MODEL: (8, *DAY_SPANS),
+    Breakdown.AGENT_APP: (8, *DAY_SPANS),
     Breakdown.USER: (24,),
 }
 

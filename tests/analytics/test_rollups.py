@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from analytics import selectors
 from analytics.api.serializers import usage_body
-from analytics.buckets import window_cover
+from analytics.buckets import BREAKDOWN_SPANS, window_cover
 from analytics.latency import LatencyHistogram
 from analytics.models import Breakdown, UsageRollup, UsageRollupState
 from analytics.selectors import GROUP_BY, usage_summary
@@ -68,7 +68,7 @@ CELL_RECORDS = {
 
 
 WITHOUT_PERCENTILES = {
-    (Breakdown.MODEL, 1), (Breakdown.APP, 1), (Breakdown.AGENT_MODEL, 24), (Breakdown.AGENT_APP, 24),
+    (Breakdown.MODEL, 1), (Breakdown.APP, 1), (Breakdown.AGENT_MODEL, 8), (Breakdown.AGENT_APP, 8),
     (Breakdown.USER, 24),
 }  # fmt: skip
 
@@ -232,7 +232,7 @@ def test_it_builds_coarser_blocks_only_once_their_time_is_over(tenant, clock):
         1, 2, 4, 8, 24, 48, 96, 192, 384, 768
     ]  # fmt: skip
     assert [(row.span, row.value) for row in rows(tenant.id, Breakdown.USER)] == [(24, "ann@example.com")]
-    assert {row.span for row in rows(tenant.id, Breakdown.AGENT_MODEL)} == {24, 48, 96, 192, 384, 768}
+    assert {row.span for row in rows(tenant.id, Breakdown.AGENT_MODEL)} == {8, 24, 48, 96, 192, 384, 768}
 
 
 def test_it_keeps_no_hour_rows_per_end_user_agent_and_model_or_agent_and_app(tenant):
@@ -322,6 +322,19 @@ def test_it_covers_30_days_with_a_few_blocks_and_leaves_open_days_of_end_users_r
         None, datetime(2026, 10, 25, tzinfo=UTC), None, datetime(2026, 11, 23, tzinfo=UTC)
     )  # fmt: skip
     assert all(s.start < s.end and s.end == n.start for s, n in pairwise(every_span))
+
+
+def test_it_leaves_at_most_8_hours_of_an_agents_open_day_to_the_records():
+    """One agent by model or app: the open day's closed 8-hour blocks are rows, not records."""
+    until = datetime(2026, 11, 23, 20, 14, tzinfo=UTC)
+    for breakdown in (Breakdown.AGENT_MODEL, Breakdown.AGENT_APP):
+        cover = window_cover(
+            until - timedelta(days=30), until, spans=BREAKDOWN_SPANS[breakdown],
+            closed_until=datetime(2026, 11, 23, 20, tzinfo=UTC),
+        )  # fmt: skip
+        raw = [(s.start, s.end) for s in cover if s.span is None]
+        assert raw[-1] == (datetime(2026, 11, 23, 16, tzinfo=UTC), until)
+        assert max(end - start for start, end in raw) <= timedelta(hours=8)
 
 
 def test_it_stays_exact_for_a_reader_that_saw_an_older_watermark(tenant):
