@@ -94,6 +94,13 @@ def _load_section(results: dict[str, Any]) -> list[str]:
             f"(`machine_load` in the JSON); the run waited {results.get('quiet_wait', {}).get('waited_s', 0)} s "
             f"for quiet first (quiet: {results.get('quiet_wait', {}).get('quiet')}).",
         ]
+        steal = [m["steal_cores"] for m in loads if "steal_cores" in m]
+        if steal:
+            out += [
+                f"The hypervisor took {min(steal)}-{max(steal)} cores away from this VM (steal time) during them;",
+                "a slower host that steals nothing (another guest on the same cores' caches, say) shows only",
+                "as slower direct and LiteLLM figures in the same run.",
+            ]
     probe = results.get("limit_window_probe")
     if probe:
         out += [

@@ -76,9 +76,19 @@ def _cpu_busy_total() -> tuple[float, float]:
     Busy is user + nice + system time, which the kernel charges to processes; interrupt and
     softirq time (loopback networking at tens of thousands of requests/s) is charged to none.
     """
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    fields = _proc_stat_cpu()
     ticks = os.sysconf("SC_CLK_TCK")
     return (fields[0] + fields[1] + fields[2]) / ticks, (fields[5] + fields[6]) / ticks
+
+
+def _proc_stat_cpu() -> list[int]:
+    return [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+
+
+def _steal_total() -> float:
+    """CPU seconds the hypervisor gave to other guests while this one wanted to run."""
+    fields = _proc_stat_cpu()
+    return fields[7] / os.sysconf("SC_CLK_TCK") if len(fields) > 7 else 0.0
 
 
 def quiet_wait(max_seconds: float, *, threshold: float = 0.3, window: float = 3.0) -> dict[str, Any]:
@@ -115,6 +125,7 @@ class Snapshot:
     background: float
     busy: float
     interrupts: float
+    steal: float = field(default_factory=_steal_total)
     wall: float = field(default_factory=time.monotonic)
 
 
@@ -257,7 +268,8 @@ class BenchRun:
         self.machine_load.append(
             {"run": f"{target}/{scenario}/{connections}", "busy_cores": round((after.busy - before.busy) / elapsed, 2),
              "other_cores": round(max(0.0, (after.busy - before.busy) - ours) / elapsed, 2),
-             "interrupt_cores": round((after.interrupts - before.interrupts) / elapsed, 2)}
+             "interrupt_cores": round((after.interrupts - before.interrupts) / elapsed, 2),
+             "steal_cores": round((after.steal - before.steal) / elapsed, 2)}
         )  # fmt: skip
         log(
             f"{target:8} {scenario:10} c={connections:<4} {result.throughput_rps:>9,.0f} req/s  "
