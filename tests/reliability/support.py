@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -334,31 +335,42 @@ class Outcome:
     stream_done: bool | None = None
     ended: float = field(default_factory=time.monotonic)
     label: str = ""
+    # The client's own X-Request-ID, kept in the record as client_request_id: it names the
+    # request's record even when the answer (and the gateway's X-Request-ID) never arrived.
+    client_request_id: str | None = None
 
 
 def chat_request(
     client: httpx.Client, secret: str, *, stream: bool = False, model: str = "mock-1", label: str = ""
 ) -> Outcome:
     body = {"model": model, "messages": [{"role": "user", "content": "Hi"}], "stream": stream}
+    own_id = f"cli-{uuid.uuid4().hex}"
+    headers = {"X-API-Key": secret, "X-Request-ID": own_id}
     started = time.monotonic()
     try:
         if stream:
-            with client.stream("POST", "/v1/chat/completions", json=body, headers={"X-API-Key": secret}) as response:
+            with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
                 if response.status_code >= 400:
                     response.read()
                     reason = response.json()["error"]["reason"]
                     return Outcome(
-                        response.status_code, response.headers.get("x-request-id"), started, reason, label=label
-                    )
+                        response.status_code, response.headers.get("x-request-id"), started, reason, label=label,
+                        client_request_id=own_id,
+                    )  # fmt: skip
                 lines = [line for line in response.iter_lines() if line.startswith("data:")]
                 done = bool(lines) and lines[-1] == "data: [DONE]"
                 request_id = response.headers.get("x-request-id")
-                return Outcome(response.status_code, request_id, started, stream_done=done, label=label)
-        response = client.post("/v1/chat/completions", json=body, headers={"X-API-Key": secret})
+                return Outcome(
+                    response.status_code, request_id, started, stream_done=done, label=label, client_request_id=own_id
+                )
+        response = client.post("/v1/chat/completions", json=body, headers=headers)
     except httpx.HTTPError as exc:
-        return Outcome(0, None, started, reason=type(exc).__name__, label=label)
+        return Outcome(0, None, started, reason=type(exc).__name__, label=label, client_request_id=own_id)
     reason = response.json().get("error", {}).get("reason") if response.status_code >= 400 else None
-    return Outcome(response.status_code, response.headers.get("x-request-id"), started, reason=reason, label=label)
+    return Outcome(
+        response.status_code, response.headers.get("x-request-id"), started, reason=reason, label=label,
+        client_request_id=own_id,
+    )  # fmt: skip
 
 
 class Traffic:
