@@ -14,8 +14,9 @@ to ``target`` (one ``INSERT … SELECT``), rebuilds the coarser blocks holding t
 that are closed (they end at or before ``closed_until``, which follows the clock and the
 oldest record not yet folded), builds the blocks closed since the previous run, and moves
 the watermark, all in one transaction. Coarser blocks are built from the rows of the span
-below (two blocks each, a day from three 8-hour blocks), or from records for the day blocks
-of the agent and end-user breakdowns, which have no hours. A re-run finds nothing new; a run
+below (two blocks each, a day from three 8-hour blocks), or from records for the finest
+blocks of the breakdowns that have no hours (8 hours for agents by model or app, the day for
+end users). A re-run finds nothing new; a run
 asked to stop at an older position than the watermark does nothing; rows are only ever
 recomputed, never incremented, so nothing is counted twice.
 """

@@ -8,32 +8,16 @@ made of rows plus the not-yet-rolled tail equals an answer made of records alone
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from analytics.latency import MEDIAN, P95, LatencyHistogram, nearest_rank, quantile
+from analytics.latency import MEDIAN, P95, LatencyHistogram
 
 
 def latency_bucket(latency_ms: float) -> int:
     """A latency in whole milliseconds (half up): the resolution of every latency percentile."""
     return math.floor(latency_ms + 0.5)
-
-
-def percentile(histogram: LatencyHistogram | Counter[int], q: float) -> int | None:
-    """Nearest-rank percentile: the smallest value with at least ``ceil(q * n)`` values at or below it."""
-    if isinstance(histogram, LatencyHistogram):
-        return histogram.percentile(q)
-    n = sum(histogram.values())
-    if n == 0:
-        return None
-    rank, seen = nearest_rank(n, quantile(q)), 0
-    for value in sorted(histogram):
-        seen += histogram[value]
-        if seen >= rank:
-            return value
-    raise AssertionError("unreachable: the ranks add up to n")
 
 
 def is_error(status_code: int) -> bool:

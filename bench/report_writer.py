@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,15 @@ def summary_line(results: dict[str, Any]) -> str:
 def _load_section(results: dict[str, Any]) -> list[str]:
     out = ["### Chat completions, closed loop (wrk, one thread)", ""]
     rows = []
+    # Only the one-connection runs are repeated (rounds); they are labelled with their round.
+    runs_of = Counter((r["target"], r["scenario"], r["connections"]) for r in results["load"])
     for r in results["load"]:
+        repeated = runs_of[(r["target"], r["scenario"], r["connections"])] > 1
         others = {k: v for k, v in (r.get("statuses") or {}).items() if k != "200"}
         rows.append(
             [
                 r["target"],
-                r["scenario"] + (f" (round {r['repeat'] + 1})" if r.get("repeat") or _repeated(results, r) else ""),
+                r["scenario"] + (f" (round {r.get('repeat', 0) + 1})" if repeated else ""),
                 r["connections"],
                 r["throughput_rps"],
                 r["p50_ms"],
@@ -149,14 +153,6 @@ def _load_section(results: dict[str, Any]) -> list[str]:
             "median of the rounds' own overheads, and the ratios are those of the round with the median p50.",
         ]
     return out
-
-
-def _repeated(results: dict[str, Any], run: dict[str, Any]) -> bool:
-    return any(
-        r is not run and r.get("repeat") and (r["target"], r["scenario"], r["connections"])
-        == (run["target"], run["scenario"], run["connections"])
-        for r in results["load"]
-    )  # fmt: skip
 
 
 def _rounds_text(row: dict[str, Any]) -> str:

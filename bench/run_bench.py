@@ -70,25 +70,17 @@ def log(message: str) -> None:
     print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def _cpu_busy_total() -> tuple[float, float]:
-    """(busy, interrupts) CPU seconds of the whole machine since boot.
+def _cpu_totals() -> tuple[float, float, float]:
+    """(busy, interrupts, steal) CPU seconds of the whole machine since boot, from one read.
 
     Busy is user + nice + system time, which the kernel charges to processes; interrupt and
-    softirq time (loopback networking at tens of thousands of requests/s) is charged to none.
+    softirq time (loopback networking at tens of thousands of requests/s) is charged to none;
+    steal is the time the hypervisor gave to other guests while this one wanted to run.
     """
-    fields = _proc_stat_cpu()
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     ticks = os.sysconf("SC_CLK_TCK")
-    return (fields[0] + fields[1] + fields[2]) / ticks, (fields[5] + fields[6]) / ticks
-
-
-def _proc_stat_cpu() -> list[int]:
-    return [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-
-
-def _steal_total() -> float:
-    """CPU seconds the hypervisor gave to other guests while this one wanted to run."""
-    fields = _proc_stat_cpu()
-    return fields[7] / os.sysconf("SC_CLK_TCK") if len(fields) > 7 else 0.0
+    steal = fields[7] if len(fields) > 7 else 0
+    return (fields[0] + fields[1] + fields[2]) / ticks, (fields[5] + fields[6]) / ticks, steal / ticks
 
 
 def quiet_wait(max_seconds: float, *, threshold: float = 0.3, window: float = 3.0) -> dict[str, Any]:
@@ -99,9 +91,9 @@ def quiet_wait(max_seconds: float, *, threshold: float = 0.3, window: float = 3.
     """
     started = time.monotonic()
     while True:
-        busy_before, _ = _cpu_busy_total()
+        busy_before, _, _ = _cpu_totals()
         time.sleep(window)
-        busy_after, _ = _cpu_busy_total()
+        busy_after, _, _ = _cpu_totals()
         cores = round((busy_after - busy_before) / window, 2)
         waited = time.monotonic() - started
         if cores < threshold or waited + window > max_seconds:
@@ -125,7 +117,7 @@ class Snapshot:
     background: float
     busy: float
     interrupts: float
-    steal: float = field(default_factory=_steal_total)
+    steal: float
     wall: float = field(default_factory=time.monotonic)
 
 
@@ -215,7 +207,7 @@ class BenchRun:
     # --- measurement -------------------------------------------------------------------
 
     def _snapshot(self, sut_pids: list[int]) -> Snapshot:
-        busy, interrupts = _cpu_busy_total()
+        busy, interrupts, steal = _cpu_totals()
         return Snapshot(
             sut=cpu_seconds(sut_pids),
             mock=cpu_seconds([self.mock.pid]),
@@ -225,6 +217,7 @@ class BenchRun:
             background=cpu_seconds(self.background_pids()),
             busy=busy,
             interrupts=interrupts,
+            steal=steal,
         )
 
     def measured(

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from analytics.buckets import day_floor, hour_floor
 from analytics.selectors import usage_summary
-from analytics.usage_totals import UsageTotals, percentile
+from analytics.usage_totals import UsageTotals
 from console.access import ConsoleRequest, console_context, console_page
 from console.charts import Series, bar_list, column_chart
 from console.selectors import agent_names, conversation_counts, refusal_breakdown
@@ -129,7 +129,7 @@ def dashboard_view(request: ConsoleRequest) -> TemplateResponse:
         "since": since,
         "until": until,
         "totals": totals.body(),
-        "latency_p99_ms": percentile(totals.latency, 0.99),
+        "latency_p99_ms": totals.latency.percentile(0.99),
         "cost_text": _money(totals.cost_usd),
         "requests_chart": requests_chart,
         "tokens_chart": tokens_chart,

@@ -11,7 +11,6 @@ from collections import Counter
 import pytest
 
 from analytics.latency import PAGE, LatencyHistogram
-from analytics.usage_totals import percentile
 
 
 def nearest_rank(values: list[int], q: float) -> int:
@@ -107,5 +106,8 @@ def test_it_answers_a_single_rows_stored_percentiles_without_decoding_it():
 
 def test_it_answers_null_without_requests():
     assert LatencyHistogram().percentiles([0.5, 0.95]) == [None, None]
-    assert percentile(Counter(), 0.5) is None
-    assert percentile(Counter({3: 2, 9: 1}), 0.95) == 9
+    assert LatencyHistogram().percentile(0.5) is None
+    histogram = LatencyHistogram()
+    histogram.add(3, 2)
+    histogram.add(9)
+    assert histogram.percentile(0.95) == 9
