@@ -10,18 +10,26 @@ process's own asyncio connection, on the event loop: no ORM, no thread hop, and 
 contention with the loop it serves (the ORM path cost 0.6 ms of CPU for a one-record batch,
 COPY 0.28 ms). Elsewhere (SQLite, the
 embedded default) the ORM writes the batch on the runtime's database threads.
+
+The batch of one, which is every batch at low concurrency, skips psycopg's cursor layer: its
+parameters go as text straight to libpq (``psycopg.pq``) and psycopg's own generator waits for
+the result. Measured on the benchmark machine, 2,000 inserts: 95-140 µs of client CPU an
+insert through a cursor, 55-80 µs this way, with the same round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
 import psycopg
+from django import db as django_db
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
+from psycopg import generators, pq
 
 from forensics.models import RequestLog
 
@@ -40,8 +48,10 @@ _COLUMN_LIST = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
 COPY_SQL = f"COPY forensics_requestlog ({_COLUMN_LIST}) FROM STDIN"
 # A batch of one (every batch at low concurrency): a prepared INSERT is one round trip where
 # COPY needs two, and costs less CPU (measured: ~330 against ~510 µs a batch).
-_PLACEHOLDERS = ", ".join(["%s"] * len(RECORD_COLUMNS))
+_PLACEHOLDERS = ", ".join(f"${n}" for n in range(1, len(RECORD_COLUMNS) + 1))
 INSERT_ONE_SQL = f"INSERT INTO forensics_requestlog ({_COLUMN_LIST}) VALUES ({_PLACEHOLDERS})"  # noqa: S608 (constants)
+INSERT_ONE_NAME = b"aidgate_record_insert"
+_DONE = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 # Parameters Django passes to psycopg that are Django's own (cursor class, adapters) or that
 # this connection sets per statement itself (prepared statements).
 DJANGO_ONLY_PARAMS = ("cursor_factory", "context", "prepare_threshold", "server_side_binding", "pool")
@@ -71,8 +81,48 @@ class OrmRecordSink:
         return None
 
 
+def _storable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL, which a client can put in a JSON string or a JWT claim;
+    it is kept visible as U+FFFD rather than refused (the record must be written)."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def _copy_row(record: dict[str, Any]) -> list[Any]:
-    return [orjson.dumps(record[c]).decode() if c in JSON_COLUMNS else record[c] for c in RECORD_COLUMNS]
+    row = [orjson.dumps(record[c]).decode() if c in JSON_COLUMNS else record[c] for c in RECORD_COLUMNS]
+    # A lone surrogate fails the COPY (UnicodeEncodeError): the batch is then written record by
+    # record, where ``_text`` replaces it.
+    return [_storable(v) if isinstance(v, str) else v for v in row]
+
+
+def _text(value: Any) -> bytes | None:
+    """One parameter in PostgreSQL's text input format; the prepared statement gives its type.
+
+    A string that is not valid UTF-8 (a lone surrogate) is written with replacement
+    characters: a record slightly altered beats a request that cannot be recorded.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _storable(value).encode("utf-8", "replace")
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    if isinstance(value, int | float):
+        return repr(value).encode()
+    if isinstance(value, datetime):
+        return value.isoformat().encode()
+    if isinstance(value, list | dict):
+        return orjson.dumps(value)
+    raise TypeError(f"no text form for a record value of type {type(value).__name__}")
+
+
+def _text_row(record: dict[str, Any]) -> list[bytes | None]:
+    return [_text(record[c]) for c in RECORD_COLUMNS]
+
+
+def _results_check(results: list[pq.abc.PGresult], connection: psycopg.AsyncConnection) -> None:
+    for result in results:
+        if result.status not in _DONE:
+            raise psycopg.errors.error_from_result(result, encoding=connection.info.encoding)
 
 
 def postgres_params(alias: str = "default") -> dict[str, Any]:
@@ -98,9 +148,11 @@ class PostgresRecordSink:
         connection = self._connection
         try:
             if connection is None or connection.closed:
-                connection = self._connection = await psycopg.AsyncConnection.connect(autocommit=True, **self._params)
+                connection = self._connection = await self._connect()
             if len(records) == 1:
-                await connection.execute(INSERT_ONE_SQL, _copy_row(records[0]), prepare=True)
+                pgconn = connection.pgconn
+                pgconn.send_query_prepared(INSERT_ONE_NAME, _text_row(records[0]))
+                _results_check(await connection.wait(generators.execute(pgconn)), connection)
             else:
                 async with connection.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
                     for record in records:
@@ -109,6 +161,16 @@ class PostgresRecordSink:
             # A broken connection is not reused: the retry reconnects.
             await self.close()
             raise
+
+    async def _connect(self) -> psycopg.AsyncConnection:
+        connection = await psycopg.AsyncConnection.connect(autocommit=True, **self._params)
+        try:
+            connection.pgconn.send_prepare(INSERT_ONE_NAME, INSERT_ONE_SQL.encode())
+            _results_check(await connection.wait(generators.execute(connection.pgconn)), connection)
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -146,23 +208,50 @@ class RecordWriter:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             error = await self._insert_with_retry([record for record, _ in batch])
+            if isinstance(error, Unwritable) and len(batch) > 1:
+                # One record the database refuses must not cost its batch-mates their answers.
+                for record, future in batch:
+                    _settle(future, await self._insert_with_retry([record]))
+                continue
             for _, future in batch:
-                if future.done():
-                    continue
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
+                _settle(future, error)
 
     async def _insert_with_retry(self, records: list[dict[str, Any]]) -> Exception | None:
-        """A database restart is waited out (bounded); past that the requests fail cleanly."""
+        """A database restart is waited out (bounded); past that the requests fail cleanly.
+
+        A record the database refuses for its content fails at once: retrying cannot change
+        the answer, and the writer is sequential, so every later request would wait too.
+        """
         for delay in (*RETRY_DELAYS, None):
             try:
                 await self._sink.insert(records)
                 return None
+            except UNWRITABLE as exc:
+                logger.error("a forensic record was refused: %s", type(exc).__name__)
+                return Unwritable(type(exc).__name__)
             except (DatabaseError, psycopg.Error, OSError) as exc:
                 if delay is None:
                     logger.error("forensic records could not be written: %s", type(exc).__name__)
                     return exc
                 await asyncio.sleep(delay)
+            except Exception as exc:  # a bug must fail its requests, never leave them waiting
+                logger.exception("forensic records could not be written")
+                return exc
         return None
+
+
+class Unwritable(Exception):
+    """The database refused a record for what it holds (not for being unreachable)."""
+
+
+UNWRITABLE = (psycopg.DataError, psycopg.IntegrityError, django_db.DataError, django_db.IntegrityError,
+               TypeError, UnicodeError)  # fmt: skip
+
+
+def _settle(future: asyncio.Future, error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

@@ -5,6 +5,7 @@ and a connection that breaks is replaced on the next attempt."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,7 +15,14 @@ from django.db import connection
 
 from core.ids import new_id
 from forensics.models import RequestLog
-from forensics.recorder import RECORD_COLUMNS, PostgresRecordSink, RecordWriter, postgres_params
+from forensics.recorder import (
+    RECORD_COLUMNS,
+    RETRY_DELAYS,
+    PostgresRecordSink,
+    RecordWriter,
+    Unwritable,
+    postgres_params,
+)
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL sink: this runs in CI (.ci/run)"),
@@ -107,3 +115,50 @@ def test_it_reconnects_after_its_connection_is_killed():
 
     asyncio.run(scenario())
     assert RequestLog.objects.filter(id=survivor["id"]).exists()
+
+
+def test_it_writes_nul_characters_and_lone_surrogates_rather_than_lose_the_record():
+    # A client can put "\u0000" in a JSON string (the model name) or a JWT claim; PostgreSQL
+    # text cannot hold it, and a lone surrogate is not UTF-8 at all.
+    alone = a_record(model_requested="gpt\x00-4o", user="eve\ud800@example.com")
+    batch = [a_record(model_requested="m\x00"), a_record(user="\udfff"), a_record()]
+
+    async def scenario() -> None:
+        sink = PostgresRecordSink(postgres_params())
+        writer = RecordWriter(sink)
+        await writer.write(alone)
+        await asyncio.gather(*(writer.write(r) for r in batch))
+        await writer.close()
+
+    # Bounded: a writer that chokes on such a record leaves its requests waiting forever.
+    asyncio.run(asyncio.wait_for(scenario(), timeout=20))
+    written = RequestLog.objects.in_bulk([alone["id"], *(r["id"] for r in batch)])
+    assert (written[alone["id"]].model_requested, written[alone["id"]].user) == ("gpt\ufffd-4o", "eve?@example.com")
+    assert written[batch[0]["id"]].model_requested == "m\ufffd"
+    assert written[batch[1]["id"]].user == "?"
+    assert batch[2]["id"] in written
+
+
+def test_a_record_the_database_refuses_fails_alone_and_without_retries():
+    # An upstream reporting an absurd token count: the integer column refuses it. Retrying
+    # (8 s of back-off) would hold up every later request of the process behind it.
+    refused = a_record(prompt_tokens=10**12)
+    mates = [a_record(), a_record()]
+
+    async def scenario() -> tuple[list, float]:
+        sink = PostgresRecordSink(postgres_params())
+        writer = RecordWriter(sink)
+        started = time.monotonic()
+        outcomes = await asyncio.gather(
+            *(writer.write(r) for r in [mates[0], refused, mates[1]]), return_exceptions=True
+        )
+        elapsed = time.monotonic() - started
+        await writer.close()
+        return outcomes, elapsed
+
+    outcomes, elapsed = asyncio.run(scenario())
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    assert isinstance(outcomes[1], Unwritable)
+    assert elapsed < sum(RETRY_DELAYS) / 2
+    assert set(RequestLog.objects.values_list("id", flat=True)) == {mates[0]["id"], mates[1]["id"]}
