@@ -367,15 +367,84 @@ def end_user_page(
     agent_id: str | None = None,
     email_domain: str | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """End users seen in the records, with their totals; most recently seen first."""
+    """End users seen in the records, with their totals; most recently seen first.
+
+    Without an app or agent filter the page is chosen first, from each user's last record
+    (:func:`_users_last_seen`), and only its users' records are summed: a tenant's first page
+    no longer groups every record it holds (22-27 s at 5M records). An app or agent filter
+    groups that app's or agent's records, as before.
+    """
     records = _records_in(tenant_id=tenant_id, since=since, until=until, app_id=app_id, agent_id=agent_id)
     records = records.filter(user__isnull=False)
     if email_domain:
         records = records.filter(user__iendswith=f"@{email_domain.lstrip('@')}")
-    grouped = records.values("user").annotate(
-        **TOTAL_ANNOTATIONS, conversations=Count("conversation_id", distinct=True)
-    )
-    return _aggregate_page(grouped, column="user", limit=limit, after=after)
+    totals = dict(TOTAL_ANNOTATIONS, conversations=Count("conversation_id", distinct=True))
+    if app_id or agent_id:
+        return _aggregate_page(records.values("user").annotate(**totals), column="user", limit=limit, after=after)
+    last_seen = _users_last_seen(tenant_id=tenant_id, since=since, until=until, email_domain=email_domain)
+    order = sorted(last_seen, key=lambda user: (_descending(last_seen[user]), user))
+    if after:
+        if after not in last_seen:
+            raise invalid_request("after: names no object of this list", "invalid_cursor")
+        order = order[order.index(after) + 1 :]
+    page = order[: limit + 1]
+    summed = {row["user"]: row for row in records.filter(user__in=page[:limit]).values("user").annotate(**totals)}
+    return [summed[user] for user in page[:limit] if user in summed], len(page) > limit
+
+
+class _descending:
+    """Sorts its value last-first (for a key of values that cannot be negated, like text)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _descending) -> bool:
+        return self.value > other.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _descending) and self.value == other.value
+
+
+# Each distinct user of the tenant by a walk of the (tenant_id, user, created_at) index, one
+# probe per user (PostgreSQL has no skip scan of its own), and each one's last record in the
+# window by one more probe. Both dialects run it; "user" is quoted (a keyword).
+USERS_LAST_SEEN_SQL = """
+WITH RECURSIVE seen(u) AS (
+    SELECT MIN("user") FROM forensics_requestlog WHERE tenant_id = %s AND "user" IS NOT NULL
+    UNION ALL
+    SELECT (SELECT MIN("user") FROM forensics_requestlog WHERE tenant_id = %s AND "user" > seen.u)
+    FROM seen WHERE seen.u IS NOT NULL
+)
+SELECT u, (SELECT MAX(created_at) FROM forensics_requestlog
+           WHERE tenant_id = %s AND "user" = seen.u{window}) AS last_seen
+FROM seen WHERE u IS NOT NULL{domain}
+"""
+
+
+def _users_last_seen(
+    *, tenant_id: str, since: datetime | None, until: datetime | None, email_domain: str | None
+) -> dict[str, Any]:
+    """Each end user with a record in the window, and the time of their last one.
+
+    The times come back as the database holds them (a datetime on PostgreSQL, text on
+    SQLite); they are only compared with each other, and in both forms they order in time.
+    """
+    _require_tenant(tenant_id)
+    window, params = "", [tenant_id, tenant_id, tenant_id]
+    for bound, operator in ((since, ">="), (until, "<")):
+        if bound is not None:
+            window += f" AND created_at {operator} %s"
+            params.append(connection.ops.adapt_datetimefield_value(bound))
+    domain = ""
+    if email_domain:
+        domain = " AND LOWER(u) LIKE %s ESCAPE '!'"
+        escaped = email_domain.lstrip("@").lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        params.append(f"%@{escaped}")
+    with connection.cursor() as cursor:
+        cursor.execute(USERS_LAST_SEEN_SQL.format(window=window, domain=domain), params)
+        return {user: seen for user, seen in cursor.fetchall() if seen is not None}
 
 
 def end_user_seen(*, tenant_id: str, user: str) -> bool:

@@ -130,3 +130,28 @@ def test_it_lets_a_viewer_read_end_users(viewer_api, seen):
 @pytest.mark.parametrize("path", ["/v1/users", "/v1/users/ann@example.com/conversations"])
 def test_it_refuses_an_agent_key(agent_key_api, seen, path):
     assert_error(agent_key_api.get(path), 403, "forbidden", "wrong_credential_type")
+
+
+def test_it_orders_users_last_seen_at_the_same_moment_by_identity_across_pages(owner_api, tenant):
+    for user in ("b@x.test", "a@x.test", "c@x.test"):
+        record(tenant.id, T0, user=user)
+
+    first = users(owner_api, limit=2)
+    rest = users(owner_api, limit=2, after=first["last_id"])
+
+    assert [u["id"] for u in first["data"]] == ["a@x.test", "b@x.test"]
+    assert ([u["id"] for u in rest["data"]], rest["has_more"]) == (["c@x.test"], False)
+
+
+def test_it_matches_an_email_domain_literally_and_in_any_case(owner_api, tenant):
+    for user in ("x@a_b.test", "y@axb.test", "z@A_B.TEST", "w@pa_b.test"):
+        record(tenant.id, T0, user=user)
+
+    assert sorted(u["id"] for u in users(owner_api, email_domain="a_b.test")["data"]) == ["x@a_b.test", "z@A_B.TEST"]
+
+
+def test_it_sums_each_users_requests_within_the_window_only(owner_api, seen):
+    ann = users(owner_api, since="2026-03-01T10:00:00Z")["data"][0]
+
+    assert (ann["id"], ann["requests"], ann["conversations"]) == ("ann@example.com", 1, 1)
+    assert (ann["first_seen"], ann["last_seen"]) == ("2026-03-01T14:00:00Z", "2026-03-01T14:00:00Z")
