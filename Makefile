@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench venv clean serve check screenshots
+.PHONY: run test lint format bench bench-ab venv clean serve check screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: check
 # Issue 12's benchmark (docs/performance.md): about ten minutes, loopback only, cleans up after itself.
 bench: $(STAMP)
 	bash bench/run.sh
+
+# Working tree against REF (default HEAD), both gateways up, runs interleaved (bench/ab_compare.py).
+bench-ab: $(STAMP)
+	BENCH_ENTRY=bench.ab_compare BENCH_AB_REF=$(or $(REF),HEAD) bash bench/run.sh
 
 # PNGs of the console (dashboard, playground, a log record) in docs/img/, from a seeded demo gateway
 # driven by Debian's chromium (apt-get install -y chromium).

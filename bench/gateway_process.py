@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.bench_settings import REPO, TOOLS_DIR, BenchSettings
 from bench.processes import ManagedProcess, children_of, http_wait, loaded_libraries, process_start
@@ -100,7 +101,10 @@ class Gateway:
         return {"uvloop": found["uvloop/loop"], "httptools": found["httptools/parser"]}
 
 
-def gateway_start(settings: BenchSettings, env: dict[str, str], *, name: str, port: int, workers: int) -> Gateway:
+def gateway_start(
+    settings: BenchSettings, env: dict[str, str], *, name: str, port: int, workers: int, source: Path = REPO
+) -> Gateway:
+    """``source``: the checkout whose code the gateway runs (another one for an A/B comparison)."""
     worker_class, extra_path = uvicorn_worker_path()
     run_env = dict(env)
     if extra_path:
@@ -110,7 +114,7 @@ def gateway_start(settings: BenchSettings, env: dict[str, str], *, name: str, po
         "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--timeout", "120", "--backlog", "4096",
         "--log-level", "warning",
     ]  # fmt: skip
-    process = process_start(name, argv, run_dir=settings.run_dir, env=run_env, cwd=REPO)
+    process = process_start(name, argv, run_dir=settings.run_dir, env=run_env, cwd=source)
     gateway = Gateway(process, port, worker_class)
     http_wait(f"{gateway.url}/v1/models", process=process, timeout=90)
     # Every worker answers before measuring: gunicorn starts them one after the other.

@@ -315,6 +315,19 @@ def reads_time(
         query = usage_sql(key, where)
         timings.append(timed(name, "sql", what, sql_caller(conn, query, params_of), usage_repeats))
 
+    # End users (SPEC 5.8): not among the timed reads, timed because a tenant's first
+    # page once grouped every record the tenant holds. An agent filter still groups its records.
+    if logs_http:
+        for name, what, path in (
+            ("users_first_page", "GET /v1/users, first page", f"/v1/users?limit={PAGE}"),
+            (
+                "users_agent_page",
+                "GET /v1/users?agent_id=… (one of 50)",
+                f"/v1/users?limit={PAGE}&agent_id={agents[0]}",
+            ),
+        ):
+            timings.append(timed(name, "http", what, api.caller(lambda i, p=path: p), usage_repeats))
+
     timings.append(
         timed("sealer_tenants", "sql", "in-process sealer: tenants with unsealed records",
               sql_caller(conn, SEALER_TENANTS_SQL, lambda i: ()), 5)

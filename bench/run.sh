@@ -39,4 +39,4 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # The whole run is bounded: the orchestrator is stopped (and the trap cleans up) past this.
-timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT_SECONDS:-1500}" "$PY" -m bench.run_bench
+timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT_SECONDS:-1500}" "$PY" -m "${BENCH_ENTRY:-bench.run_bench}"
