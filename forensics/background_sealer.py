@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +35,5 @@ class BackgroundSealer:
                 audit_seal_all()
             except Exception:
                 logger.exception("background sealing failed; retrying")
+        # A pooled connection goes back to its pool, not down with the thread.
+        connections.close_all()

@@ -60,13 +60,16 @@ class DatabaseRunner:
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     def shutdown(self) -> None:
+        """Blocking, and not from an event loop (Django refuses to close connections there)."""
         self._executor.shutdown(wait=True, cancel_futures=True)
-        # The worker threads are gone; close their connections from here (the raw driver
-        # connection, since Django's wrapper refuses use from another thread).
+        # The worker threads are gone; close their connections from here. Through Django's
+        # wrapper (allowed to cross threads for this), so that a pooled connection goes back
+        # to its pool rather than staying counted as borrowed for the life of the process.
         for wrapper in self._connections:
             if wrapper.connection is not None:
                 with contextlib.suppress(Exception):
-                    wrapper.connection.close()
+                    wrapper.inc_thread_sharing()
+                    wrapper.close()
         self._connections.clear()
 
 

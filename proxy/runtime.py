@@ -93,4 +93,4 @@ class GatewayRuntime:
             await self.redis.aclose()
         if self.limit_pipe is not None:
             await self.limit_pipe.close()
-        self.db.shutdown()
+        await asyncio.to_thread(self.db.shutdown)
