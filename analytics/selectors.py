@@ -382,29 +382,15 @@ def end_user_page(
     if app_id or agent_id:
         return _aggregate_page(records.values("user").annotate(**totals), column="user", limit=limit, after=after)
     last_seen = _users_last_seen(tenant_id=tenant_id, since=since, until=until, email_domain=email_domain)
-    order = sorted(last_seen, key=lambda user: (_descending(last_seen[user]), user))
+    # Most recently seen first, ties by identity: sorts are stable, also in reverse.
+    order = sorted(sorted(last_seen), key=last_seen.__getitem__, reverse=True)
     if after:
         if after not in last_seen:
             raise invalid_request("after: names no object of this list", "invalid_cursor")
         order = order[order.index(after) + 1 :]
-    page = order[: limit + 1]
-    summed = {row["user"]: row for row in records.filter(user__in=page[:limit]).values("user").annotate(**totals)}
-    return [summed[user] for user in page[:limit] if user in summed], len(page) > limit
-
-
-class _descending:
-    """Sorts its value last-first (for a key of values that cannot be negated, like text)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: _descending) -> bool:
-        return self.value > other.value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _descending) and self.value == other.value
+    page = order[:limit]
+    summed = {row["user"]: row for row in records.filter(user__in=page).values("user").annotate(**totals)}
+    return [summed[user] for user in page if user in summed], len(order) > limit
 
 
 # Each distinct user of the tenant by a walk of the (tenant_id, user, created_at) index, one

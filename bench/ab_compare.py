@@ -25,16 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import bench_database as db
-from bench.bench_settings import REPO, RESULTS_DIR, BenchSettingError, settings_from_env
+from bench.bench_settings import REPO, RESULTS_DIR, int_setting, settings_from_env
 from bench.gateway_process import gateway_start
 from bench.run_bench import CHAT_BODY, BenchRun, log
-
-
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip() or str(default)
-    if not raw.isdigit() or int(raw) < 1:
-        raise BenchSettingError(f"{name} must be a positive integer, not {raw!r}")
-    return int(raw)
 
 
 def worktree_of(ref: str) -> tuple[Path, str]:
@@ -63,8 +56,8 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, float]:
 def main() -> int:
     settings = settings_from_env()
     ref = os.environ.get("BENCH_AB_REF", "").strip() or "HEAD"
-    rounds = _int_env("BENCH_AB_ROUNDS", 6)
-    connections = _int_env("BENCH_AB_CONNECTIONS", 1)
+    rounds = int_setting("BENCH_AB_ROUNDS", 6, minimum=1)
+    connections = int_setting("BENCH_AB_CONNECTIONS", 1, minimum=1)
     other, commit = worktree_of(ref)
     run = BenchRun(settings)
     results: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}

@@ -22,7 +22,7 @@ class BenchSettingError(ValueError):
     """An environment variable of the benchmark has a value it cannot use."""
 
 
-def _int(name: str, default: int, *, minimum: int = 0) -> int:
+def int_setting(name: str, default: int, *, minimum: int = 0) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -122,11 +122,11 @@ def settings_from_env() -> BenchSettings:
         seconds=_float("BENCH_SECONDS", 8.0, minimum=1.0),
         warmup_seconds=_float("BENCH_WARMUP_SECONDS", 2.0, minimum=0.0),
         concurrency=concurrency,
-        comparison_connections=_int("BENCH_COMPARISON_CONNECTIONS", 64, minimum=1),
-        workers=_int("BENCH_WORKERS", 2, minimum=1),
-        open_streams=_int("BENCH_OPEN_STREAMS", 1000, minimum=0),
-        logs_rows=_int("BENCH_LOGS_ROWS", 5_000_000, minimum=0),
-        logs_repeats=_int("BENCH_LOGS_REPEATS", 30, minimum=5),
+        comparison_connections=int_setting("BENCH_COMPARISON_CONNECTIONS", 64, minimum=1),
+        workers=int_setting("BENCH_WORKERS", 2, minimum=1),
+        open_streams=int_setting("BENCH_OPEN_STREAMS", 1000, minimum=0),
+        logs_rows=int_setting("BENCH_LOGS_ROWS", 5_000_000, minimum=0),
+        logs_repeats=int_setting("BENCH_LOGS_REPEATS", 30, minimum=5),
         rollup_seconds=_float("BENCH_ROLLUP_SECONDS", 300.0, minimum=1.0),
         quiet_wait_seconds=_float("BENCH_QUIET_WAIT_SECONDS", 90.0),
         litellm=_bool("BENCH_LITELLM", True),
@@ -135,16 +135,16 @@ def settings_from_env() -> BenchSettings:
         # withdrawn: never leave this floating.
         litellm_version=os.environ.get("BENCH_LITELLM_VERSION", "1.106.0"),
         profile=_bool("BENCH_PROFILE", False),
-        profile_connections=_int("BENCH_PROFILE_CONNECTIONS", 16, minimum=1),
-        one_connection_rounds=_int("BENCH_ONE_CONNECTION_ROUNDS", 3, minimum=1),
+        profile_connections=int_setting("BENCH_PROFILE_CONNECTIONS", 16, minimum=1),
+        one_connection_rounds=int_setting("BENCH_ONE_CONNECTION_ROUNDS", 3, minimum=1),
         keep_database=_bool("BENCH_KEEP_DATABASE", False),
         database=os.environ.get("BENCH_DATABASE", "aidgate_bench"),
         pg_host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
-        pg_port=_int("BENCH_PG_PORT", 5432, minimum=1),
+        pg_port=int_setting("BENCH_PG_PORT", 5432, minimum=1),
         pg_user=os.environ.get("BENCH_PG_USER", "postgres"),
-        redis_db=_int("BENCH_REDIS_DB", 12, minimum=0),
-        mock_port=_int("BENCH_MOCK_PORT", 18081, minimum=1024),
-        gateway_port=_int("BENCH_GATEWAY_PORT", 18080, minimum=1024),
-        litellm_port=_int("BENCH_LITELLM_PORT", 18082, minimum=1024),
-        stream_gateway_port=_int("BENCH_STREAM_GATEWAY_PORT", 18083, minimum=1024),
+        redis_db=int_setting("BENCH_REDIS_DB", 12, minimum=0),
+        mock_port=int_setting("BENCH_MOCK_PORT", 18081, minimum=1024),
+        gateway_port=int_setting("BENCH_GATEWAY_PORT", 18080, minimum=1024),
+        litellm_port=int_setting("BENCH_LITELLM_PORT", 18082, minimum=1024),
+        stream_gateway_port=int_setting("BENCH_STREAM_GATEWAY_PORT", 18083, minimum=1024),
     )

@@ -13,8 +13,8 @@ embedded default) the ORM writes the batch on the runtime's database threads.
 
 The batch of one, which is every batch at low concurrency, skips psycopg's cursor layer: its
 parameters go as text straight to libpq (``psycopg.pq``) and psycopg's own generator waits for
-the result. Measured on the benchmark machine, 2,000 inserts: 95-140 µs of client CPU an
-insert through a cursor, 55-80 µs this way, with the same round trip.
+the result. Measured on the benchmark machine, 2,000 inserts: 110-200 µs of client CPU an
+insert through a cursor, 52-79 µs this way (docs/performance.md, session 4).
 """
 
 from __future__ import annotations
@@ -84,14 +84,19 @@ class OrmRecordSink:
 def _storable(text: str) -> str:
     """PostgreSQL text cannot hold NUL, which a client can put in a JSON string or a JWT claim;
     it is kept visible as U+FFFD rather than refused (the record must be written)."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    return text.replace("\x00", "\ufffd")
+
+
+def _copy_value(column: str, value: Any) -> Any:
+    # A lone surrogate fails the COPY (UnicodeEncodeError): the batch is then written record by
+    # record, where ``_text`` replaces it.
+    if column in JSON_COLUMNS:
+        return orjson.dumps(value).decode()
+    return _storable(value) if isinstance(value, str) else value
 
 
 def _copy_row(record: dict[str, Any]) -> list[Any]:
-    row = [orjson.dumps(record[c]).decode() if c in JSON_COLUMNS else record[c] for c in RECORD_COLUMNS]
-    # A lone surrogate fails the COPY (UnicodeEncodeError): the batch is then written record by
-    # record, where ``_text`` replaces it.
-    return [_storable(v) if isinstance(v, str) else v for v in row]
+    return [_copy_value(c, record[c]) for c in RECORD_COLUMNS]
 
 
 def _text(value: Any) -> bytes | None:
@@ -187,6 +192,23 @@ def record_sink_for(db_runner) -> RecordSink:
     return OrmRecordSink(db_runner)
 
 
+class Unwritable(Exception):
+    """The database refused a record for what it holds (not for being unreachable)."""
+
+
+UNWRITABLE = (psycopg.DataError, psycopg.IntegrityError, django_db.DataError, django_db.IntegrityError,
+               TypeError, UnicodeError)  # fmt: skip
+
+
+def _settle(future: asyncio.Future, error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
 class RecordWriter:
     def __init__(self, sink: RecordSink) -> None:
         self._sink = sink
@@ -238,20 +260,3 @@ class RecordWriter:
                 logger.exception("forensic records could not be written")
                 return exc
         return None
-
-
-class Unwritable(Exception):
-    """The database refused a record for what it holds (not for being unreachable)."""
-
-
-UNWRITABLE = (psycopg.DataError, psycopg.IntegrityError, django_db.DataError, django_db.IntegrityError,
-               TypeError, UnicodeError)  # fmt: skip
-
-
-def _settle(future: asyncio.Future, error: Exception | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
