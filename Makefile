@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-ab venv clean serve check screenshots
+.PHONY: run test lint format bench bench-ab bench-instructions venv clean serve check screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 # Working tree against REF (default HEAD), both gateways up, runs interleaved (bench/ab_compare.py).
 bench-ab: $(STAMP)
 	BENCH_ENTRY=bench.ab_compare BENCH_AB_REF=$(or $(REF),HEAD) bash bench/run.sh
+
+# Instructions per request under valgrind's callgrind, the working tree (and REF when given).
+bench-instructions: $(STAMP)
+	BENCH_ENTRY=bench.instruction_count BENCH_AB_REF=$(REF) bash bench/run.sh
 
 # PNGs of the console (dashboard, playground, a log record) in docs/img/, from a seeded demo gateway
 # driven by Debian's chromium (apt-get install -y chromium).

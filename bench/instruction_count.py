@@ -1,0 +1,182 @@
+"""Instructions per proxied request, counted by valgrind's callgrind: a measure of the
+gateway's own CPU work that the host's mood cannot move.
+
+Why: on this shared VM two timed runs of the same code differ by more than most changes
+weigh (docs/performance.md, session 4), and even ``make bench-ab``'s noise floor (~4%) hides
+a 30 µs saving. callgrind counts the instructions the gateway process executes, the same
+count for the same code and inputs whatever else the machine does, so a change to the hot
+path can be weighed in one run of a few minutes.
+
+``make bench-instructions [REF=<commit>]``: one uvicorn process of the working tree (and of
+``REF`` when given, from a worktree as in ``bench/ab_compare.py``) runs under callgrind with
+the production settings, PostgreSQL, Redis and the mock upstream of ``make bench``. After a
+warm-up its counters are zeroed, ``BENCH_INSTR_REQUESTS`` chat completions (default 300) are
+sent one after the other on one keep-alive connection, and the counters are dumped. Also
+counted: the same wall time idle, so that background work (configuration polling) is
+known and can be told apart. Prints instructions per request and the share of the largest
+libraries; writes ``bench/results/instructions-<stamp>.json``.
+
+Instructions are not time: a cache miss or a system call's wait costs time and few
+instructions. This weighs CPU work; latency stays measured by ``make bench``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import bench_database as db
+from bench.ab_compare import worktree_of
+from bench.bench_settings import REPO, RESULTS_DIR, int_setting, settings_from_env
+from bench.gateway_process import VENV_PYTHON
+from bench.processes import http_wait, process_start
+from bench.run_bench import CHAT_BODY, BenchRun, log
+
+CALLGRIND = ("valgrind", "--tool=callgrind", "--dump-instr=no", "--separate-threads=no")
+TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
+# Where the instructions go, by object file (callgrind's "ob=" records), largest first.
+OBJECT_LINE = re.compile(rb"^c?ob=\((\d+)\)(?: (.*))?$")
+
+
+def requests_send(port: int, headers: dict[str, str], count: int) -> None:
+    """``count`` chat completions in series on one keep-alive connection; any non-200 stops."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        for _ in range(count):
+            connection.request("POST", "/v1/chat/completions", body=CHAT_BODY, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"gateway answered {response.status}: {body[:300]!r}")
+    finally:
+        connection.close()
+
+
+def callgrind_dump(pid: int, out_prefix: Path, label: str) -> Path:
+    """Dump the counters since the last zeroing; the new file is the one callgrind_control names."""
+    before = set(out_prefix.parent.glob(f"{out_prefix.name}*"))
+    subprocess.run(["callgrind_control", "--dump=" + label, str(pid)], check=True, capture_output=True, timeout=300)  # noqa: S603, S607
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        new = [p for p in out_prefix.parent.glob(f"{out_prefix.name}*") if p not in before]
+        if new and new[0].stat().st_size > 0:
+            time.sleep(1.0)  # let callgrind finish writing
+            return new[0]
+        time.sleep(0.5)
+    raise RuntimeError("callgrind wrote no dump")
+
+
+def callgrind_zero(pid: int) -> None:
+    subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True, timeout=300)  # noqa: S603, S607
+
+
+def dump_totals(path: Path) -> tuple[int, dict[str, int]]:
+    """Total instructions, and instructions by object file (self cost of its functions)."""
+    data = path.read_bytes()
+    match = TOTALS.search(data)
+    total = int(match[1]) if match else 0
+    names: dict[str, str] = {}
+    by_object: dict[str, int] = {}
+    current = ""
+    after_call = False
+    for line in data.splitlines():
+        if after_call:
+            after_call = False  # the line after calls= is the callee's inclusive cost
+            continue
+        if line.startswith(b"calls="):
+            after_call = True
+        elif line.startswith((b"ob=", b"cob=")):
+            # Names are given once, on whichever of ob= (this function's) or cob= (a callee's)
+            # mentions the object first; later lines carry only the number.
+            found = OBJECT_LINE.match(line)
+            if found:
+                key = found[1].decode()
+                if found[2]:
+                    names[key] = Path(found[2].decode(errors="replace")).name
+                if line.startswith(b"ob="):
+                    current = key
+        elif line[:1].isdigit() or line[:1] == b"+" or line[:1] == b"-":
+            # A cost line of the current function: "<line> <Ir>" (self cost).
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                by_object[current] = by_object.get(current, 0) + int(parts[1])
+    return total, {names.get(key, key): cost for key, cost in by_object.items()}
+
+
+def measure(label: str, source: Path, run: BenchRun, port: int, requests: int) -> dict[str, Any]:
+    settings = run.settings
+    out_prefix = settings.run_dir / f"callgrind-{label}.out"
+    argv = [
+        *CALLGRIND, f"--callgrind-out-file={out_prefix}.%p",
+        str(VENV_PYTHON), "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    process = process_start(f"callgrind-{label}", argv, run_dir=settings.run_dir, env=run.env, cwd=source)
+    run.processes.append(process)
+    http_wait(f"http://127.0.0.1:{port}/v1/models", process=process, timeout=600)
+    headers = {
+        "Authorization": f"Bearer {run.seed['agent_key']}",
+        "Content-Type": "application/json",
+        "X-User-Email": "bench-user@example.com",
+    }
+    log(f"{label}: warming up under callgrind")
+    requests_send(port, headers, max(50, requests // 3))
+    callgrind_zero(process.pid)
+    started = time.monotonic()
+    requests_send(port, headers, requests)
+    busy_seconds = time.monotonic() - started
+    busy_total, by_object = dump_totals(callgrind_dump(process.pid, out_prefix, "busy"))
+    callgrind_zero(process.pid)
+    time.sleep(busy_seconds)
+    idle_total, _ = dump_totals(callgrind_dump(process.pid, out_prefix, "idle"))
+    process.stop()
+    per_request = (busy_total - idle_total) / requests
+    shares = sorted(by_object.items(), key=lambda item: -item[1])[:8]
+    result = {
+        "label": label, "source": str(source), "requests": requests, "busy_seconds": round(busy_seconds, 1),
+        "instructions_busy": busy_total, "instructions_idle_same_time": idle_total,
+        "instructions_per_request": round(per_request),
+        "by_object_percent": {name: round(100 * cost / max(1, busy_total), 1) for name, cost in shares},
+    }  # fmt: skip
+    log(f"{label}: {per_request:,.0f} instructions a request (idle for the same time: {idle_total / requests:,.0f})")
+    log(f"{label}: by object: {result['by_object_percent']}")
+    return result
+
+
+def main() -> int:
+    settings = settings_from_env()
+    requests = int_setting("BENCH_INSTR_REQUESTS", 300, minimum=10)
+    ref = os.environ.get("BENCH_AB_REF", "").strip()
+    run = BenchRun(settings)
+    results: list[dict[str, Any]] = []
+    try:
+        run.setup()
+        sides: list[tuple[str, Path]] = [("A", REPO)]
+        if ref:
+            other, commit = worktree_of(ref)
+            log(f"A: working tree; B: {ref} ({commit[:12]}) from {other}")
+            sides.append(("B", other))
+        for index, (label, source) in enumerate(sides):
+            results.append(measure(label, source, run, settings.gateway_port + 11 + index, requests))
+    finally:
+        run.stop_all()
+        db.database_drop(settings)
+        db.redis_flush(settings)
+    path = RESULTS_DIR / f"instructions-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps({"ref": ref or None, "results": results}, indent=2))
+    summary = " ".join(f"instructions_per_request_{r['label']}={r['instructions_per_request']}" for r in results)
+    print(summary, flush=True)
+    log(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
