@@ -8,6 +8,7 @@ import string
 
 BASE62 = string.ascii_letters + string.digits
 ID_RANDOM_LENGTH = 16
+_BASE62_PAIRS = [high + low for high in BASE62 for low in BASE62]
 
 
 def random_base62(length: int) -> str:
@@ -22,9 +23,9 @@ def new_id(prefix: str) -> str:
     """
     value = int.from_bytes(os.urandom(16))
     chars = []
-    for _ in range(ID_RANDOM_LENGTH):
-        value, digit = divmod(value, 62)
-        chars.append(BASE62[digit])
+    for _ in range(ID_RANDOM_LENGTH // 2):
+        value, pair = divmod(value, 3844)  # two base62 digits a step: 62 * 62
+        chars.append(_BASE62_PAIRS[pair])
     return f"{prefix}_{''.join(chars)}"
 
 

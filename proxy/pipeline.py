@@ -351,16 +351,20 @@ async def _record(ctx: RequestContext, runtime: GatewayRuntime) -> bool:
     """Exactly one record per request that can be attributed to a tenant; False when the
     record could not be committed, so that the caller does not answer as if all was well.
 
-    Counter settlement (Redis) and the record's group commit (database) overlap.
+    Counter settlement (Redis) and the record's group commit (database) overlap: the record
+    is queued first, and the writer's task sends it while the settlement waits for Redis (no
+    task or gather of their own: at one connection those were ~2% of a request's CPU).
     """
     if ctx.tenant_id is None or ctx.recorded:
         await _finalize(ctx)
         return True
     ctx.recorded = True
-    record = record_of(ctx)
-    _, written = await asyncio.gather(_finalize(ctx), runtime.records.write(record), return_exceptions=True)
-    if isinstance(written, BaseException):
-        logger.error("record of request %s was not written", ctx.id)
+    written = runtime.records.submit(record_of(ctx))
+    await _finalize(ctx)
+    try:
+        await written
+    except Exception as exc:
+        logger.error("record of request %s was not written: %s", ctx.id, type(exc).__name__)
         return False
     return True
 

@@ -3,6 +3,7 @@ counters with the real usage once the answer is known."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -119,7 +120,9 @@ def _period_bounds(timezone: str, now: float, *, monthly: bool) -> tuple[str, fl
     return label, start.timestamp(), end.timestamp()
 
 
+@functools.lru_cache(maxsize=4096)
 def _user_tag(user: str) -> str:
+    """Remembered: a request with a user and per-user limits asks twice, and users repeat."""
     return hashlib.sha256(user.encode()).hexdigest()[:24]
 
 

@@ -162,3 +162,25 @@ def test_a_record_the_database_refuses_fails_alone_and_without_retries():
     assert isinstance(outcomes[1], Unwritable)
     assert elapsed < sum(RETRY_DELAYS) / 2
     assert set(RequestLog.objects.values_list("id", flat=True)) == {mates[0]["id"], mates[1]["id"]}
+
+
+def test_a_waiter_cancelled_before_the_commit_does_not_take_its_record_with_it():
+    # The pipeline awaits the submitted future itself (no shield, no task): a request
+    # cancelled while its record is being written must still leave that record.
+    abandoned, later = a_record(), a_record()
+
+    async def scenario() -> bool:
+        writer = RecordWriter(PostgresRecordSink(postgres_params()))
+        waiter = asyncio.ensure_future(_await(writer.submit(abandoned)))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await writer.write(later)  # the writer is sequential: the abandoned batch went first
+        await writer.close()
+        return waiter.cancelled()
+
+    assert asyncio.run(asyncio.wait_for(scenario(), timeout=20))
+    assert RequestLog.objects.filter(id__in=[abandoned["id"], later["id"]]).count() == 2
+
+
+async def _await(future: asyncio.Future) -> None:
+    await future
