@@ -37,8 +37,9 @@ class GatewayApplication:
             self._sealer.start()
 
     async def __call__(self, scope: dict[str, Any], receive, send) -> None:
-        if scope["type"] == "http" and proxy_path_match(scope["path"]):
-            await self.proxy(scope, receive, send)
+        match = proxy_path_match(scope["path"]) if scope["type"] == "http" else None
+        if match is not None:
+            await self.proxy.serve(match, scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:

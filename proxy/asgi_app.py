@@ -36,7 +36,10 @@ class ProxyApplication:
             self._runtime = None
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        match = proxy_path_match(scope["path"])
+        await self.serve(proxy_path_match(scope["path"]), scope, receive, send)
+
+    async def serve(self, match: re.Match[str], scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """For a router that has matched the path already (``config.asgi``): once is enough."""
         endpoint, method = ENDPOINTS[match["endpoint"]]
         client = scope.get("client")
         ctx = RequestContext(

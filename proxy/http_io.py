@@ -35,11 +35,14 @@ def query_of(scope: dict[str, Any]) -> dict[str, str]:
     return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
 
 
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, "request_too_large", f"request body exceeds {limit} bytes")
+
+
 async def body_read(receive: Receive, *, limit: int, declared_length: str | None) -> bytes:
     """Read the whole body, refusing with 413 as soon as it is known to exceed ``limit``."""
-    too_large = GatewayError(413, "request_too_large", f"request body exceeds {limit} bytes")
     if declared_length and declared_length.isdigit() and int(declared_length) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -50,7 +53,7 @@ async def body_read(receive: Receive, *, limit: int, declared_length: str | None
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise too_large
+                raise _too_large(limit)
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
