@@ -73,7 +73,7 @@ def shape_bounded_chunks(records: list[Any], largest: int = LARGEST_ORM_CHUNK) -
     Each batch size is a different multi-row INSERT, and SQLite's driver keeps its last 128
     statements prepared per connection (with DEBUG on, one more per size for Django's query
     log). A soak on the embedded default filled those caches with a statement for every batch
-    size up to ``MAX_BATCH``: 200 MB of SQLite memory, and a gateway whose memory kept growing
+    size up to ``MAX_BATCH``: 240 MB of SQLite memory, and a gateway whose memory kept growing
     for a minute. With power-of-two sizes there are seven shapes, whatever the traffic.
     """
     chunks, start, size = [], 0, largest

@@ -352,8 +352,8 @@ async def _record(ctx: RequestContext, runtime: GatewayRuntime) -> bool:
     record could not be committed, so that the caller does not answer as if all was well.
 
     Counter settlement (Redis) and the record's group commit (database) overlap: the record
-    is queued first, and the writer's task sends it while the settlement waits for Redis (no
-    task or gather of their own: at one connection those were ~2% of a request's CPU).
+    is queued first, and the writer's task sends it while the settlement waits for Redis. No
+    task or ``gather`` of their own: the future of the record is awaited directly.
     """
     if ctx.tenant_id is None or ctx.recorded:
         await _finalize(ctx)
