@@ -425,9 +425,8 @@ def _users_last_seen(
             params.append(connection.ops.adapt_datetimefield_value(bound))
     domain = ""
     if email_domain:
-        domain = " AND LOWER(u) LIKE %s ESCAPE '!'"
-        escaped = email_domain.lstrip("@").lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
-        params.append(f"%@{escaped}")
+        domain = " AND LOWER(u) LIKE %s ESCAPE '\\'"
+        params.append("%@" + connection.ops.prep_for_like_query(email_domain.lstrip("@").lower()))
     with connection.cursor() as cursor:
         cursor.execute(USERS_LAST_SEEN_SQL.format(window=window, domain=domain), params)
         return {user: seen for user, seen in cursor.fetchall() if seen is not None}

@@ -122,11 +122,7 @@ def measure(label: str, source: Path, run: BenchRun, port: int, requests: int) -
     process = process_start(f"callgrind-{label}", argv, run_dir=settings.run_dir, env=run.env, cwd=source)
     run.processes.append(process)
     http_wait(f"http://127.0.0.1:{port}/v1/models", process=process, timeout=600)
-    headers = {
-        "Authorization": f"Bearer {run.seed['agent_key']}",
-        "Content-Type": "application/json",
-        "X-User-Email": "bench-user@example.com",
-    }
+    headers = dict(run.gateway_request("/v1/chat/completions", CHAT_BODY).headers)
     log(f"{label}: warming up under callgrind")
     requests_send(port, headers, max(50, requests // 3))
     callgrind_zero(process.pid)

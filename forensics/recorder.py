@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -133,7 +134,8 @@ def _text_of_number(value: int | float) -> bytes:
 
 
 # One lookup by exact type per value (a record has 30): cheaper than a chain of isinstance.
-_TEXT_OF: dict[type, Any] = {
+# The order is the order subclasses are tried in (bool before int).
+_TEXT_OF: dict[type, Callable[[Any], bytes]] = {
     str: _text_of_str,
     bool: lambda value: b"t" if value else b"f",
     int: _text_of_number,
@@ -151,9 +153,9 @@ def _text(value: Any) -> bytes | None:
     encode = _TEXT_OF.get(type(value))
     if encode is not None:
         return encode(value)
-    for kind in (str, bool, int, float, datetime, list, dict):  # subclasses, in the order that matters
+    for kind, encode in _TEXT_OF.items():  # a subclass (an IntEnum, say)
         if isinstance(value, kind):
-            return _TEXT_OF[kind](value)
+            return encode(value)
     raise TypeError(f"no text form for a record value of type {type(value).__name__}")
 
 
