@@ -673,9 +673,18 @@ def _version_of(package: str) -> str:
     return probe.stdout.strip() or "-"
 
 
+def build_description(config_args: str, cflags: str, shared: bool) -> str:
+    """PGO, LTO and libpython's linkage, from the interpreter's own sysconfig values."""
+    pgo = "--enable-optimizations" in config_args
+    lto = "--with-lto" in config_args or "-flto" in cflags
+    return " + ".join(
+        ["PGO" if pgo else "no PGO", "LTO" if lto else "no LTO", "shared libpython" if shared else "static libpython"]
+    )
+
+
 def interpreter_build() -> str:
-    """How the gateway's CPython was compiled: the proxy is interpreter-bound, so a build without
-    profile-guided optimisation and LTO (pyenv's default) costs it a fifth of its CPU."""
+    """How the gateway's CPython was compiled: the proxy is interpreter-bound, and a build without
+    PGO and LTO (pyenv's default) takes 4-12% more CPU a request (docs/performance.md, session 6)."""
     probe = subprocess.run(  # noqa: S603
         [str(VENV_PYTHON), "-c", "import sysconfig as s; print(s.get_config_var('CONFIG_ARGS') or '');"
          " print(s.get_config_var('PY_CFLAGS_NODIST') or '', s.get_config_var('PY_LDFLAGS_NODIST') or '');"
@@ -685,11 +694,7 @@ def interpreter_build() -> str:
     lines = probe.stdout.splitlines()
     if len(lines) < 3:
         return "-"
-    pgo = "--enable-optimizations" in lines[0]
-    lto = "--with-lto" in lines[0] or "-flto" in lines[1]
-    parts = ["PGO" if pgo else "no PGO", "LTO" if lto else "no LTO"]
-    parts.append("shared libpython" if lines[2].strip() == "1" else "static libpython")
-    return " + ".join(parts)
+    return build_description(lines[0], lines[1], lines[2].strip() == "1")
 
 
 def versions(settings: BenchSettings) -> dict[str, str]:
