@@ -687,7 +687,7 @@ def interpreter_build() -> str:
     PGO and LTO (pyenv's default) takes 4-12% more CPU a request (docs/performance.md, session 6)."""
     probe = subprocess.run(  # noqa: S603
         [str(VENV_PYTHON), "-c", "import sysconfig as s; print(s.get_config_var('CONFIG_ARGS') or '');"
-         " print(s.get_config_var('PY_CFLAGS_NODIST') or '', s.get_config_var('PY_LDFLAGS_NODIST') or '');"
+         " print(s.get_config_var('PY_CFLAGS_NODIST') or '');"
          " print(s.get_config_var('Py_ENABLE_SHARED') or 0)"],
         capture_output=True, text=True, check=False, timeout=30,
     )  # fmt: skip

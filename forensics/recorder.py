@@ -146,10 +146,9 @@ _TEXT_OF: dict[type, Callable[[Any], bytes]] = {
 }
 
 
-def _text(value: Any) -> bytes | None:
-    """One parameter in PostgreSQL's text input format; the prepared statement gives its type."""
-    if value is None:
-        return None
+def _text(value: Any) -> bytes:
+    """One parameter in PostgreSQL's text input format; the prepared statement gives its type.
+    ``None`` (SQL NULL) never gets here: ``_text_row`` passes it through without a call."""
     encode = _TEXT_OF.get(type(value))
     if encode is not None:
         return encode(value)

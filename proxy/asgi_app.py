@@ -35,11 +35,8 @@ class ProxyApplication:
             await self._runtime.close()
             self._runtime = None
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        await self.serve(proxy_path_match(scope["path"]), scope, receive, send)
-
     async def serve(self, match: re.Match[str], scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        """For a router that has matched the path already (``config.asgi``): once is enough."""
+        """Serve a request whose path ``config.asgi`` has matched already (once is enough)."""
         endpoint, method = ENDPOINTS[match["endpoint"]]
         client = scope.get("client")
         ctx = RequestContext(
