@@ -86,17 +86,25 @@ async def caller_authenticate(
     if state == "expired":
         raise unauthorized("key_expired", "this key has expired")
     agent = config.agents.get(key.agent_id)
-    if agent is None or not agent.active:
+    if agent is None:
+        # The snapshot is at least as new as the key (ConfigCache.key): its agent is gone.
+        raise unauthorized("invalid_key", "invalid API key")
+    if not agent.active:
         raise forbidden("agent_suspended", "the agent of this key is suspended")
     ctx.scopes = key.scopes
-    app = path_app if path_app is not None else _app_for_plain_path(ctx, config, key)
+    if path_app is not None:
+        app = path_app
+    else:
+        config, app = await _app_for_plain_path(ctx, cache, config, key)
     if key.app_id is not None and key.app_id != app.id:
         raise APP_MISMATCH
     ctx.app_id = app.id
     return config, app, key
 
 
-def _app_for_plain_path(ctx: RequestContext, config: TenantConfig, key: KeyEntry) -> AppEntry:
+async def _app_for_plain_path(
+    ctx: RequestContext, cache: ConfigCache, config: TenantConfig, key: KeyEntry
+) -> tuple[TenantConfig, AppEntry]:
     ref = ctx.headers.get("x-app-id")
     if key.app_id is not None:
         app = config.apps.get(key.app_id)
@@ -104,15 +112,19 @@ def _app_for_plain_path(ctx: RequestContext, config: TenantConfig, key: KeyEntry
             raise unknown_app()
         if ref is not None and ref not in (app.id, app.slug):
             raise APP_MISMATCH
-        return app
+        return config, app
     if ref is not None:
         app = _app_by_ref(config, ref)
         if app is None:
-            raise unknown_app()
-        return app
+            # Perhaps created a moment ago on another process: confirmed before refusing.
+            config = await cache.tenant_confirmed(config, ctx.started)
+            app = _app_by_ref(config, ref)
+            if app is None:
+                raise unknown_app()
+        return config, app
     if config.default_app_id is None:
         raise invalid_request("name the app with X-App-Id: this tenant has no default app", "app_required")
-    return config.apps[config.default_app_id]
+    return config, config.apps[config.default_app_id]
 
 
 async def _jwt_authenticate(
@@ -149,9 +161,14 @@ async def _session_authenticate(
     if not caller.tenant_id or (path_config is not None and path_config.tenant_id != caller.tenant_id):
         raise unknown_agent()
     config = path_config or await cache.tenant(caller.tenant_id)
-    agent = config.agents.get(agent_id) if config else None
-    if config is None or agent is None:
+    if config is None:
         raise unknown_agent()
+    agent = config.agents.get(agent_id)
+    if agent is None:
+        config = await cache.tenant_confirmed(config, ctx.started)
+        agent = config.agents.get(agent_id)
+        if agent is None:
+            raise unknown_agent()
     ctx.tenant_id, ctx.agent_id, ctx.key_id, ctx.credential = config.tenant_id, agent_id, None, "session"
     ctx.user = ctx.user_email = caller.email
     ctx.identity_source = "session"
@@ -161,12 +178,13 @@ async def _session_authenticate(
     app = path_app
     if app is None:
         ref = ctx.headers.get("x-app-id")
-        app = (
-            _app_by_ref(config, ref)
-            if ref
-            else (config.apps.get(config.default_app_id) if config.default_app_id else None)
-        )
-        if app is None:
-            raise unknown_app() if ref else invalid_request("name the app with X-App-Id", "app_required")
+        if not ref:
+            if config.default_app_id is None:
+                raise invalid_request("name the app with X-App-Id", "app_required")
+            app = config.apps[config.default_app_id]
+        elif (app := _app_by_ref(config, ref)) is None:
+            config = await cache.tenant_confirmed(config, ctx.started)
+            if (app := _app_by_ref(config, ref)) is None:
+                raise unknown_app()
     ctx.app_id = app.id
     return config, app, None

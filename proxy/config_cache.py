@@ -4,6 +4,14 @@ Entries are valid while their tenant's generation is unchanged. A process reads 
 generation (one Redis GET) at most every ``CONFIG_CACHE_SECONDS``; without Redis the
 in-process generation is read directly, which is exact for the single process it serves.
 Loads run on a small thread pool and concurrent misses for the same entry share one load.
+
+That bounds how long a *change* takes to arrive; a *new* object must work at once (SPEC 1).
+Two rules make it so, whatever the generation says:
+- a row read from the database (a key, an app's slug or id) carries its tenant's
+  ``config_version`` from the same statement, and a snapshot older than that is reloaded
+  before the row is used, since it may lack the agent or app the row names;
+- an answer that refuses because something is absent (an unknown app or model) is given
+  only after the database confirms the snapshot is current (``tenant_confirmed``).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connections
 
 from keys.secrets import secret_digest
-from proxy.config_generation import generation_key, local_generation
+from proxy.config_generation import APP_DIRECTORY_KEY, generation_key, local_app_directory, local_generation
 from proxy.config_snapshot import (
     KeyEntry,
     TenantConfig,
@@ -29,6 +37,7 @@ from proxy.config_snapshot import (
     app_slug_tenant_load,
     key_entry_load,
     tenant_config_load,
+    tenant_config_version_load,
     tenant_config_versions_load,
 )
 
@@ -104,6 +113,16 @@ class GenerationSource:
         self._seen[tenant_id] = (value, now)
         return value
 
+    async def app_directory(self) -> int | None:
+        """The platform's app directory generation, read now; None when it cannot be read."""
+        if self._redis is None:
+            return local_app_directory()
+        try:
+            raw = await self._redis.get(APP_DIRECTORY_KEY)
+        except (aioredis.RedisError, OSError):
+            return None
+        return int(raw) if raw else 0
+
 
 class ConfigCache:
     def __init__(self, *, generations: GenerationSource, db: DatabaseRunner) -> None:
@@ -114,8 +133,10 @@ class ConfigCache:
         self._keys: dict[str, tuple[KeyEntry, TenantConfig]] = {}
         self._missing_keys: dict[str, float] = {}
         self._slugs: dict[str, str] = {}
-        self._missing_slugs: dict[str, float] = {}
+        # Token → (when, app directory generation then): an app remembered as absent.
+        self._missing_slugs: dict[str, tuple[float, int | None]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        self._version_reads: dict[str, tuple[float, asyncio.Future]] = {}
 
     async def _shared_load(self, token: tuple[str, str], load: Callable[[], Awaitable[T]]) -> T:
         future = self._inflight.get(token)
@@ -134,10 +155,12 @@ class ConfigCache:
         finally:
             self._inflight.pop(token, None)
 
-    async def tenant(self, tenant_id: str) -> TenantConfig | None:
+    async def tenant(self, tenant_id: str, at_least: int = 0) -> TenantConfig | None:
+        """The tenant's snapshot: reloaded when its generation has moved, or when it is older
+        than ``at_least`` (the ``config_version`` read with a row the snapshot must hold)."""
         generation = await self._generations.current(tenant_id)
         cached = self._tenants.get(tenant_id)
-        if cached is not None and cached.generation == generation:
+        if cached is not None and cached.generation == generation and cached.config_version >= at_least:
             return cached
 
         async def load() -> TenantConfig | None:
@@ -146,7 +169,48 @@ class ConfigCache:
                 self._tenants[tenant_id] = config
             return config
 
-        return await self._shared_load(("tenant", tenant_id), load)
+        config = await self._shared_load(("tenant", tenant_id), load)
+        if config is not None and config.config_version < at_least:
+            # The load joined had begun before that version was committed; the next one
+            # begins after it (one load of a tenant at a time), so it holds the row's objects.
+            config = await self._shared_load(("tenant", tenant_id), load)
+        return config
+
+    async def tenant_confirmed(self, config: TenantConfig, since: float) -> TenantConfig:
+        """``config`` if the database holds no newer configuration of its tenant, else a
+        snapshot that is at least as new as the database was when this was called.
+
+        For refusals that say something is absent (an unknown app or model, a model list):
+        one primary-key read on those answers only, never on an admitted request. Concurrent
+        callers share a read begun after ``since`` (a ``time.perf_counter()`` instant; the
+        request's start), so none is answered from a read older than its own request.
+        """
+        try:
+            version = await self._version_read(config.tenant_id, since)
+            if version is None or version <= config.config_version:
+                return config
+            return await self.tenant(config.tenant_id, at_least=version) or config
+        except (DatabaseError, InterfaceError):
+            logger.warning("configuration version unreadable; answering from the cached configuration")
+            return config
+
+    async def _version_read(self, tenant_id: str, since: float) -> int | None:
+        under_way = self._version_reads.get(tenant_id)
+        if under_way is not None and under_way[0] >= since:
+            return await asyncio.shield(under_way[1])
+        read = (time.perf_counter(), asyncio.get_running_loop().create_future())
+        self._version_reads[tenant_id] = read
+        try:
+            version = await self._db.run(tenant_config_version_load, tenant_id)
+            read[1].set_result(version)
+            return version
+        except BaseException as exc:
+            read[1].set_exception(exc)
+            read[1].exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            if self._version_reads.get(tenant_id) is read:
+                del self._version_reads[tenant_id]
 
     def cached_tenant_ids(self) -> list[str]:
         return list(self._tenants)
@@ -160,6 +224,7 @@ class ConfigCache:
         """The key of an ``aid_sk_`` secret and its tenant's configuration, or None.
 
         Entries are held by digest, so process memory holds no secret beyond the request.
+        The configuration returned holds the key's agent and app if the database does.
         """
         digest = secret_digest(secret)
         cached = self._keys.get(digest)
@@ -172,6 +237,7 @@ class ConfigCache:
         elif (
             missing_since := self._missing_keys.get(digest)
         ) and time.monotonic() - missing_since < NEGATIVE_TTL_SECONDS:
+            # Only a secret the database did not have; a new key has a secret nobody asked for.
             return None
 
         async def load() -> KeyEntry | None:
@@ -184,7 +250,7 @@ class ConfigCache:
             self._missing_keys[digest] = time.monotonic()
             self._keys.pop(digest, None)
             return None
-        config = await self.tenant(entry.tenant_id)
+        config = await self.tenant(entry.tenant_id, at_least=entry.config_version)
         if config is None:
             return None
         self._keys[digest] = (entry, config)
@@ -203,24 +269,41 @@ class ConfigCache:
         tenant_id = self._slugs.get(token)
         if tenant_id is not None:
             config = await self.tenant(tenant_id)
-            if config is not None and (ref in config.slugs or (not by_slug and ref in config.apps)):
+            if config is not None and _names_app(config, ref, by_slug):
                 return config
             self._slugs.pop(token, None)
-        elif (
-            missing_since := self._missing_slugs.get(token)
-        ) and time.monotonic() - missing_since < NEGATIVE_TTL_SECONDS:
+        elif await self._known_missing(token):
             return None
-        tenant_id = await self._db.run(loader, ref)
-        if tenant_id is None:
+        directory = await self._generations.app_directory()
+        found = await self._db.run(loader, ref)
+        if found is None:
             if len(self._missing_slugs) > MAX_NEGATIVE_ENTRIES:
                 self._missing_slugs.clear()
-            self._missing_slugs[token] = time.monotonic()
+            self._missing_slugs[token] = (time.monotonic(), directory)
             return None
+        tenant_id, version = found
         self._slugs[token] = tenant_id
-        config = await self.tenant(tenant_id)
-        if config is None or not (ref in config.slugs or (not by_slug and ref in config.apps)):
+        config = await self.tenant(tenant_id, at_least=version)
+        if config is None or not _names_app(config, ref, by_slug):
             return None
         return config
+
+    async def _known_missing(self, token: str) -> bool:
+        """Whether the app is remembered as absent: for a short while, and only while no app
+        has been created, renamed or deleted anywhere since (the directory generation)."""
+        missing = self._missing_slugs.get(token)
+        if missing is None:
+            return False
+        since, directory = missing
+        if time.monotonic() - since >= NEGATIVE_TTL_SECONDS:
+            return False
+        if directory is None:
+            return True  # Redis was unreadable then: the time limit alone bounds it
+        return await self._generations.app_directory() == directory
+
+
+def _names_app(config: TenantConfig, ref: str, by_slug: bool) -> bool:
+    return ref in config.slugs or (not by_slug and ref in config.apps)
 
 
 def redis_client_from_settings() -> aioredis.Redis | None:

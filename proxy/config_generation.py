@@ -10,11 +10,17 @@ without any database query on a warm cache.
 from __future__ import annotations
 
 import functools
+import logging
 
 import redis
 from django.conf import settings
 
+logger = logging.getLogger(__name__)
 _local_generations: dict[str, int] = {}
+# The platform-wide generation of app slugs and ids: it moves whenever an app is created,
+# renamed or deleted, so that a process's memory of "no such app" ends the moment one exists.
+APP_DIRECTORY_KEY = "aid:cfg:apps"
+_local_app_directory = 0
 
 
 def generation_key(tenant_id: str) -> str:
@@ -33,10 +39,23 @@ def config_generation_bump(tenant_id: str) -> None:
             _sync_redis(settings.REDIS_URL).incr(generation_key(tenant_id))
         except redis.RedisError:
             # Gateways fall back to their short local TTL when they cannot read Redis either.
-            import logging
-
-            logging.getLogger(__name__).warning("could not publish configuration change for %s", tenant_id)
+            logger.warning("could not publish configuration change for %s", tenant_id)
 
 
 def local_generation(tenant_id: str) -> int:
     return _local_generations.get(tenant_id, 0)
+
+
+def app_directory_bump() -> None:
+    global _local_app_directory
+    _local_app_directory += 1
+    if settings.REDIS_URL:
+        try:
+            _sync_redis(settings.REDIS_URL).incr(APP_DIRECTORY_KEY)
+        except redis.RedisError:
+            # Remembered absences then end by their short time limit alone.
+            logger.warning("could not publish an app directory change")
+
+
+def local_app_directory() -> int:
+    return _local_app_directory

@@ -13,7 +13,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from apps.models import App, GuardrailPolicy, Policy
 from identity.models import Agent
 from keys.models import Key
-from proxy.config_generation import config_generation_bump
+from proxy.config_generation import app_directory_bump, config_generation_bump
 from proxy.models import Alias, ModelPrice, Provider
 from tenants.models import Tenant
 
@@ -29,6 +29,8 @@ def _bump_after_commit(tenant_id: str | None) -> None:
 
 def _on_change(sender, instance, **kwargs) -> None:
     _bump_after_commit(instance.pk if sender is Tenant else instance.tenant_id)
+    if sender is App:
+        transaction.on_commit(app_directory_bump)
 
 
 for _model in (*CONFIG_MODELS, Tenant):

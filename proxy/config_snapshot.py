@@ -25,6 +25,9 @@ class KeyEntry:
     allowed_user_domains: tuple[str, ...] | None
     expires_at: float | None
     revoked_at: float | None
+    # The tenant's configuration version when the key was read: a snapshot at least this new
+    # holds the key's agent and app.
+    config_version: int = 0
 
     def state(self, now: float) -> str:
         if self.revoked_at is not None and self.revoked_at <= now:
@@ -138,14 +141,13 @@ def _tuple_or_none(value) -> tuple[str, ...] | None:
     return tuple(value) if value is not None else None
 
 
-KEY_ENTRY_FIELDS = (
-    "id", "tenant_id", "agent_id", "app_id", "scopes", "rate_limit", "identity_header_mode",
-    "enforce_identity", "allowed_user_domains", "expires_at", "revoked_at",
-)  # fmt: skip
-
-
 def key_entry_load(digest: str) -> KeyEntry | None:
-    """One indexed query on the keyed digest."""
+    """One indexed query on the keyed digest, stamped with its tenant's ``config_version``.
+
+    The stamp is read in the same statement as the key, so it is at least the version of every
+    change committed before the key was visible: a snapshot older than it may lack the key's
+    agent or app and must be reloaded before the key is used (``ConfigCache.key``).
+    """
     from keys.models import Key
 
     row = (
@@ -162,6 +164,7 @@ def key_entry_load(digest: str) -> KeyEntry | None:
             "allowed_user_domains",
             "expires_at",
             "revoked_at",
+            "tenant__config_version",
         )
         .first()
     )
@@ -179,6 +182,7 @@ def key_entry_load(digest: str) -> KeyEntry | None:
         allowed_user_domains=_tuple_or_none(row["allowed_user_domains"]),
         expires_at=_epoch(row["expires_at"]),
         revoked_at=_epoch(row["revoked_at"]),
+        config_version=row["tenant__config_version"],
     )
 
 
@@ -295,18 +299,27 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
     )
 
 
-def app_slug_tenant_load(slug: str) -> str | None:
+def app_slug_tenant_load(slug: str) -> tuple[str, int] | None:
+    """The tenant of the app with this slug and that tenant's ``config_version``, in one query."""
     from apps.models import App
 
-    return App.objects.filter(slug=slug).values_list("tenant_id", flat=True).first()
+    return App.objects.filter(slug=slug).values_list("tenant_id", "tenant__config_version").first()
 
 
-def app_ref_tenant_load(ref: str) -> str | None:
+def app_ref_tenant_load(ref: str) -> tuple[str, int] | None:
+    """As ``app_slug_tenant_load``, for an app named by id or slug (``X-App-Id``)."""
     from django.db.models import Q
 
     from apps.models import App
 
-    return App.objects.filter(Q(slug=ref) | Q(pk=ref)).values_list("tenant_id", flat=True).first()
+    return App.objects.filter(Q(slug=ref) | Q(pk=ref)).values_list("tenant_id", "tenant__config_version").first()
+
+
+def tenant_config_version_load(tenant_id: str) -> int | None:
+    """The tenant's configuration version as committed now (None: no such tenant)."""
+    from tenants.models import Tenant
+
+    return Tenant.objects.filter(pk=tenant_id).values_list("config_version", flat=True).first()
 
 
 def tenant_config_versions_load(tenant_ids: list[str]) -> dict[str, int]:

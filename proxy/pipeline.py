@@ -33,7 +33,7 @@ from proxy.policy_enforcement import (
 from proxy.policy_resolution import effective_policy
 from proxy.request_body import chat_body_check, embeddings_body_check, json_body_parse
 from proxy.request_context import RequestContext
-from proxy.routing import concrete_model_names, route_resolve
+from proxy.routing import Target, concrete_model_names, route_resolve
 from proxy.runtime import GatewayRuntime
 from proxy.upstream import JsonAnswer, StreamAnswer, forward
 
@@ -73,6 +73,8 @@ async def _serve(
 
     if ctx.endpoint == "models":
         await limits_admit(ctx, policy, runtime.limits, estimate=0, fail_modes=fail_modes)
+        # A list of what exists: it names a provider or alias created a moment ago elsewhere.
+        config = await runtime.config.tenant_confirmed(config, ctx.started)
         names = [m for m in concrete_model_names(config) if models_allowed(policy, m)]
         created = int(ctx.started_wall)
         payload = {
@@ -96,7 +98,7 @@ async def _serve(
     model_policy_check(policy, model, ctx.agent_id)
     max_tokens_check(policy, body)
     redacted = guardrails_apply(app.guardrails, body)
-    targets, _ = route_resolve(config, model)
+    targets, config = await _route(ctx, runtime, config, model)
     await limits_admit(
         ctx, policy, runtime.limits, estimate=token_estimate(policy, body, prompt_chars), fail_modes=fail_modes
     )
@@ -129,6 +131,22 @@ async def _serve(
         await send({"type": "http.response.body", "body": encoded})
         return
     await _stream(ctx, receive, send, runtime, config, answer)
+
+
+async def _route(
+    ctx: RequestContext, runtime: GatewayRuntime, config: TenantConfig, model: str
+) -> tuple[list[Target], TenantConfig]:
+    """The targets for ``model``; a model no provider or alias serves is refused only once the
+    database confirms that the snapshot is current (one created elsewhere a moment ago)."""
+    try:
+        return route_resolve(config, model)[0], config
+    except GatewayError as error:
+        if error.code != "model_not_found":
+            raise
+        fresh = await runtime.config.tenant_confirmed(config, ctx.started)
+        if fresh is config:
+            raise
+        return route_resolve(fresh, model)[0], fresh
 
 
 async def _stream(
