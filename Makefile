@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-ab bench-instructions venv clean serve check screenshots
+.PHONY: run test lint format bench bench-ab bench-instructions bench-propagation venv clean serve check screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -34,9 +34,14 @@ check: $(STAMP)
 
 lint: check
 
-# Issue 12's benchmark (docs/performance.md): about ten minutes, loopback only, cleans up after itself.
+# The benchmark (docs/performance.md): about ten minutes, loopback only, cleans up after itself.
 bench: $(STAMP)
 	bash bench/run.sh
+
+# Only the propagation phase: a configuration change a second under load, and how long until
+# every process answers by it (a few minutes; docs/performance.md is left as it is).
+bench-propagation: $(STAMP)
+	BENCH_PHASES=propagation BENCH_QUIET_WAIT_SECONDS=0 BENCH_TIMEOUT_SECONDS=600 bash bench/run.sh
 
 # Working tree against REF (default HEAD), both gateways up, runs interleaved (bench/ab_compare.py).
 bench-ab: $(STAMP)

@@ -72,6 +72,9 @@ def _int_list(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     return values
 
 
+PHASES = "proxy,streams,propagation,litellm,open_streams,profile,logs"
+
+
 @dataclass(frozen=True, slots=True)
 class BenchSettings:
     run_dir: Path
@@ -100,6 +103,9 @@ class BenchSettings:
     gateway_port: int
     litellm_port: int
     stream_gateway_port: int
+    propagation_changes: int
+    propagation_port: int
+    phases: tuple[str, ...]
 
     @property
     def database_url(self) -> str:
@@ -147,4 +153,10 @@ def settings_from_env() -> BenchSettings:
         gateway_port=int_setting("BENCH_GATEWAY_PORT", 18080, minimum=1024),
         litellm_port=int_setting("BENCH_LITELLM_PORT", 18082, minimum=1024),
         stream_gateway_port=int_setting("BENCH_STREAM_GATEWAY_PORT", 18083, minimum=1024),
+        # A change a second for this many seconds, under load (0: the phase is skipped).
+        propagation_changes=int_setting("BENCH_PROPAGATION_CHANGES", 30),
+        # The propagation phase's two gateway processes: this port and the next.
+        propagation_port=int_setting("BENCH_PROPAGATION_PORT", 18085, minimum=1024),
+        # Which phases run after the set-up (all by default; a partial run leaves the docs alone).
+        phases=tuple(p.strip() for p in os.environ.get("BENCH_PHASES", PHASES).split(",") if p.strip()),
     )

@@ -39,8 +39,30 @@ def summary_line(results: dict[str, Any]) -> str:
 
     return (
         f"overhead_p50_ms={text(summary['overhead_p50_ms'])} overhead_p99_ms={text(summary['overhead_p99_ms'])} "
-        f"litellm_throughput_ratio={text(summary['litellm_throughput_ratio'])}"
+        f"litellm_throughput_ratio={text(summary['litellm_throughput_ratio'])} "
+        f"propagation_p99_ms={text(summary.get('propagation_p99_ms'))}"
     )
+
+
+def _propagation_section(results: dict[str, Any]) -> list[str]:
+    found = results.get("propagation") or {}
+    out = ["", "### Configuration propagation under load", ""]
+    if not found.get("changes"):
+        return [*out, f"Not measured: {found.get('reason', 'not reached')}.", ""]
+    met = "yes" if found["p99_ms"] is not None and found["p99_ms"] <= 1000 else "**no**"
+    row = [found["changes"], found["p50_ms"], found["p99_ms"], found["max_ms"], found["mean_ms"], met]
+    headers = ["changes", "p50 ms", "p99 ms", "max ms", "mean ms", "≤ 1,000 ms p99"]
+    return [
+        *out,
+        f"{found['changes']} changes, one a second (a probe agent suspended, then resumed, through the management",
+        f"API of each of two gateway processes in turn), while {found['load_connections']} connections ran chat",
+        f"over both ({found['load_rps']:,} req/s, {found['load_errors']} errors). From each change's answer to",
+        "the moment every process answered by it. The probe agent and its key, created through the API just",
+        f"before, were refused on their first use {found['wrong_first_uses']} times (must be 0).",
+        "",
+        _table(headers, [row]),
+        "",
+    ]
 
 
 def _load_section(results: dict[str, Any]) -> list[str]:
@@ -340,6 +362,7 @@ def markdown_block(results: dict[str, Any]) -> str:
     out += _load_section(results)
     out += _streams_section(results)
     out += _litellm_section(results)
+    out += _propagation_section(results)
     out += _logs_section(results)
     out += ["", f"Raw results: `bench/results/{results['result_file']}` (not committed).", "", BLOCK_END]
     return "\n".join(out)

@@ -45,6 +45,7 @@ from bench.processes import (
     rss_bytes,
 )
 from bench.profile_gateway import profile_fold, py_spy_record
+from bench.propagation import propagation_measure
 from bench.report_writer import performance_doc_update, results_write, summary_line
 from bench.wrk_load import LoadRequest, LoadResult, wrk_run
 
@@ -353,6 +354,31 @@ class BenchRun:
                 )
         self.results["streams_ttfb"] = rows
 
+    def propagation_phase(self) -> None:
+        """A change every second under load, and the time until every process answers by it."""
+        s = self.settings
+        if not s.propagation_changes:
+            self.results["propagation"] = {"changes": 0, "reason": "disabled with BENCH_PROPAGATION_CHANGES=0"}
+            return
+        ports = (s.propagation_port, s.propagation_port + 1)
+        gateways = []
+        try:
+            for index, port in enumerate(ports):
+                gateway = gateway_start(s, self.env, name=f"gateway-propagation-{index}", port=port, workers=1)
+                self.processes.append(gateway.process)
+                gateways.append(gateway)
+            log(f"propagation: {s.propagation_changes} changes, one a second, under {s.comparison_connections} "
+                "connections over two processes")  # fmt: skip
+            measured = propagation_measure(
+                ports=ports, org_key=self.seed["org_key"], agent_key=self.seed["agent_key"],
+                changes=s.propagation_changes, connections=s.comparison_connections, work_dir=s.run_dir,
+            )  # fmt: skip
+        finally:
+            for gateway in gateways:
+                gateway.process.stop()
+        self.results["propagation"] = measured.summary()
+        log(f"propagation: {self.results['propagation']}")
+
     def litellm_phase(self) -> None:
         s = self.settings
         info: dict[str, Any] = {"available": False, "workers": s.workers}
@@ -618,12 +644,15 @@ class BenchRun:
             "overhead": overhead,
             "streams_ttfb": self.results.get("streams_ttfb", []),
             "litellm": self.results.get("litellm", {"available": False, "reason": "not reached"}),
+            "propagation": self.results.get("propagation", {"changes": 0, "reason": "not reached"}),
             "summary": {
                 "overhead_p50_ms": one["p50_ms"] if one else math.nan,
                 "overhead_p99_ms": one["p99_ms"] if one else math.nan,
                 "litellm_throughput_ratio": ratio,
+                "propagation_p50_ms": self.results.get("propagation", {}).get("p50_ms"),
+                "propagation_p99_ms": self.results.get("propagation", {}).get("p99_ms"),
             },
-            **{k: v for k, v in self.results.items() if k not in ("streams_ttfb", "litellm")},
+            **{k: v for k, v in self.results.items() if k not in ("streams_ttfb", "litellm", "propagation")},
         }
         return results
 
@@ -735,14 +764,20 @@ def main() -> int:
     settings = settings_from_env()
     run = BenchRun(settings)
     failed: BaseException | None = None
+    phases = {
+        "proxy": run.proxy_phase,
+        "streams": run.streams_phase,
+        "propagation": run.propagation_phase,
+        "litellm": run.litellm_phase,
+        "open_streams": run.open_streams_phase,
+        "profile": run.profile_phase,
+        "logs": run.logs_phase,
+    }
+    chosen = [name for name in phases if name in settings.phases]
     try:
         run.setup()
-        run.proxy_phase()
-        run.streams_phase()
-        run.litellm_phase()
-        run.open_streams_phase()
-        run.profile_phase()
-        run.logs_phase()
+        for name in chosen:
+            phases[name]()
     except BaseException as exc:
         failed = exc
         log(f"benchmark failed: {type(exc).__name__}: {str(exc)[-1500:]}")
@@ -757,7 +792,9 @@ def main() -> int:
     if failed is not None:
         results["failed"] = f"{type(failed).__name__}: {str(failed)[-1500:]}"
     path = results_write(results, RESULTS_DIR)
-    if failed is None:
+    if failed is None and len(chosen) < len(phases):
+        log(f"results: {path}; only {', '.join(chosen)} ran, so docs/performance.md is left as it was")
+    elif failed is None:
         performance_doc_update(results)
         log(f"results: {path}; docs/performance.md updated")
     else:
