@@ -41,8 +41,8 @@ class Tally:
 
     seen: Counter = field(default_factory=Counter)
 
-    def add(self, response: httpx.Response) -> None:
-        self.seen[answer_of(response)] += 1
+    def add(self, response: httpx.Response | tuple[int, str | None]) -> None:
+        self.seen[response if isinstance(response, tuple) else answer_of(response)] += 1
 
     def wrong(self, expected: tuple[int, str | None] = (200, None)) -> dict:
         return {answer: n for answer, n in self.seen.items() if answer != expected}

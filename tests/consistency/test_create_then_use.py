@@ -28,10 +28,10 @@ def _world(pair: GatewayPair) -> dict[str, str]:
     return {"app_id": app["id"], "provider_id": provider["id"], "agent_id": agent["id"], "key": key["key"]}
 
 
-def _cycles(pair: GatewayPair, one_cycle) -> Tally:
+def _cycles(pair: GatewayPair, one_cycle, cycles: int = CYCLES) -> Tally:
     """Runs the cycles, the create on each process in turn, the first use on the other one."""
     tally = Tally()
-    for n in range(CYCLES):
+    for n in range(cycles):
         created_on = n % 2
         for response in one_cycle(created_on, (1 - created_on, created_on)):
             tally.add(response)
@@ -113,3 +113,42 @@ def test_it_accepts_a_token_for_a_new_jwt_app_at_once(pair):
         return [pair.chat(on, path, headers={"X-API-Key": token}) for on in order]
 
     assert _cycles(pair, cycle).wrong() == {}
+
+
+def test_it_lists_a_new_alias_and_provider_model_in_v1_models_at_once(pair):
+    world = _world(pair)
+
+    def cycle(via, order):
+        alias = unique("listed-")
+        model = unique("exact-model-")
+        targets = [{"provider_id": world["provider_id"], "model": "mock-1"}]
+        pair.create(via, "/v1/aliases", {"alias": alias, "targets": targets})
+        pair.create(via, "/v1/providers", {"name": model, "kind": "mock", "models": [model]})
+        answers = []
+        for on in order:
+            response = pair.models(on, world["key"])
+            listed = {m["id"] for m in response.json()["data"]} if response.status_code == 200 else set()
+            answers.append(response if {alias, model} <= listed else (response.status_code, "not listed"))
+        return answers
+
+    assert _cycles(pair, cycle, cycles=CYCLES // 4).wrong() == {}
+
+
+def test_it_serves_a_new_agent_in_the_playground_at_once(pair):
+    from django.conf import settings
+    from django.test import Client
+
+    from tenants.models import Tenant
+    from tests import factories
+
+    _world(pair)
+    client = Client()
+    client.force_login(factories.make_console_user(Tenant.objects.get(pk=pair.tenant_id)))
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    def cycle(via, order):
+        agent = pair.create(via, "/v1/agents", {"name": unique("played-")})
+        headers = {"Cookie": cookie, "X-Aidgate-Playground": "1", "X-Agent-Id": agent["id"]}
+        return [pair.chat(on, headers=headers) for on in order]
+
+    assert _cycles(pair, cycle, cycles=CYCLES // 4).wrong() == {}
