@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from typing import Any
 
@@ -17,10 +16,50 @@ DOMAIN_RE = re.compile(
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 TOKEN_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_GLOB_LENGTH = 200
+# SPEC 3.6: what a model name may hold, so that it can never reshape an upstream URL.
+MODEL_NAME_RE = re.compile(r"[A-Za-z0-9._:@/+-]{1,256}")
 
 
 def is_email(value: str) -> bool:
     return len(value) <= 254 and EMAIL_RE.match(value) is not None
+
+
+def is_model_name(value: object) -> bool:
+    """At most 256 characters of ``[A-Za-z0-9._:@/+-]``, without ``..``, ``//`` or a leading ``/``."""
+    return (
+        isinstance(value, str)
+        and MODEL_NAME_RE.fullmatch(value) is not None
+        and ".." not in value
+        and "//" not in value
+        and not value.startswith("/")
+    )
+
+
+def model_glob_compile(pattern: str) -> re.Pattern[str]:
+    """An ``allowed_models`` glob as a regular expression: ``*`` and ``?`` stay within one
+    ``/``-separated segment (``openrouter/*`` does not reach ``openrouter/a/b``) and ``**``
+    crosses segments; ``[...]`` is a character class as in fnmatch. Raises ``re.error`` for a
+    pattern that does not compile."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif char == "*":
+            out.append("[^/]*")
+            i += 1
+        elif char == "?":
+            out.append("[^/]")
+            i += 1
+        elif char == "[" and (end := pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "]") else i + 1)) > 0:
+            body = pattern[i + 1 : end].replace("\\", "\\\\")
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(char))
+            i += 1
+    return re.compile("".join(out))
 
 
 def validate_restriction_list(value: Any, *, field: str, allow_empty: bool = False) -> list[str] | None:
@@ -42,7 +81,7 @@ def validate_globs(value: Any, *, field: str = "allowed_models") -> list[str] | 
         if not pattern or len(pattern) > MAX_GLOB_LENGTH or pattern != pattern.strip():
             raise ValidationError({field: f"invalid pattern {pattern[:40]!r}"})
         try:
-            re.compile(fnmatch.translate(pattern))
+            model_glob_compile(pattern)
         except re.error as exc:
             raise ValidationError({field: f"invalid pattern {pattern[:40]!r}"}) from exc
     return patterns

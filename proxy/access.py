@@ -3,9 +3,10 @@ policy resolution applies to every model list."""
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+import re
 
 from core.errors import forbidden
+from core.validation import model_glob_compile
 
 ENDPOINT_SCOPES = {"chat": "chat:completions", "embeddings": "embeddings", "models": "models:read"}
 
@@ -16,6 +17,20 @@ def scope_check(endpoint: str, scopes: frozenset[str]) -> None:
         raise forbidden("scope_missing", f"the credential lacks the scope {needed!r}")
 
 
+_compiled_globs: dict[str, re.Pattern[str]] = {}
+
+
 def model_allowed(patterns: tuple[str, ...] | None, model: str) -> bool:
-    """``None`` means no restriction; patterns are case-sensitive fnmatch globs (SPEC 3.4)."""
-    return patterns is None or any(fnmatchcase(model, p) for p in patterns)
+    """``None`` means no restriction; patterns are case-sensitive globs whose ``*`` stays
+    within one ``/``-separated segment (``core.validation.model_glob_compile``, SPEC 3.4, 3.6)."""
+    if patterns is None:
+        return True
+    for pattern in patterns:
+        compiled = _compiled_globs.get(pattern)
+        if compiled is None:
+            if len(_compiled_globs) > 10_000:
+                _compiled_globs.clear()
+            compiled = _compiled_globs[pattern] = model_glob_compile(pattern)
+        if compiled.fullmatch(model):
+            return True
+    return False

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from core.upstream_guard import url_clean
-from core.validation import validate_globs
+from core.validation import is_model_name, validate_globs
 
 FORBIDDEN_EXTRA_HEADERS = {
     "authorization",
@@ -67,6 +67,8 @@ def alias_targets_clean(value: Any, *, tenant_id: str | None) -> list[dict[str, 
             raise ValidationError({"targets": "each target must be exactly {provider_id, model}"})
         if not all(isinstance(target[f], str) and target[f] for f in ("provider_id", "model")):
             raise ValidationError({"targets": "provider_id and model must be non-empty strings"})
+        if not is_model_name(target["model"]):
+            raise ValidationError({"targets": f"{target['model'][:60]!r} is not a model name (SPEC 3.6)"})
         cleaned.append({"provider_id": target["provider_id"], "model": target["model"]})
     ids = {t["provider_id"] for t in cleaned}
     known = (

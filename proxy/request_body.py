@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from core.errors import invalid_request
+from core.validation import is_model_name
 
 MAX_JSON_DEPTH = 64
 
@@ -40,8 +41,13 @@ def json_body_parse(raw: bytes) -> dict[str, Any]:
 
 def _model_of(body: dict[str, Any]) -> str:
     model = body.get("model")
-    if not isinstance(model, str) or not model or len(model) > 200:
+    if not isinstance(model, str) or not model:
         raise invalid_request("'model' is required and must be a non-empty string", "invalid_model")
+    if not is_model_name(model):
+        raise invalid_request(
+            "'model' must be at most 256 characters of letters, digits and ._:@/+- without '..', '//' or a leading '/'",
+            "invalid_model",
+        )
     return model
 
 

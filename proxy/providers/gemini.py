@@ -46,9 +46,15 @@ TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "function": "AN
 
 
 def model_path(model: str) -> str:
-    """``gemini-2.5-flash`` or ``models/gemini-2.5-flash`` → ``models/gemini-2.5-flash``."""
-    name = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
-    return quote(name, safe="/.-_")
+    """``gemini-2.5-flash`` or ``models/gemini-2.5-flash`` → ``models/gemini-2.5-flash``.
+
+    Whatever follows the collection is one escaped path segment: a ``/``, ``:`` or ``?`` in a
+    model name can never reach another path or method of the API (SPEC 3.6)."""
+    collection, name = ("models", model)
+    for prefix in ("models/", "tunedModels/"):
+        if model.startswith(prefix):
+            collection, name = prefix[:-1], model[len(prefix) :]
+    return f"{collection}/{quote(name, safe='')}"
 
 
 def _part_of(part: t.ContentPart) -> dict[str, Any]:

@@ -7,6 +7,7 @@ arrive and only inspected for usage, never re-encoded.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -219,7 +220,8 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         base = self.base_url(provider)
         if base.endswith("/openai"):
             base = base[: -len("/openai")]
-        return f"{base}/openai/deployments/{model}/{operation}?api-version={version}"
+        # The deployment is one escaped path segment, whatever the model name holds (SPEC 3.6).
+        return f"{base}/openai/deployments/{quote(model, safe='')}/{operation}?api-version={version}"
 
     def chat_request(self, provider: ProviderEntry, model: str, body: dict[str, Any]) -> UpstreamCall:
         call = super().chat_request(provider, model, body)

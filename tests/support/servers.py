@@ -41,6 +41,7 @@ class SeenRequest:
     query: dict[str, str]
     headers: dict[str, str]
     json: Any
+    raw_path: str = ""  # as sent, percent-escapes kept (``path`` is decoded)
 
 
 @dataclass
@@ -73,7 +74,9 @@ class FakeUpstream:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
-        seen = SeenRequest(request.method, request.path, dict(request.query), dict(request.headers), body)
+        seen = SeenRequest(
+            request.method, request.path, dict(request.query), dict(request.headers), body, request.raw_path
+        )
         self.requests.append(seen)
         script = self.behaviour.get(request.path)
         spec = script(seen) if script else default_answer(seen)
