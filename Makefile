@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Without DJANGO_SETTINGS_MODULE every entry point uses production settings unless DEBUG is
+# true (SPEC 8): the targets that run the embedded default say so.
+run serve check screenshots: export DEBUG := true
+
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo --port $(PORT)

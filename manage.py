@@ -8,7 +8,9 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    from config.settings import settings_module_default
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module_default())
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+from config.settings import settings_module_default
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module_default())
 
 import django
 

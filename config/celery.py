@@ -10,7 +10,9 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+from config.settings import settings_module_default
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module_default())
 
 app = Celery("aidgate")
 app.config_from_object("django.conf:settings", namespace="CELERY")

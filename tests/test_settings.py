@@ -167,3 +167,42 @@ def test_it_starts_local_settings_with_debug_off_and_strong_secrets(outcomes):
 
     assert outcome.returncode == 0, outcome.stderr
     assert "DEBUG=False ALLOW_PRIVATE_UPSTREAMS=False" in outcome.stdout
+
+
+# Every entry point, started with no DJANGO_SETTINGS_MODULE: what it prints names its settings.
+SHOW = "from django.conf import settings as s; print(s.SETTINGS_MODULE)"
+ENTRY_POINTS = {
+    "manage.py": [sys.executable, "manage.py", "shell", "-c", SHOW],
+    "asgi": [sys.executable, "-c", f"import config.asgi; {SHOW}"],
+    "wsgi": [sys.executable, "-c", f"import config.wsgi; {SHOW}"],
+    # Celery reads Django's settings through the app's configuration, as its worker does.
+    "celery": [sys.executable, "-c", f"from config.celery import app; app.conf.broker_url; {SHOW}"],
+}
+
+
+def entry_point_run(argv: list[str], **overrides: str | None) -> Outcome:
+    env = environment(PRODUCTION, {})
+    del env["DJANGO_SETTINGS_MODULE"]
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    done = subprocess.run(argv, cwd=BASE_DIR, env=env, text=True, capture_output=True, timeout=120, check=False)
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_it_starts_every_entry_point_in_production_unless_debug_is_true(entry):
+    refused = entry_point_run(ENTRY_POINTS[entry])
+    assert refused_naming(refused, "SECRET_KEY"), refused.stderr[-2000:]
+    production = entry_point_run(ENTRY_POINTS[entry], **STRONG, ALLOWED_HOSTS="gw.example.com")
+    assert production.stdout.strip().splitlines()[-1] == PRODUCTION, production.stderr[-2000:]
+    local = entry_point_run(ENTRY_POINTS[entry], DEBUG="true")
+    assert local.stdout.strip().splitlines()[-1] == LOCAL, local.stderr[-2000:]
+
+
+def test_it_passes_djangos_deployment_checks_in_production():
+    outcome = entry_point_run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        **STRONG,
+        ALLOWED_HOSTS="gw.example.com",
+    )
+    assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+    assert "System check identified no issues" in outcome.stdout
