@@ -136,10 +136,8 @@ def secret_announce(request: HttpRequest, *, label: str, secret: str) -> None:
     """Show a new secret on the next page, once.
 
     Messages are consumed when displayed, so reloading or reopening any page never shows
-    the secret again; the server keeps only the digest. With Django's default message
-    storage the message rides the signed messages cookie for one redirect; only if that
-    cookie overflows (a dozen rotations in one action) does it wait in the session until
-    the next page shows it.
+    the secret again; the server keeps only the digest. Until then the message waits in the
+    session, encrypted (``core.secret_messages``), never in a cookie.
     """
     messages.warning(
         request,

@@ -187,6 +187,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# Messages wait in the session, encrypted: a new key's secret never rides a cookie.
+MESSAGE_STORAGE = "core.secret_messages.EncryptedSessionStorage"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 # Scripts only from the gateway, inline ones only with the per-response nonce ({% csp_nonce_attr %});

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
@@ -247,3 +248,18 @@ def test_it_shows_the_first_org_key_of_a_new_tenant_once(superuser_client, db):
     secret = secrets.pop()
     assert org_key_verify(secret).tenant.name == "Fresh Org"
     assert_never_shown_again(superuser_client, secret, [response.request["PATH_INFO"], admin_url(OrgKey, "changelist")])
+
+
+def test_it_keeps_a_new_secret_server_side_and_encrypted_until_it_is_shown(owner_client, owned):
+    response = owner_client.post(admin_url(Key, "add"), key_add_data(owned.agent, name="kept"))
+    assert response.status_code == 302
+    # Nothing of the secret in any cookie the redirect sets, nor in the session row at rest.
+    assert "messages" not in response.cookies
+    assert not any(AGENT_SECRET_RE.search(morsel.value) for morsel in response.cookies.values())
+    assert not any(AGENT_SECRET_RE.search(row.session_data) for row in Session.objects.all())
+    assert not any(AGENT_SECRET_RE.search(str(row.get_decoded())) for row in Session.objects.all())
+
+    shown = shown_secrets(owner_client.get(response["Location"]), AGENT_SECRET_RE)
+    assert len(shown) == 1
+    assert key_verify(shown.pop()).name == "kept"
+    assert all("_messages" not in row.get_decoded() for row in Session.objects.all())
