@@ -12,16 +12,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from forensics.canonical import CHAINED_FIELDS, record_document, timestamp_text
-from forensics.chain_walk import checkpoint_fields
+from forensics.chain_walk import ChainVerdict, chain_walk, checkpoint_fields
 from forensics.models import AuditChainHead, AuditCheckpoint, RequestLog
-from forensics.signing import public_key_pem
+from forensics.signing import public_key_load, public_key_pem
 
 EXPORT_FORMAT = "aidgate-audit-export/1"
 CHAIN_FIELDS = ("seq", "prev_hash", "chain_hash")
@@ -102,27 +103,50 @@ def export_csv(queryset: QuerySet[RequestLog], *, tenant_id: str) -> Iterator[by
     yield buffer.getvalue().encode()
 
 
-def export_verify_file(lines: Iterator[str], public_key_pem_text: str | None):
-    """Verify a JSONL export offline; returns (tenant_id, ChainVerdict)."""
-    from forensics.chain_walk import chain_walk
-    from forensics.signing import public_key_load
-
-    header: dict | None = None
-    records: list[dict] = []
-    checkpoints: list[dict] = []
+def _items(lines: Iterable[str], kind: str) -> Iterator[dict]:
+    """The file's items of one type, in file order; other lines are skipped without parsing
+    when their start says they are of another type."""
+    start = '{"type":"' + kind + '"'
     for raw in lines:
-        if not raw.strip():
+        if not raw.strip() or (raw.startswith('{"type":"') and not raw.startswith(start)):
             continue
         item = json.loads(raw)
-        kind = item.pop("type", None)
-        if kind == "export":
-            header = item
-        elif kind == "record" and item.get("seq") is not None:
-            records.append(item)
-        elif kind == "checkpoint":
-            checkpoints.append(item)
+        if isinstance(item, dict) and item.pop("type", None) == kind:
+            yield item
+
+
+class ExportFile:
+    """An export read as three streams over the same file (header and checkpoints twice,
+    records once), each opened anew: memory stays bounded whatever the file's size."""
+
+    def __init__(self, open_lines: Callable[[], Iterable[str]]) -> None:
+        self._open_lines = open_lines
+
+    def header(self) -> dict | None:
+        return next(_items(self._open_lines(), "export"), None)
+
+    def records(self) -> Iterator[dict]:
+        return (r for r in _items(self._open_lines(), "record") if r.get("seq") is not None)
+
+    def __iter__(self) -> Iterator[dict]:  # the checkpoints, as chain_walk reads them
+        return _items(self._open_lines(), "checkpoint")
+
+
+@dataclass(frozen=True)
+class OfflineVerdict:
+    tenant_id: str
+    verdict: ChainVerdict
+    # Whether the key that checked the signatures came from the export itself: then the file
+    # vouches for itself, and whoever could rewrite it could have signed it.
+    embedded_key: bool
+
+
+def export_verify_file(open_lines: Callable[[], Iterable[str]], public_key_pem_text: str | None) -> OfflineVerdict:
+    """Verify a JSONL export offline with the key given (or, if none, the export's own)."""
+    export = ExportFile(open_lines)
+    header = export.header()
     if header is None:
         raise ValueError("not an aidgate audit export (no header line)")
     key = public_key_load(public_key_pem_text or header["public_key"])
-    records.sort(key=lambda r: r["seq"])
-    return header["tenant_id"], chain_walk(header["tenant_id"], records, checkpoints, key)
+    verdict = chain_walk(header["tenant_id"], export.records(), export, key)
+    return OfflineVerdict(header["tenant_id"], verdict, embedded_key=public_key_pem_text is None)

@@ -204,6 +204,9 @@ class AuditVerificationSerializer(serializers.Serializer):
     )
     problem = serializers.CharField(allow_null=True, help_text="what is wrong, in words; null when valid")
     checkpoint = CheckpointSerializer(allow_null=True, help_text="the latest signed checkpoint; null before any")
+    unsigned = serializers.IntegerField(
+        help_text="records past the last signed checkpoint: hash-linked but not yet covered by a signature"
+    )
 
 
 class PublicKeySerializer(serializers.Serializer):

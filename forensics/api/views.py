@@ -258,6 +258,7 @@ class AuditVerifyView(ManagementView):
             "first_invalid": verdict.first_invalid,
             "problem": verdict.problem,
             "checkpoint": verdict.checkpoint,
+            "unsigned": verdict.unsigned,
         }
         return Response(AuditVerificationSerializer(body).data)
 

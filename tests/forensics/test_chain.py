@@ -62,7 +62,7 @@ def by_seq(tenant_id: str, seq: int) -> RequestLog:
 
 def offline_verdict(tenant_id: str):
     data = b"".join(export_jsonl(RequestLog.objects.filter(tenant_id=tenant_id), tenant_id=tenant_id, complete=True))
-    return export_verify_file(iter(data.decode().splitlines()), None)[1]
+    return export_verify_file(data.decode().splitlines, None).verdict
 
 
 def test_it_seals_records_into_a_contiguous_chain_with_a_signed_checkpoint(chain):
@@ -230,5 +230,5 @@ def test_an_export_signed_by_another_key_does_not_verify(chain, tmp_path):
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    verdict = export_verify_file(iter(data.decode().splitlines()), other.decode())[1]
+    verdict = export_verify_file(data.decode().splitlines, other.decode()).verdict
     assert verdict.valid is False

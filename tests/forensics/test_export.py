@@ -193,7 +193,7 @@ def test_an_export_taken_while_the_sealer_runs_holds_every_record_and_verifies(t
 
     ids = [json.loads(line)["id"] for line in text.splitlines()[1:] if json.loads(line)["type"] == "record"]
     assert sorted(ids) == sorted(RequestLog.objects.filter(tenant_id=tenant.id).values_list("id", flat=True))
-    verdict = export_verify_file(iter(text.splitlines()), None)[1]
+    verdict = export_verify_file(text.splitlines, None).verdict
     assert (verdict.valid, verdict.checked) == (True, 8), verdict.problem
 
 
