@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-ab bench-instructions bench-propagation venv clean serve check screenshots
+.PHONY: run test lint audit format bench bench-ab bench-instructions bench-propagation venv clean serve check screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -37,6 +37,12 @@ check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 
 lint: check
+
+# Known vulnerabilities in the installed set (pip-audit, installed on first use). It needs
+# PyPI's vulnerability data or OSV, which a registry mirror alone does not serve.
+audit: $(STAMP)
+	$(PY) -m pip install --quiet pip-audit
+	$(VENV)/bin/pip-audit --progress-spinner off --skip-editable
 
 # The benchmark (docs/performance.md): about ten minutes, loopback only, cleans up after itself.
 bench: $(STAMP)
