@@ -312,6 +312,13 @@ def _price_match(config: TenantConfig, model: str) -> tuple[float, float] | None
 
 async def _respond_error(ctx: RequestContext, send: Send, runtime: GatewayRuntime, error: GatewayError) -> None:
     ctx.status_code, ctx.error_code, ctx.error_reason = error.status, error.code, error.reason
+    if ctx.credential is None and ctx.tenant_id is not None and not ctx.recorded:
+        # Refused before any credential held: a client anyone could be, writing into this
+        # tenant's log. Bounded per client address and app (proxy/unauthenticated_records.py).
+        admitted = await runtime.unauthenticated_records.admit(
+            tenant_id=ctx.tenant_id, client_ip=ctx.client_ip, app_ref=ctx.app_slug or ctx.app_id
+        )
+        ctx.recorded = not admitted
     await _record(ctx, runtime)
     headers = _headers(ctx)
     headers.update(error.headers)

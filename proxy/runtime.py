@@ -22,6 +22,7 @@ from proxy.config_cache import (
 )
 from proxy.limit_store import limit_store_for
 from proxy.redis_pipe import RedisPipe
+from proxy.unauthenticated_records import UnauthenticatedRecordBudget
 from proxy.upstream import UpstreamClient
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ class GatewayRuntime:
         self.last_use = LastUseRecorder(self.db, settings.KEY_LAST_USED_RESOLUTION_SECONDS)
         self.records = RecordWriter(record_sink_for(self.db))
         self.max_request_bytes: int = settings.MAX_REQUEST_BYTES
+        self.unauthenticated_records = UnauthenticatedRecordBudget(
+            self.redis, settings.UNAUTHENTICATED_RECORDS_PER_MINUTE
+        )
 
     async def close(self) -> None:
         self.config_poller.stop()
