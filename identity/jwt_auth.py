@@ -3,7 +3,8 @@
 Keys come from the app's one source: a JWKS URL (fetched with aiohttp through the SSRF
 guard's resolver, cached, refetched on an unknown ``kid`` at most once every 10 seconds per
 app and process), a static JWKS document, or one PEM public key. Only asymmetric algorithms are
-ever accepted. Verified tokens are cached by digest until — never past — their ``exp``.
+ever accepted, each only with a key of its own type. Verified tokens are cached by digest
+until — never past — their ``exp``.
 
 Every cache here is keyed by content: URL keys by app id and URL, static keys and verified
 tokens by the digest of the app's settings (``AppEntry.jwt_digest``), never by ``id()`` of a
@@ -25,6 +26,7 @@ import jwt
 import orjson
 from aiohttp.abc import AbstractResolver
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings as django_settings
 from jwt import PyJWK, PyJWKSet
@@ -45,6 +47,14 @@ MAX_CACHED_TOKENS = 50_000
 MAX_CACHED_KEY_SETS = 4096
 DEFAULT_USER_CLAIMS = ("email_id", "email", "sub", "uid")
 EMAIL_CLAIMS = ("email_id", "email")
+# The key type each algorithm family verifies with, and the curve of each ES algorithm.
+KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "RS": (rsa.RSAPublicKey,),
+    "PS": (rsa.RSAPublicKey,),
+    "ES": (ec.EllipticCurvePublicKey,),
+    "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
+}
+CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 
 
 class JwksUnavailable(Exception):
@@ -146,6 +156,19 @@ def static_keys_load(settings: dict[str, Any]) -> dict[str | None, Any]:
         return {}
 
 
+def algorithm_fits_key(algorithm: str, key: Any) -> bool:
+    """Whether a token signed with ``algorithm`` can be checked with ``key`` at all.
+
+    Asked before PyJWT sees the pair, which answers a mismatch (an RS256 token against an EC
+    key, ES256 against RSA, a P-384 key for ES256) with a TypeError or InvalidKeyError.
+    """
+    types = KEY_TYPES.get(algorithm[:2])
+    if types is None or not isinstance(key, types):
+        return False
+    curve = CURVES.get(algorithm)
+    return curve is None or key.curve.name == curve
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedToken:
     # What the verification depended on besides the token: a cached answer is reused only
@@ -213,7 +236,8 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise unauthorized("invalid_token", "the token is malformed") from None
-        if header.get("alg") not in algorithms:
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in algorithms:
             raise unauthorized("invalid_token", "the token's algorithm is not accepted")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
@@ -221,7 +245,9 @@ class TokenVerifier:
         key = await self._key(app, kid)
         if key is None:
             raise unauthorized("invalid_token", "no key matches the token's kid")
-        claims = _decode(token, key, algorithms, settings)
+        if not algorithm_fits_key(algorithm, key):
+            raise unauthorized("invalid_token", "the token's algorithm does not fit the key")
+        claims = _decode(token, key, [algorithm], settings)
         verified = VerifiedToken(
             settings_digest=app.jwt_digest,
             scope_prefix=app.scope_prefix,
@@ -259,7 +285,9 @@ def _decode(token: str, key: Any, algorithms: list[str], settings: dict[str, Any
         jwt.InvalidIssuedAtError,
     ) as exc:
         raise unauthorized("invalid_claims", f"the token's claims are not accepted: {exc}") from None
-    except jwt.InvalidTokenError:
+    # PyJWTError also covers InvalidKeyError, which is no InvalidTokenError; ValueError and
+    # TypeError are what PyJWT and cryptography raise for other pairs of token and key.
+    except (jwt.PyJWTError, ValueError, TypeError):
         raise unauthorized("invalid_token", "the token is not valid") from None
     if not isinstance(claims.get("exp"), int | float):
         raise unauthorized("invalid_claims", "the token has no valid exp")
