@@ -165,7 +165,8 @@ def test_it_answers_a_superuser_naming_an_unknown_tenant_with_404(db):
 def test_it_refuses_a_logged_in_user_without_a_tenant(db):
     from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.create_user(username="loner", password="pw")
+    # Staff, so a console user (a user who is not is no credential at all: test_console_users).
+    user = get_user_model().objects.create_user(username="loner", password="pw", is_staff=True)
 
     assert_error(session_client(user).get("/v1/agents"), 403, "forbidden", "no_tenant")
 
