@@ -13,6 +13,7 @@ from forensics.models import Event
 from identity.selectors import agent_get
 from keys.models import OrgKey
 from keys.services import org_key_revoke
+from tenants.services import membership_create
 from tests import factories
 from tests.api.support import assert_error, client_for
 
@@ -154,6 +155,18 @@ def test_it_lets_a_superuser_work_in_the_tenant_named_by_the_header(tenant, outs
     response = client.get("/v1/agents", HTTP_X_TENANT_ID=outsider.id)
 
     assert [a["id"] for a in response.json()["data"]] == [agent.id]
+
+
+def test_it_gives_a_superuser_with_a_membership_that_tenant_when_none_is_named(tenant, outsider):
+    user = factories.make_console_user(None, superuser=True)
+    membership_create(tenant=tenant, email=user.username, actor=SYSTEM)
+    own = factories.make_agent(tenant)
+    foreign = factories.make_agent(outsider)
+    client = session_client(user)
+
+    assert [a["id"] for a in client.get("/v1/agents").json()["data"]] == [own.id]
+    named = client.get("/v1/agents", HTTP_X_TENANT_ID=outsider.id)
+    assert [a["id"] for a in named.json()["data"]] == [foreign.id]
 
 
 def test_it_answers_a_superuser_naming_an_unknown_tenant_with_404(db):

@@ -89,6 +89,19 @@ async def test_it_keeps_a_verified_token_across_a_rebuild_of_the_same_settings()
     assert await verifier.verify(app_entry("app_a", pem_settings(key)), token) is first
 
 
+def test_it_keeps_the_jwks_refetch_limit_across_a_rebuild_of_the_apps_settings(jwt_world, jwks):
+    """SPEC 3.3 counts refetches per app and process: new settings for the same URL, no new window."""
+    assert jwt_world.call(jwt_world.token()).status_code == 200
+    fetches = jwks.fetches()
+    jwt_world.configure(jwks_url=jwks.url, leeway_seconds=10)  # a new settings object, same URL
+
+    for i in range(5):
+        forged = SigningKey(f"unknown-{i}", jwt_world.key.private)
+        assert jwt_world.call(forged.sign({"sub": "x", "scope": "chat:completions"})).status_code == 401
+    assert jwt_world.call(jwt_world.token()).status_code == 200
+    assert jwks.fetches() == fetches
+
+
 # --- algorithms that do not fit the key (through the real gateway) ---------------------
 
 
