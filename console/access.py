@@ -1,6 +1,6 @@
 """Who may open a console page, and which tenant it shows (SPEC section 7).
 
-The console pages reuse the admin's rule (:func:`core.admin_tenancy.console_access`): tenant
+The console pages reuse the admin's rule (:func:`tenants.access.console_user_access`): tenant
 staff see their own tenant and nothing else, whatever the query string says; platform
 superusers pick a tenant with a selector, remembered in the session. Every page reads its
 data through selectors called with :attr:`ConsoleScope.tenant_id`, so a page cannot show
@@ -19,7 +19,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from core.admin_tenancy import ConsoleAccess, console_access
+from core.admin_tenancy import console_access
+from tenants.access import ConsoleAccess
 from tenants.models import Tenant
 
 SESSION_TENANT = "console_tenant_id"

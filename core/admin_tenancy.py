@@ -2,11 +2,12 @@
 
 A console user is either a platform superuser, who sees every tenant, or tenant staff with a
 ``tenants.Membership``, who sees one tenant and acts in it with the membership's role
-(``admin`` writes, ``viewer`` reads). Every admin class of the project derives from
-:class:`TenantScopedAdmin` (or :class:`ReadOnlyTenantScopedAdmin`), so lists, forms,
-foreign-key choices, object lookups, actions and permissions are restricted by this code
-and not by each admin remembering to: a new admin that forgets a step is the bug this
-module exists to prevent.
+(``admin`` writes, ``viewer`` reads); :func:`tenants.access.console_user_access` decides
+which, for the admin as for the console pages, the management API and the playground. Every
+admin class of the project derives from :class:`TenantScopedAdmin` (or
+:class:`ReadOnlyTenantScopedAdmin`), so lists, forms, foreign-key choices, object lookups,
+actions and permissions are restricted by this code and not by each admin remembering to: a
+new admin that forgets a step is the bug this module exists to prevent.
 
 - Lists and object URLs: :meth:`TenantScopedAdmin.get_queryset` filters by tenant. Django's
   admin resolves every object URL (change, delete, history) and every action's selection
@@ -25,12 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ObjectDoesNotExist, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -38,7 +38,7 @@ from django.utils.html import format_html
 
 from core.actors import Actor
 from core.errors import GatewayError
-from tenants.models import MembershipRole
+from tenants.access import ConsoleAccess, console_user_access
 
 # Columns, filters and form fields that only make sense when several tenants are visible.
 PLATFORM_ONLY_NAMES = frozenset({"tenant", "tenant_id"})
@@ -47,38 +47,9 @@ REFUSAL_ATTR = "_console_service_refusal"
 SECRET_MESSAGE_TAG = "secret"  # noqa: S105 (a CSS class, not a secret)
 
 
-@dataclass(frozen=True, slots=True)
-class ConsoleAccess:
-    """What the signed-in console user may see and do."""
-
-    tenant_id: str | None  # None: platform superuser, every tenant
-    role: str  # admin | viewer
-
-    @property
-    def is_platform(self) -> bool:
-        return self.tenant_id is None
-
-    @property
-    def can_write(self) -> bool:
-        return self.role == MembershipRole.ADMIN
-
-
 def console_access(request: HttpRequest) -> ConsoleAccess | None:
-    """The user's console access, or None when they may see nothing at all.
-
-    A staff user without a membership (created by hand, or whose membership was removed)
-    gets None rather than some default tenant: no access is the safe failure.
-    """
-    user = getattr(request, "user", None)
-    if user is None or not (user.is_authenticated and user.is_active and user.is_staff):
-        return None
-    if user.is_superuser:
-        return ConsoleAccess(tenant_id=None, role=MembershipRole.ADMIN)
-    try:
-        membership = user.membership
-    except ObjectDoesNotExist:
-        return None
-    return ConsoleAccess(tenant_id=membership.tenant_id, role=membership.role)
+    """The signed-in user's console access (:func:`tenants.access.console_user_access`)."""
+    return console_user_access(getattr(request, "user", None))
 
 
 def console_actor(request: HttpRequest) -> Actor:

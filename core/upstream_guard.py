@@ -1,7 +1,11 @@
 """SSRF guard for addresses the gateway itself connects to (provider base URLs, JWKS URLs).
 
-Link-local and cloud metadata addresses are refused always; loopback and private ranges
-only when ``ALLOW_PRIVATE_UPSTREAMS`` is on (SPEC section 8).
+Only globally routable addresses are allowed by default. Loopback and every other
+non-global range (private, shared CGNAT space, IPv6 site-local, documentation, benchmarking)
+only when ``ALLOW_PRIVATE_UPSTREAMS`` is on; link-local, multicast, reserved and cloud
+metadata addresses never (SPEC section 8). The rule allows what is known to be global rather
+than refusing what is known to be private: a range the ``ipaddress`` module does not call
+private (100.64.0.0/10, fec0::/10) is still not the Internet.
 
 Two checks, because a name checked once can point anywhere later:
 
@@ -26,6 +30,18 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+# Metadata services outside link-local space (169.254.0.0/16 and fe80::/10 are refused whole).
+# Azure's wire server is a public address, so "not global" alone would let it through.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "100.100.100.200",  # Alibaba Cloud
+        "168.63.129.16",  # Azure wire server (and its DNS, DHCP and health probes)
+        "fd00:ec2::254",  # AWS IMDS over IPv6
+    )
+)
+NEVER = "link-local, metadata or reserved addresses are never allowed"
+PRIVATE_OFF = "private and loopback addresses are not allowed (ALLOW_PRIVATE_UPSTREAMS is off)"
 
 
 class UpstreamAddressRefused(OSError):
@@ -37,21 +53,29 @@ class UpstreamAddressRefused(OSError):
 
 
 def address_refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_private: bool) -> str | None:
-    """Why the gateway must not connect to this address, or None."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-        return "link-local, metadata or reserved addresses are never allowed"
-    if str(ip) in ("100.100.100.200", "fd00:ec2::254"):
+    """Why the gateway must not connect to this address, or None.
+
+    An IPv6 address that carries an IPv4 one (``::ffff:a.b.c.d``, 6to4 ``2002:…``) is judged
+    as the IPv4 address it reaches.
+    """
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None:
+            ip = embedded
+    if ip in METADATA_ADDRESSES:
         return "cloud metadata addresses are never allowed"
-    # Loopback first: ::1 also counts as "reserved" to the ipaddress module.
-    if ip.is_loopback or ip.is_private:
-        return (
-            None if allow_private else "private and loopback addresses are not allowed (ALLOW_PRIVATE_UPSTREAMS is off)"
-        )
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        return NEVER
+    # Loopback before reserved: ::1 also counts as "reserved" to the ipaddress module.
+    if ip.is_loopback:
+        return None if allow_private else PRIVATE_OFF
     if ip.is_reserved:
-        return "link-local, metadata or reserved addresses are never allowed"
-    return None
+        return NEVER
+    # is_global, not is_private: shared (CGNAT) space is neither. Site-local fec0::/10 is
+    # deprecated but still routed inside networks, and Python before 3.13 calls it global.
+    if ip.is_global and not (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local):
+        return None
+    return None if allow_private else PRIVATE_OFF
 
 
 def _host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -3,13 +3,19 @@
 Keys come from the app's one source: a JWKS URL (fetched with aiohttp through the SSRF
 guard's resolver, cached, refetched on an unknown ``kid`` at most once every 10 seconds per
 app and process), a static JWKS document, or one PEM public key. Only asymmetric algorithms are
-ever accepted. Verified tokens are cached by digest until — never past — their ``exp``.
+ever accepted, each only with a key of its own type. Verified tokens are cached by digest
+until — never past — their ``exp``.
+
+Every cache here is keyed by content: URL keys by app id and URL, static keys and verified
+tokens by the digest of the app's settings (``AppEntry.jwt_digest``), never by ``id()`` of a
+settings object, which CPython hands to the next object allocated at the same address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -19,6 +25,9 @@ import aiohttp
 import jwt
 import orjson
 from aiohttp.abc import AbstractResolver
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings as django_settings
 from jwt import PyJWK, PyJWKSet
 
@@ -34,8 +43,18 @@ REFETCH_INTERVAL_SECONDS = 10.0
 JWKS_TIMEOUT_SECONDS = 5.0
 MAX_JWKS_BYTES = 1024 * 1024
 MAX_CACHED_TOKENS = 50_000
+# Static key sets are keyed by settings digest: a churn of settings must not grow memory.
+MAX_CACHED_KEY_SETS = 4096
 DEFAULT_USER_CLAIMS = ("email_id", "email", "sub", "uid")
 EMAIL_CLAIMS = ("email_id", "email")
+# The key type each algorithm family verifies with, and the curve of each ES algorithm.
+KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "RS": (rsa.RSAPublicKey,),
+    "PS": (rsa.RSAPublicKey,),
+    "ES": (ec.EllipticCurvePublicKey,),
+    "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
+}
+CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 
 
 class JwksUnavailable(Exception):
@@ -119,9 +138,43 @@ def _usable_keys(jwk_set: PyJWKSet) -> dict[str | None, PyJWK]:
     return {k.key_id: k for k in jwk_set.keys if k.public_key_use in (None, "sig")}
 
 
+def static_keys_load(settings: dict[str, Any]) -> dict[str | None, Any]:
+    """The public keys of a ``jwks_json`` or ``public_key_pem`` source, by ``kid`` (PEM: None).
+
+    Settings are validated on write; a stored value that no longer loads (an older library,
+    a row written by hand) gives no keys, so its tokens are refused with a 401, not a 500.
+    """
+    try:
+        if "jwks_json" in settings:
+            document = settings["jwks_json"]
+            if isinstance(document, str):
+                document = json.loads(document)
+            return {kid: jwk.key for kid, jwk in _usable_keys(PyJWKSet.from_dict(document)).items()}
+        return {None: load_pem_public_key(settings["public_key_pem"].encode())}
+    except (jwt.PyJWTError, UnsupportedAlgorithm, ValueError, TypeError, AttributeError) as exc:
+        logger.warning("an app's static JWT keys cannot be loaded: %s", type(exc).__name__)
+        return {}
+
+
+def algorithm_fits_key(algorithm: str, key: Any) -> bool:
+    """Whether a token signed with ``algorithm`` can be checked with ``key`` at all.
+
+    Asked before PyJWT sees the pair, which answers a mismatch (an RS256 token against an EC
+    key, ES256 against RSA, a P-384 key for ES256) with a TypeError or InvalidKeyError.
+    """
+    types = KEY_TYPES.get(algorithm[:2])
+    if types is None or not isinstance(key, types):
+        return False
+    curve = CURVES.get(algorithm)
+    return curve is None or key.curve.name == curve
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedToken:
-    app: AppEntry
+    # What the verification depended on besides the token: a cached answer is reused only
+    # while the app's settings and scope prefix are still these.
+    settings_digest: str | None
+    scope_prefix: str
     expires_at: float
     user: str | None
     email: str | None
@@ -134,8 +187,8 @@ class TokenVerifier:
     def __init__(self, resolver: AbstractResolver | None = None) -> None:
         self._resolver = resolver
         self._url_keys: dict[tuple[str, str], JwksUrlKeys] = {}
-        self._static_keys: dict[int, dict[str | None, Any]] = {}
-        self._verified: dict[str, VerifiedToken] = {}
+        self._static_keys: dict[str | None, dict[str | None, Any]] = {}
+        self._verified: dict[tuple[str, str], VerifiedToken] = {}
 
     def url_keys(self, app: AppEntry) -> JwksUrlKeys:
         token = (app.id, app.jwt["jwks_url"])
@@ -145,15 +198,12 @@ class TokenVerifier:
         return keys
 
     def _static(self, app: AppEntry) -> dict[str | None, Any]:
-        # Keyed by the settings object: a configuration change builds a new AppEntry.
-        keys = self._static_keys.get(id(app.jwt))
+        keys = self._static_keys.get(app.jwt_digest)
         if keys is None:
-            settings = app.jwt
-            if "jwks_json" in settings:
-                keys = _usable_keys(PyJWKSet.from_dict(settings["jwks_json"]))
-            else:
-                keys = {None: settings["public_key_pem"]}
-            self._static_keys[id(app.jwt)] = keys
+            keys = static_keys_load(app.jwt)
+            if len(self._static_keys) >= MAX_CACHED_KEY_SETS:
+                self._static_keys.clear()
+            self._static_keys[app.jwt_digest] = keys
         return keys
 
     async def _key(self, app: AppEntry, kid: str | None) -> Any:
@@ -165,17 +215,20 @@ class TokenVerifier:
             return key.key if key is not None else None
         keys = self._static(app)
         if kid is not None and kid in keys:
-            key = keys[kid]
-        elif len(keys) == 1:
-            key = next(iter(keys.values()))
-        else:
-            return None
-        return key.key if isinstance(key, PyJWK) else key
+            return keys[kid]
+        if len(keys) == 1:
+            return next(iter(keys.values()))
+        return None
 
     async def verify(self, app: AppEntry, token: str) -> VerifiedToken:
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        cached = self._verified.get(digest)
-        if cached is not None and cached.app is app and time.time() < cached.expires_at:
+        cache_key = (app.id, hashlib.sha256(token.encode()).hexdigest())
+        cached = self._verified.get(cache_key)
+        if (
+            cached is not None
+            and cached.settings_digest == app.jwt_digest
+            and cached.scope_prefix == app.scope_prefix
+            and time.time() < cached.expires_at
+        ):
             return cached
         settings = app.jwt
         algorithms = [a for a in settings.get("algorithms", ["RS256"]) if a in ASYMMETRIC_ALGORITHMS]
@@ -183,7 +236,8 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise unauthorized("invalid_token", "the token is malformed") from None
-        if header.get("alg") not in algorithms:
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in algorithms:
             raise unauthorized("invalid_token", "the token's algorithm is not accepted")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
@@ -191,9 +245,12 @@ class TokenVerifier:
         key = await self._key(app, kid)
         if key is None:
             raise unauthorized("invalid_token", "no key matches the token's kid")
-        claims = _decode(token, key, algorithms, settings)
+        if not algorithm_fits_key(algorithm, key):
+            raise unauthorized("invalid_token", "the token's algorithm does not fit the key")
+        claims = _decode(token, key, [algorithm], settings)
         verified = VerifiedToken(
-            app=app,
+            settings_digest=app.jwt_digest,
+            scope_prefix=app.scope_prefix,
             expires_at=float(claims["exp"]),
             user=_user_of(claims, settings),
             email=_email_of(claims, settings),
@@ -201,7 +258,7 @@ class TokenVerifier:
         )
         if len(self._verified) > MAX_CACHED_TOKENS:
             self._verified.clear()
-        self._verified[digest] = verified
+        self._verified[cache_key] = verified
         return verified
 
 
@@ -228,7 +285,9 @@ def _decode(token: str, key: Any, algorithms: list[str], settings: dict[str, Any
         jwt.InvalidIssuedAtError,
     ) as exc:
         raise unauthorized("invalid_claims", f"the token's claims are not accepted: {exc}") from None
-    except jwt.InvalidTokenError:
+    # PyJWTError also covers InvalidKeyError, which is no InvalidTokenError; ValueError and
+    # TypeError are what PyJWT and cryptography raise for other pairs of token and key.
+    except (jwt.PyJWTError, ValueError, TypeError):
         raise unauthorized("invalid_token", "the token is not valid") from None
     if not isinstance(claims.get("exp"), int | float):
         raise unauthorized("invalid_claims", "the token has no valid exp")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -34,6 +35,20 @@ FIELDS = {
     "user_claims",
     "scope_claims",
 }
+
+
+def jwt_settings_digest(settings: dict[str, Any] | None) -> str | None:
+    """A digest of an app's verifier settings: what the verifier's caches are keyed by.
+
+    Content, never ``id()``: CPython reuses the address of a freed object, so a settings
+    object rebuilt after another app's was dropped could meet that app's cached keys. The
+    standard library's JSON (not orjson) because a stored JWKS document may hold any JSON,
+    integers beyond 64 bits included, and a snapshot must always build.
+    """
+    if settings is None:
+        return None
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _fail(message: str) -> ValidationError:

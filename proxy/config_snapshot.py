@@ -11,6 +11,8 @@ from typing import Any
 
 import regex
 
+from identity.jwt_settings import jwt_settings_digest
+
 
 @dataclass(frozen=True, slots=True)
 class KeyEntry:
@@ -71,6 +73,12 @@ class AppEntry:
     capture_bodies: bool
     body_capture_max_bytes: int
     guardrails: GuardrailEntry
+    # Computed from ``jwt`` on construction, so it can never disagree with it: the key of the
+    # JWT verifier's caches (identity.jwt_auth), which must not outlive or cross settings.
+    jwt_digest: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jwt_digest", jwt_settings_digest(self.jwt))
 
 
 @dataclass(frozen=True, slots=True)

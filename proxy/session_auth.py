@@ -5,7 +5,8 @@ A session is accepted only with the header ``X-Aidgate-Playground: 1``. A cross-
 cannot send a custom header without a CORS preflight, which the proxy never grants, and the
 session cookie is SameSite=Lax: together they are the CSRF defence of this path. The agent
 is named by ``X-Agent-Id`` and must belong to the user's tenant (any tenant for platform
-superusers); its models, policies and budgets apply. This path reads the session from the
+superusers); its models, policies and budgets apply. Who the user is, and which tenant is
+theirs, is the console's own rule (:mod:`tenants.access`). This path reads the session from the
 database on every request: it serves people typing in a playground, not machine traffic.
 """
 
@@ -18,6 +19,7 @@ from types import SimpleNamespace
 from django.conf import settings
 
 from core.errors import forbidden, invalid_request, unauthorized
+from tenants.access import console_user_access, console_user_check
 
 PLAYGROUND_HEADER = "x-aidgate-playground"
 
@@ -51,15 +53,12 @@ def session_caller_load(session_key: str, agent_id: str) -> SessionCaller | None
     store = import_string(settings.SESSION_ENGINE).SessionStore(session_key)
     # get_user also checks the session's auth hash, so a changed password ends the session.
     user = get_user(SimpleNamespace(session=store))
-    if not getattr(user, "is_authenticated", False) or not user.is_active or not user.is_staff:
+    if not console_user_check(user):
         return None
+    access = console_user_access(user)
     agent = Agent.objects.filter(pk=agent_id, deleted_at=None).values("tenant_id").first()
-    if agent is None:
+    if agent is None or access is None or not (access.is_platform or access.tenant_id == agent["tenant_id"]):
         return SessionCaller(str(user.pk), user.email or user.get_username(), "")
-    if not user.is_superuser:
-        membership = getattr(user, "membership", None)
-        if membership is None or membership.tenant_id != agent["tenant_id"]:
-            return SessionCaller(str(user.pk), user.email or user.get_username(), "")
     return SessionCaller(str(user.pk), (user.email or user.get_username()).lower(), agent["tenant_id"])
 
 

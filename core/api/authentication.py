@@ -9,6 +9,11 @@ wrong_credential_type``. The one exception, reading an app's guardrails (SPEC 5.
 :class:`BearerOrAgentKeyAuthentication` instead, which verifies agent keys with
 ``key_verify``; what such a key may then do is decided by the view.
 
+A session counts only if its user is a console user by the console's own rule
+(:mod:`tenants.access`): signed in, active and staff. Anyone else's session is no credential
+(``401``, as the console shows them its sign-in page); a console user without a tenant gets
+``403 forbidden``, reason ``no_tenant``.
+
 ``X-Tenant-Id`` selects the tenant of a platform superuser's session, who belongs to no
 tenant and would otherwise have none: a superuser without a membership must send it
 (``403 forbidden``, reason ``tenant_required``, if not). For every other credential the
@@ -29,6 +34,8 @@ from core.errors import forbidden, not_found, unauthorized
 from keys.models import Key, OrgKey, OrgRole
 from keys.secrets import AGENT_KEY_PREFIX
 from keys.services import credential_touch, key_verify, org_key_verify
+from tenants.access import ConsoleAccess, console_user_access, console_user_check
+from tenants.models import Tenant
 
 ORG_KEY = "org_key"
 USER = "user"
@@ -125,36 +132,35 @@ class BearerOrAgentKeyAuthentication(BearerAuthentication):
 
 
 class ConsoleSessionAuthentication(SessionAuthentication):
-    """A console user's Django session; DRF enforces CSRF on unsafe methods for it."""
+    """A console user's Django session; CSRF is enforced on unsafe methods for it."""
 
     def authenticate(self, request: Request) -> tuple[Any, Principal] | None:
-        result = super().authenticate(request)
-        if result is None:
+        # DRF's own check is only is_active; a session is a credential here exactly when the
+        # console would let its user in.
+        user = getattr(request._request, "user", None)
+        if not console_user_check(user):
             return None
-        user, _ = result
-        return user, session_principal(request, user)
+        self.enforce_csrf(request)
+        access = console_user_access(user)
+        if access is None:
+            raise forbidden("no_tenant", "this console user belongs to no tenant")
+        return user, session_principal(request, user, access)
 
     def authenticate_header(self, request: Request) -> str:
         # Without it DRF would turn a missing credential into a 403 (SPEC: 401).
         return REALM
 
 
-def session_principal(request: Request, user: Any) -> Principal:
-    from tenants.models import Membership, MembershipRole, Tenant
-
-    membership = Membership.objects.filter(user=user).only("tenant_id", "role").first()
+def session_principal(request: Request, user: Any, access: ConsoleAccess) -> Principal:
+    """The principal of a console user's session: their tenant, or the one a superuser names."""
     actor = Actor(USER, str(user.pk))
-    if user.is_superuser:
+    if access.is_platform:
         requested = _requested_tenant(request)
         if requested is not None:
             if not Tenant.objects.filter(pk=requested).exists():
                 raise not_found("unknown tenant", "unknown_tenant")
-            return Principal(tenant_id=requested, kind=USER, role=MembershipRole.ADMIN, actor=actor)
-        if membership is None:
+            return Principal(tenant_id=requested, kind=USER, role=access.role, actor=actor)
+        if access.home_tenant_id is None:
             raise forbidden("tenant_required", "a platform superuser must name the tenant in the X-Tenant-Id header")
-        return Principal(tenant_id=membership.tenant_id, kind=USER, role=MembershipRole.ADMIN, actor=actor)
-    if membership is None:
-        raise forbidden("no_tenant", "this console user belongs to no tenant")
-    return Principal(
-        tenant_id=_fixed_tenant(request, membership.tenant_id), kind=USER, role=membership.role, actor=actor
-    )
+        return Principal(tenant_id=access.home_tenant_id, kind=USER, role=access.role, actor=actor)
+    return Principal(tenant_id=_fixed_tenant(request, access.tenant_id), kind=USER, role=access.role, actor=actor)

@@ -13,6 +13,7 @@ from forensics.models import Event
 from identity.selectors import agent_get
 from keys.models import OrgKey
 from keys.services import org_key_revoke
+from tenants.services import membership_create
 from tests import factories
 from tests.api.support import assert_error, client_for
 
@@ -156,6 +157,18 @@ def test_it_lets_a_superuser_work_in_the_tenant_named_by_the_header(tenant, outs
     assert [a["id"] for a in response.json()["data"]] == [agent.id]
 
 
+def test_it_gives_a_superuser_with_a_membership_that_tenant_when_none_is_named(tenant, outsider):
+    user = factories.make_console_user(None, superuser=True)
+    membership_create(tenant=tenant, email=user.username, actor=SYSTEM)
+    own = factories.make_agent(tenant)
+    foreign = factories.make_agent(outsider)
+    client = session_client(user)
+
+    assert [a["id"] for a in client.get("/v1/agents").json()["data"]] == [own.id]
+    named = client.get("/v1/agents", HTTP_X_TENANT_ID=outsider.id)
+    assert [a["id"] for a in named.json()["data"]] == [foreign.id]
+
+
 def test_it_answers_a_superuser_naming_an_unknown_tenant_with_404(db):
     client = session_client(factories.make_console_user(None, superuser=True))
 
@@ -165,7 +178,8 @@ def test_it_answers_a_superuser_naming_an_unknown_tenant_with_404(db):
 def test_it_refuses_a_logged_in_user_without_a_tenant(db):
     from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.create_user(username="loner", password="pw")
+    # Staff, so a console user (a user who is not is no credential at all: test_console_users).
+    user = get_user_model().objects.create_user(username="loner", password="pw", is_staff=True)
 
     assert_error(session_client(user).get("/v1/agents"), 403, "forbidden", "no_tenant")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 
-from core.admin_tenancy import ConsoleAccess, TenantScopedForm, console_access, refusal_text
+from core.admin_tenancy import TenantScopedForm, console_access, refusal_text
 from core.errors import invalid_request
 from identity.models import Agent
+from tenants.access import ConsoleAccess
 from tests import factories
 
 
@@ -25,8 +26,12 @@ def _request(rf, user):
 
 def test_it_gives_superusers_every_tenant_and_staff_their_membership(rf, owner, member, superuser, tenant):
     assert console_access(_request(rf, superuser)) == ConsoleAccess(tenant_id=None, role="admin")
-    assert console_access(_request(rf, owner)) == ConsoleAccess(tenant_id=tenant.pk, role="admin")
-    assert console_access(_request(rf, member)) == ConsoleAccess(tenant_id=tenant.pk, role="viewer")
+    assert console_access(_request(rf, owner)) == ConsoleAccess(
+        tenant_id=tenant.pk, role="admin", home_tenant_id=tenant.pk
+    )
+    assert console_access(_request(rf, member)) == ConsoleAccess(
+        tenant_id=tenant.pk, role="viewer", home_tenant_id=tenant.pk
+    )
     assert not console_access(_request(rf, member)).can_write
 
 

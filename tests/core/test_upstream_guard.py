@@ -1,5 +1,5 @@
-"""SSRF guard (SPEC section 8): metadata and link-local always refused, private ranges only
-when ALLOW_PRIVATE_UPSTREAMS is off."""
+"""SSRF guard (SPEC section 8): metadata and link-local always refused; with
+ALLOW_PRIVATE_UPSTREAMS off, only globally routable addresses pass."""
 
 from __future__ import annotations
 
@@ -17,6 +17,17 @@ ALWAYS_REFUSED = [
     "http://[fe80::1]/",
     "http://100.100.100.200/",
     "http://0.0.0.0:8080/",
+    "http://168.63.129.16/machine/",  # Azure's wire server: a public address, never an upstream
+    "http://[::ffff:168.63.129.16]/",
+    "http://[2002:a9fe:a9fe::1]/",  # 6to4 of 169.254.169.254
+    "http://240.0.0.1/",  # reserved
+]
+# Neither private nor global: Python's is_private says no, so only "not is_global" refuses them.
+NOT_GLOBAL = [
+    "http://100.64.0.1/v1",  # shared address space (carrier-grade NAT, Tailscale)
+    "http://100.127.255.254/v1",
+    "http://[fec0::1]/v1",  # IPv6 site-local (Python before 3.13 even calls it global)
+    "http://[2002:0a00:0001::1]/v1",  # 6to4 of 10.0.0.1
 ]
 PRIVATE = [
     "http://127.0.0.1:11434/v1",
@@ -38,7 +49,7 @@ def test_it_always_refuses_metadata_and_link_local_addresses(settings, url, allo
     assert "base_url" in caught.value.message_dict
 
 
-@pytest.mark.parametrize("url", [*PRIVATE, "http://[::1]:8080/v1", "http://[fd00::5]/v1"])
+@pytest.mark.parametrize("url", [*PRIVATE, *NOT_GLOBAL, "http://[::1]:8080/v1", "http://[fd00::5]/v1"])
 def test_it_refuses_loopback_and_private_addresses_when_private_upstreams_are_off(settings, url):
     settings.ALLOW_PRIVATE_UPSTREAMS = False
 
@@ -48,7 +59,7 @@ def test_it_refuses_loopback_and_private_addresses_when_private_upstreams_are_of
     assert "base_url" in caught.value.message_dict
 
 
-@pytest.mark.parametrize("url", PRIVATE)
+@pytest.mark.parametrize("url", [*PRIVATE, *NOT_GLOBAL])
 def test_it_accepts_loopback_and_private_addresses_when_private_upstreams_are_on(settings, url):
     settings.ALLOW_PRIVATE_UPSTREAMS = True
 
@@ -60,6 +71,13 @@ def test_it_accepts_a_public_https_url(settings, allow_private):
     settings.ALLOW_PRIVATE_UPSTREAMS = allow_private
 
     assert url_clean(" https://api.openai.com/v1 ", field="base_url") == "https://api.openai.com/v1"
+
+
+@pytest.mark.parametrize("url", ["http://8.8.8.8/v1", "http://[2606:4700::1111]/v1", "http://[2002:808:808::1]/v1"])
+def test_it_accepts_globally_routable_addresses_with_private_upstreams_off(settings, url):
+    settings.ALLOW_PRIVATE_UPSTREAMS = False
+
+    assert url_clean(url, field="base_url") == url
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ def org_api(tenant):
         "http://0251.0376.0251.0376/",  # 169.254.169.254, spelled in octal
         "http://2852039166/",  # 169.254.169.254, as one number
         "http://[::ffff:a9fe:a9fe]/",
+        "http://168.63.129.16/",  # Azure's wire server
     ],
 )
 def test_it_refuses_metadata_and_link_local_base_urls_on_write(org_api, settings, base_url, allow_private):
@@ -48,7 +49,7 @@ def test_it_refuses_metadata_and_link_local_base_urls_on_write(org_api, settings
 
 @pytest.mark.parametrize(
     "base_url", ["http://127.0.0.1:8080/v1", "http://2130706433/v1", "http://0x7f.1/v1", "http://10.1.2.3/v1",
-                 "http://localhost:11434/v1"],
+                 "http://localhost:11434/v1", "http://100.64.0.1/v1", "http://[fec0::1]/v1"],
 )  # fmt: skip
 def test_it_refuses_private_base_urls_on_write_unless_allowed(org_api, settings, base_url):
     body = {"name": "p", "kind": "openai_compatible", "base_url": base_url}
@@ -95,7 +96,10 @@ def assert_address_refused(response) -> None:
 
 
 @pytest.mark.parametrize("allow_private", [True, False])
-@pytest.mark.parametrize("address", [METADATA, "169.254.1.1", "fe80::1", "100.100.100.200", "0.0.0.0"])  # noqa: S104 (refused, never bound)
+@pytest.mark.parametrize(
+    "address",
+    [METADATA, "169.254.1.1", "fe80::1", "100.100.100.200", "168.63.129.16", "0.0.0.0"],  # noqa: S104 (refused, never bound)
+)
 def test_it_refuses_a_host_name_resolving_to_a_metadata_or_link_local_address(world, settings, address, allow_private):
     settings.ALLOW_PRIVATE_UPSTREAMS = allow_private
     resolver = guarded(world, {"innocent.example": address})
@@ -107,6 +111,22 @@ def test_it_refuses_a_host_name_resolving_to_a_metadata_or_link_local_address(wo
 
     assert_address_refused(response)
     assert resolver.lookups == ["innocent.example"]  # refused after resolution, not by its name
+
+
+@pytest.mark.parametrize("address", ["100.64.0.1", "100.127.1.2", "fec0::1", "fec0:1::5"])
+def test_it_refuses_a_host_name_resolving_to_a_non_global_address_while_private_upstreams_are_off(
+    world, settings, address
+):
+    settings.ALLOW_PRIVATE_UPSTREAMS = False
+    resolver = guarded(world, {"carrier.example": address})
+    factories.make_provider(
+        world.tenant, kind="openai_compatible", base_url="http://carrier.example/v1", models=["x-*"]
+    )
+
+    response = ask(world, "x-1")
+
+    assert_address_refused(response)
+    assert resolver.lookups == ["carrier.example"]
 
 
 def test_it_refuses_a_host_name_resolving_to_loopback_only_while_private_upstreams_are_off(world, settings):
