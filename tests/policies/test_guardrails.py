@@ -102,13 +102,47 @@ def test_put_replaces_the_whole_object(world):
 
 
 def test_a_catastrophic_pattern_cannot_hang_the_gateway(world):
-    # The regex module defuses many classic ReDoS shapes; this one it cannot.
+    # The regex module defuses many classic ReDoS shapes; this one it cannot (and the `$` keeps
+    # it away from RE2, whose `$` means something else).
     guard(world, blocked_patterns=[{"name": "redos", "pattern": r"^(a|a)*$"}])
     started = time.monotonic()
     response = ask(world, "a" * 40 + "!")
     assert time.monotonic() - started < 2
-    # A pattern that runs out of time counts as a match: content never slips through.
-    assert response.json()["error"]["reason"] == "redos"
+    # Checks that cannot finish in the request's budget refuse it: content never slips through.
+    assert (response.status_code, response.json()["error"]["reason"]) == (400, "guardrail_timeout")
+    assert world.upstream.requests == []
+
+
+def test_it_bounds_the_whole_request_not_each_text(world):
+    # ~14 ms a text, well under the old 50 ms per text: 500 of them used to take 7 s and pass.
+    guard(world, blocked_patterns=[{"name": "redos", "pattern": r"^(a|a)*$"}])
+    response = ask(world, *["a" * 16 + "!"] * 500)
+    assert (response.status_code, response.json()["error"]["reason"]) == (400, "guardrail_timeout")
+    assert world.upstream.requests == []
+
+
+def test_it_bounds_pii_detection_by_the_same_budget(world):
+    # Each e-mail is cheap to find, but 140,000 of them (a 1 MB prompt) outrun the budget, and
+    # a redaction that cannot finish must not send the rest of the text unredacted.
+    guard(world, pii="redact")
+    response = ask(world, "a@b.co " * 140_000)
+    assert (response.status_code, response.json()["error"]["reason"]) == (400, "guardrail_timeout")
+    assert world.upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        (r"(?i)project\s+zeus", "PROJECT\u00a0zeus"),  # Unicode \s, though RE2's own \s is ASCII
+        (r"\d{4}", "pin \u0661\u0662\u0663\u0664"),  # Arabic-Indic digits are \d to `regex`
+        (r"(\w)\1{3}", "zzzz"),  # a backreference: `regex` runs it
+        (r"secret$", "the secret\n"),  # `$` before a final newline: `regex` runs it
+    ],
+)
+def test_it_keeps_each_patterns_meaning_whichever_engine_runs_it(world, pattern, text):
+    guard(world, blocked_patterns=[{"name": "rule", "pattern": pattern}])
+    assert ask(world, text).json()["error"]["reason"] == "rule"
+    assert world.upstream.requests == []
 
 
 @pytest.mark.parametrize(
