@@ -1,5 +1,6 @@
-"""Content guardrails of an app (SPEC 3.5), applied to every text part of every message
-(and to embeddings input) before anything leaves the gateway."""
+"""Content guardrails of an app (SPEC 3.5), applied to every text the request carries toward
+the model (contents, tool-call arguments, tool descriptions, embeddings input) before anything
+leaves the gateway."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import re2
 import regex
 
-from core.errors import GatewayError
+from core.errors import GatewayError, invalid_request
 from proxy.config_snapshot import GuardrailEntry
 from proxy.guardrail_patterns import BlockedPattern
 
@@ -159,18 +160,44 @@ def _blocked(pattern: BlockedPattern, text: str, encoded: bytes, budget: Budget)
         raise budget_exhausted() from None
 
 
+def _string_slot(container: Any, key: str, where: str) -> Iterator[tuple[Any, Any]]:
+    """The slot of ``container[key]`` when it holds text. Any other value but null (an object
+    where OpenAI takes a string) is refused: a provider might still read text out of it, and
+    text that reaches the model unchecked is what guardrails exist to prevent."""
+    if not isinstance(container, dict):
+        return
+    value = container.get(key)
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise invalid_request(f"{where} must be a string")
+    yield container, key
+
+
+def _dicts(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, list):
+        yield from (item for item in value if isinstance(item, dict))
+
+
 def _text_slots(body: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
-    """(container, index) of every text in the request, so it can be read and replaced."""
-    for message in body.get("messages") or ():
-        if not isinstance(message, dict):
-            continue
+    """(container, index) of every text the request carries toward the model (SPEC 3.5), so it
+    can be read and replaced: message contents and their text parts (tool results included),
+    the arguments of the assistant's tool calls (a JSON document in a string: checked and
+    redacted as the string it is), and the descriptions of the tools and legacy functions."""
+    for message in _dicts(body.get("messages")):
         content = message.get("content")
         if isinstance(content, str):
             yield message, "content"
         elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    yield part, "text"
+            for part in _dicts(content):
+                yield from _string_slot(part, "text", "a content part's 'text'")
+        for call in _dicts(message.get("tool_calls")):
+            yield from _string_slot(call.get("function"), "arguments", "'tool_calls[].function.arguments'")
+        yield from _string_slot(message.get("function_call"), "arguments", "'function_call.arguments'")
+    for tool in _dicts(body.get("tools")):
+        yield from _string_slot(tool.get("function"), "description", "'tools[].function.description'")
+    for function in _dicts(body.get("functions")):
+        yield from _string_slot(function, "description", "'functions[].description'")
     value = body.get("input")
     if isinstance(value, str):
         yield body, "input"
