@@ -36,35 +36,35 @@ _MAX_CODE_POINT = 0x10FFFF
 _REPETITION = regex.compile(r"\{\d+(?:,\d*)?\}")
 _INLINE_FLAGS = regex.compile(r"\(\?([^:)]*)\)")
 
-_RE2_OPTIONS = re2.Options()
+RE2_OPTIONS = re2.Options()
 # RE2 logs a refused pattern (its text) through absl on stderr; a refusal here only means
 # "run it with regex", so the log would be noise on every config load.
-_RE2_OPTIONS.log_errors = False
-
-
-@functools.cache
-def _every_code_point() -> str:
-    """Every code point but the surrogates (which cannot occur in UTF-8 text), in order."""
-    return "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, _MAX_CODE_POINT + 1)))
+RE2_OPTIONS.log_errors = False
 
 
 def _code_point(index: int) -> int:
+    """The code point at ``index`` of a string of every code point but the surrogates."""
     return index if index < 0xD800 else index + 0x800
 
 
 @functools.cache
-def _code_point_ranges(escape: str) -> str:
-    """The code points ``regex`` matches with ``\\d``, ``\\s`` or ``\\w`` (or their negations),
-    as RE2 range syntax without brackets, computed once per process from ``regex`` itself so
-    the two engines can never disagree."""
-    ranges = []
-    for run in regex.finditer(f"(?:\\{escape})+", _every_code_point()):
-        first, last = _code_point(run.start()), _code_point(run.end() - 1)
-        if first < 0xD800 < last:  # a run across the surrogate gap is two ranges
-            ranges += [(first, 0xD7FF), (0xE000, last)]
-        else:
-            ranges.append((first, last))
-    return "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
+def _class_ranges() -> dict[str, str]:
+    """For each of ``\\d \\D \\s \\S \\w \\W``: the code points ``regex`` matches with it, as RE2
+    range syntax without brackets. Computed from ``regex`` itself, so the engines cannot
+    disagree, once per process when the configuration loader meets the first pattern that
+    needs it (~0.2 s of CPU, once). Surrogates are left out: they cannot occur in UTF-8 text."""
+    every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, _MAX_CODE_POINT + 1)))
+    classes = {}
+    for escape in _UNICODE_CLASS_ESCAPES:
+        ranges = []
+        for run in regex.finditer(f"(?:\\{escape})+", every):
+            first, last = _code_point(run.start()), _code_point(run.end() - 1)
+            if first < 0xD800 < last:  # a run across the surrogate gap is two ranges
+                ranges += [(first, 0xD7FF), (0xE000, last)]
+            else:
+                ranges.append((first, last))
+        classes[escape] = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
+    return classes
 
 
 def re2_translate(pattern: str) -> str | None:
@@ -81,7 +81,7 @@ def re2_translate(pattern: str) -> str | None:
                 return None
             escaped = pattern[index + 1]
             if escaped in _UNICODE_CLASS_ESCAPES:
-                ranges = _code_point_ranges(escaped)
+                ranges = _class_ranges()[escaped]
                 out.append(ranges if in_class else f"[{ranges}]")
             elif escaped in string.ascii_letters or escaped in string.digits:
                 if escaped not in _SAME_LETTER_ESCAPES:
@@ -135,7 +135,7 @@ def blocked_pattern_compile(name: str, pattern: str) -> BlockedPattern:
     translated = re2_translate(pattern)
     if translated is not None:
         try:
-            return BlockedPattern(name, re2.compile(translated.encode(), _RE2_OPTIONS), None)
+            return BlockedPattern(name, re2.compile(translated.encode(), RE2_OPTIONS), None)
         except re2.error:
             pass  # backreferences, lookarounds, too large for RE2's memory bound, …
     return BlockedPattern(name, None, regex.compile(pattern))

@@ -13,18 +13,16 @@ import regex
 
 from core.errors import GatewayError, invalid_request
 from proxy.config_snapshot import GuardrailEntry
-from proxy.guardrail_patterns import BlockedPattern
+from proxy.guardrail_patterns import RE2_OPTIONS, BlockedPattern
 
 # All guardrail work of one request together (SPEC 3.5): the event loop serves every tenant
 # of the process, so no request may hold it longer than this with its patterns and prompt.
 # Beyond it the request is refused (reason guardrail_timeout), never sent unchecked.
 BUDGET_SECONDS = 0.1
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
 # E-mail is the one PII shape that backtracks badly ("aaaa…@" is quadratic in ``regex``: 40,000
 # characters took 22 s); it needs no lookaround, so RE2 runs it in linear time.
-EMAIL = re2.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", _RE2_OPTIONS)
+EMAIL = re2.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", RE2_OPTIONS)
 # The others need lookarounds (``regex``) but repeat only a bounded number of times, so they
 # stay linear; they still run under the request's budget.
 SSN = regex.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
