@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from apps.guardrail_rules import blocked_patterns_clean
 from core.ids import IdFactory
 from core.models import TenantOwned
 from core.validation import validate_domains
@@ -83,8 +84,6 @@ class GuardrailPolicy(models.Model):
         return f"guardrails of {self.app_id}"
 
     def clean(self) -> None:
-        from apps.guardrail_rules import blocked_patterns_clean
-
         self.blocked_patterns = blocked_patterns_clean(self.blocked_patterns)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.guardrail_rules import MAX_NAME_LENGTH, MAX_PATTERN_LENGTH, MAX_PATTERNS
 from apps.models import App, GuardrailPolicy, KeyLocation, PiiMode, Policy
 from apps.policy_rules import ENDPOINTS, WEEKDAYS
 from core.api.serializers import OBJECT_FIELDS, InputSerializer, ObjectSerializer, string_list
@@ -101,8 +102,12 @@ class AppInputSerializer(InputSerializer):
 
 
 class BlockedPatternSerializer(InputSerializer):
-    name = serializers.CharField(max_length=64)
-    pattern = serializers.CharField(max_length=1000, trim_whitespace=False, help_text="a regular expression")
+    # Lengths and counts are checked by apps.guardrail_rules (one rule for the API and the console).
+    name = serializers.CharField(help_text=f"unique within the app, at most {MAX_NAME_LENGTH} characters")
+    pattern = serializers.CharField(
+        trim_whitespace=False,
+        help_text=f"a regular expression (Python's `regex` syntax), at most {MAX_PATTERN_LENGTH} characters",
+    )
 
 
 class GuardrailsSerializer(ObjectSerializer):
@@ -123,7 +128,7 @@ class GuardrailsSerializer(ObjectSerializer):
 class GuardrailsInputSerializer(InputSerializer):
     """The whole object: a field left out takes its default ([], "off", null)."""
 
-    blocked_patterns = BlockedPatternSerializer(many=True, required=False)
+    blocked_patterns = BlockedPatternSerializer(many=True, required=False, help_text=f"at most {MAX_PATTERNS} patterns")
     pii = serializers.ChoiceField(choices=PiiMode.values, required=False)
     max_prompt_chars = serializers.IntegerField(min_value=0, max_value=INT32_MAX, allow_null=True, required=False)
 

@@ -50,6 +50,9 @@ def test_it_refuses_patch(owner_api, world):
         {"blocked_patterns": [{"name": "a", "pattern": "x", "flags": "i"}]},
         {"pii": "shout"},
         {"max_prompt_chars": -5},
+        {"blocked_patterns": [{"name": f"p{i}", "pattern": "x"} for i in range(51)]},
+        {"blocked_patterns": [{"name": "long", "pattern": "x" * 1001}]},
+        {"blocked_patterns": [{"name": "n" * 65, "pattern": "x"}]},
     ],
 )
 def test_it_refuses_invalid_guardrails(owner_api, world, body):
@@ -58,6 +61,15 @@ def test_it_refuses_invalid_guardrails(owner_api, world, body):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
     assert response.json()["error"]["message"].startswith(next(iter(body)))
+
+
+def test_it_accepts_fifty_patterns_of_a_thousand_characters(owner_api, world):
+    patterns = [{"name": f"p{i}", "pattern": "x" * 999 + str(i % 10)} for i in range(50)]
+
+    response = owner_api.put(f"/v1/apps/{world['app']}/guardrails", {"blocked_patterns": patterns}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["blocked_patterns"] == patterns
 
 
 def test_it_lets_an_agent_key_read_its_apps_guardrails(agent_key_api, owner_api, world):

@@ -3,6 +3,7 @@ secrets stay write-only, and a viewer can write nothing."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -70,6 +71,15 @@ def test_it_shows_model_validation_errors_on_the_form(owner_client, tenant):
     response = owner_client.post(admin_url(App, "add"), app_data(allowed_user_domains="[]"))
     assert response.status_code == 200
     assert "allowed_user_domains" in response.context["adminform"].form.errors
+    assert not App.objects.filter(slug="support-bot").exists()
+
+
+def test_it_refuses_more_guardrail_patterns_than_the_api_allows(owner_client, tenant):
+    patterns = json.dumps([{"name": f"p{i}", "pattern": "x"} for i in range(51)])
+    response = owner_client.post(admin_url(App, "add"), app_data(**{"guardrails-0-blocked_patterns": patterns}))
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][0].formset.errors[0]
+    assert "at most 50" in str(errors["blocked_patterns"])
     assert not App.objects.filter(slug="support-bot").exists()
 
 
