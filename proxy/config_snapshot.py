@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.guardrail_patterns import BlockedPattern, blocked_pattern_compile
-
 from identity.jwt_settings import jwt_settings_digest
+from proxy.guardrail_patterns import BlockedPattern, blocked_pattern_compile
 
 
 @dataclass(frozen=True, slots=True)
