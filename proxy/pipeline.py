@@ -189,7 +189,6 @@ async def _stream(
                 if chunk == b"data: [DONE]\n\n":
                     break
                 await body_send(chunk)
-            usage = answer.local.usage
         else:
             translator = answer.translator
             failure: str | None = None
@@ -214,14 +213,12 @@ async def _stream(
             except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
                 failure = failure or "upstream_stream_invalid"
                 logger.warning("unreadable upstream stream (request %s): %s", ctx.id, type(exc).__name__)
-            usage = translator.usage
             if getattr(translator, "error", None):
                 # The provider's own error event already reached the client.
                 ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_error"
             elif failure is not None or not getattr(translator, "complete", True):
                 ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_incomplete"
                 await body_send(_stream_error_event(ctx, "the provider's stream ended before the answer was complete"))
-        ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
 
     async def watch_disconnect() -> None:
         while True:
@@ -243,7 +240,7 @@ async def _stream(
         if answer.response is not None:
             answer.response.close()
         ctx.error_reason = "client_disconnected"
-        ctx.cost_usd = _cost(config, ctx)
+        _stream_cost(ctx, config, answer)
         await _record(ctx, runtime)
         return
     try:
@@ -257,7 +254,7 @@ async def _stream(
         ctx.error_code, ctx.error_reason = "internal_error", "internal_error"
         with contextlib.suppress(OSError):
             await body_send(_stream_error_event(ctx, "internal error"))
-    ctx.cost_usd = _cost(config, ctx)
+    _stream_cost(ctx, config, answer)
     recorded = await _record(ctx, runtime)
     if started:
         # [DONE] goes out only once the record is committed; without it the stream ends on an
@@ -268,6 +265,18 @@ async def _stream(
             ending = b"data: " + orjson.dumps(error.body(ctx.id)) + b"\n\n"
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": ending, "more_body": False})
+
+
+def _stream_cost(ctx: RequestContext, config: TenantConfig, answer: StreamAnswer) -> None:
+    """Tokens and cost of a stream, however it ended, before its record and its settlement.
+
+    The one place a stream is priced: a stream the client left, or one the provider broke
+    off, counts what was streamed (the provider's usage where it arrived, else the estimate
+    of the text relayed), so dropping the connection never makes an answer free.
+    """
+    usage = answer.local.usage if answer.local is not None else answer.translator.spent()
+    ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+    ctx.cost_usd = _cost(config, ctx)
 
 
 def _stream_error_event(ctx: RequestContext, message: str) -> bytes:

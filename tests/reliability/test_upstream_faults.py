@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -275,6 +276,9 @@ def test_it_ends_a_stream_that_breaks_midway_cleanly_with_an_error_event_and_a_r
     assert (record.status_code, record.error_code, record.error_reason, record.stream) == (
         200, "upstream_error", reason, True,
     )  # fmt: skip
+    # What was streamed before the failure counts: the prompt ("Hi") and the text relayed.
+    text = "".join(p["choices"][0]["delta"].get("content") or "" for p in payloads[:-1] if p.get("choices"))
+    assert (record.prompt_tokens, record.completion_tokens) == (1, math.ceil(len(text) / 4))
     assert_one_record_each(tenant, [response.headers["x-request-id"], assert_not_stuck(tenant)])
 
 
