@@ -31,6 +31,7 @@ from proxy.policy_enforcement import (
     token_estimate,
 )
 from proxy.policy_resolution import effective_policy
+from proxy.providers.sse import MAX_STREAM_EVENT_BYTES, UpstreamEventTooLarge
 from proxy.request_body import chat_body_check, embeddings_body_check, json_body_parse
 from proxy.request_context import RequestContext
 from proxy.routing import Target, concrete_model_names, route_resolve
@@ -38,6 +39,13 @@ from proxy.runtime import GatewayRuntime
 from proxy.upstream import JsonAnswer, StreamAnswer, forward
 
 logger = logging.getLogger(__name__)
+# What the client's closing error event says, per reason of a stream the provider broke off.
+STREAM_FAILURES = {
+    "upstream_event_too_large": f"the provider sent a stream event over {MAX_STREAM_EVENT_BYTES >> 20} MiB",
+    "upstream_stream_interrupted": "the provider's stream ended before the answer was complete",
+    "upstream_stream_invalid": "the provider's stream ended before the answer was complete",
+    "upstream_stream_incomplete": "the provider's stream ended before the answer was complete",
+}
 
 
 async def request_handle(ctx: RequestContext, receive: Receive, send: Send, runtime: GatewayRuntime) -> None:
@@ -189,7 +197,6 @@ async def _stream(
                 if chunk == b"data: [DONE]\n\n":
                     break
                 await body_send(chunk)
-            usage = answer.local.usage
         else:
             translator = answer.translator
             failure: str | None = None
@@ -199,6 +206,9 @@ async def _stream(
                 async for data in answer.response.content.iter_any():
                     for out in translator.feed(data):
                         await body_send(out)
+            except UpstreamEventTooLarge:
+                failure = "upstream_event_too_large"
+                logger.warning("upstream stream event over %d bytes (request %s)", MAX_STREAM_EVENT_BYTES, ctx.id)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 failure = "upstream_stream_interrupted"
                 logger.warning("upstream stream ended early (request %s): %s", ctx.id, type(exc).__name__)
@@ -207,21 +217,20 @@ async def _stream(
                 logger.warning("unreadable upstream stream (request %s): %s", ctx.id, type(exc).__name__)
             finally:
                 answer.response.close()
-            try:
-                # Also after an interruption: what the translator still holds (usage, a last chunk).
-                for out in translator.close():
-                    await body_send(out)
-            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-                failure = failure or "upstream_stream_invalid"
-                logger.warning("unreadable upstream stream (request %s): %s", ctx.id, type(exc).__name__)
-            usage = translator.usage
+            if failure != "upstream_event_too_large":  # the translator holds nothing but that event
+                try:
+                    # Also after an interruption: what the translator still holds (usage, a last chunk).
+                    for out in translator.close():
+                        await body_send(out)
+                except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                    failure = failure or "upstream_stream_invalid"
+                    logger.warning("unreadable upstream stream (request %s): %s", ctx.id, type(exc).__name__)
             if getattr(translator, "error", None):
                 # The provider's own error event already reached the client.
                 ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_error"
             elif failure is not None or not getattr(translator, "complete", True):
                 ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_incomplete"
-                await body_send(_stream_error_event(ctx, "the provider's stream ended before the answer was complete"))
-        ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+                await body_send(_stream_error_event(ctx, STREAM_FAILURES[ctx.error_reason]))
 
     async def watch_disconnect() -> None:
         while True:
@@ -243,7 +252,7 @@ async def _stream(
         if answer.response is not None:
             answer.response.close()
         ctx.error_reason = "client_disconnected"
-        ctx.cost_usd = _cost(config, ctx)
+        _stream_cost(ctx, config, answer)
         await _record(ctx, runtime)
         return
     try:
@@ -257,7 +266,7 @@ async def _stream(
         ctx.error_code, ctx.error_reason = "internal_error", "internal_error"
         with contextlib.suppress(OSError):
             await body_send(_stream_error_event(ctx, "internal error"))
-    ctx.cost_usd = _cost(config, ctx)
+    _stream_cost(ctx, config, answer)
     recorded = await _record(ctx, runtime)
     if started:
         # [DONE] goes out only once the record is committed; without it the stream ends on an
@@ -268,6 +277,18 @@ async def _stream(
             ending = b"data: " + orjson.dumps(error.body(ctx.id)) + b"\n\n"
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": ending, "more_body": False})
+
+
+def _stream_cost(ctx: RequestContext, config: TenantConfig, answer: StreamAnswer) -> None:
+    """Tokens and cost of a stream, however it ended, before its record and its settlement.
+
+    The one place a stream is priced: a stream the client left, or one the provider broke
+    off, counts what was streamed (the provider's usage where it arrived, else the estimate
+    of the text relayed), so dropping the connection never makes an answer free.
+    """
+    usage = answer.local.usage if answer.local is not None else answer.translator.spent()
+    ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+    ctx.cost_usd = _cost(config, ctx)
 
 
 def _stream_error_event(ctx: RequestContext, message: str) -> bytes:

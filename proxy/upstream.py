@@ -23,8 +23,9 @@ from proxy.routing import Target
 
 logger = logging.getLogger(__name__)
 MAX_ERROR_BODY = 64 * 1024
-# Embeddings of many long inputs are the largest honest answers; this is far above them.
-MAX_UPSTREAM_BODY = 256 * 1024 * 1024
+# SPEC 3.6: a non-streamed answer over 64 MiB ends the request. Embeddings of many long
+# inputs are the largest honest answers, and this is far above them.
+MAX_UPSTREAM_BODY = 64 << 20
 
 
 class UpstreamClient:
@@ -75,6 +76,16 @@ class StreamAnswer:
     local: LocalResult | None = None
     # The upstream's first bytes, read before the answer is handed to the pipeline.
     first: bytes = b""
+
+
+class UpstreamAnswerTooLarge(Exception):
+    """A non-streamed answer passed :data:`MAX_UPSTREAM_BODY` (declared or as read)."""
+
+
+def answer_too_large() -> GatewayError:
+    """Final, not a reason to fall back: the provider did answer (and bill), only too much."""
+    message = f"the provider's answer is over {MAX_UPSTREAM_BODY >> 20} MiB"
+    return GatewayError(502, "upstream_error", message, "upstream_response_too_large")
 
 
 class _Retryable(Exception):
@@ -220,6 +231,10 @@ async def _forward_one(client, ctx, adapter, target: Target, body, prompt_chars)
         return StreamAnswer(translator=translator, response=response, first=first)
     try:
         raw = await asyncio.wait_for(_body_read(response), timeout=timeout)
+    except UpstreamAnswerTooLarge:
+        response.close()
+        logger.warning("answer of provider %s over the cap (request %s)", target.provider.id, ctx.id)
+        raise answer_too_large() from None
     except TimeoutError as exc:
         response.close()
         raise _Retryable(_final_error("timeout", "the provider timed out")) from exc
@@ -250,12 +265,12 @@ async def _body_read(response: aiohttp.ClientResponse) -> bytes:
     """The whole body, refusing one larger than ``MAX_UPSTREAM_BODY`` (memory is shared by all requests)."""
     declared = response.content_length
     if declared is not None and declared > MAX_UPSTREAM_BODY:
-        raise aiohttp.ClientPayloadError("the provider's answer is too large")
+        raise UpstreamAnswerTooLarge
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(1 << 16):
         size += len(chunk)
         if size > MAX_UPSTREAM_BODY:
-            raise aiohttp.ClientPayloadError("the provider's answer is too large")
+            raise UpstreamAnswerTooLarge
         chunks.append(chunk)
     return b"".join(chunks)

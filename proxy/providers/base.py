@@ -42,6 +42,21 @@ def estimate_tokens(text_length: int) -> int:
     return math.ceil(text_length / 4) if text_length else 0
 
 
+def stream_usage(usage: Usage, text_chars: int, *, complete: bool) -> Usage:
+    """What a stream cost, however it ended: the record and the limits count this.
+
+    A complete stream counts as its provider reported it. One that stopped short (the client
+    left, the provider failed, a cap ended it) has at best a partial report (Anthropic's
+    ``message_start`` says one output token; OpenAI sends usage after the last chunk), so its
+    completion is at least the estimate of the text relayed so far, with the estimator the
+    reservation uses: a client that drops a stream must not get its text for free.
+    """
+    if complete:
+        return usage
+    completion = max(usage.completion_tokens, estimate_tokens(text_chars))
+    return Usage(usage.prompt_tokens, completion, usage.reported)
+
+
 class StreamTranslator(Protocol):
     usage: Usage
     # Set when the upstream reported an error mid-stream (the client got an error chunk).
@@ -55,6 +70,9 @@ class StreamTranslator(Protocol):
 
         Never ``data: [DONE]``: the pipeline sends that itself, once the record is committed.
         """
+
+    def spent(self) -> Usage:
+        """What the stream has cost so far, whenever it is asked (see :func:`stream_usage`)."""
 
 
 class ProviderAdapter(Protocol):

@@ -13,7 +13,7 @@ import orjson
 
 from proxy.config_snapshot import ProviderEntry
 from proxy.models import DEFAULT_BASE_URLS
-from proxy.providers.base import UpstreamCall, Usage, estimate_tokens
+from proxy.providers.base import UpstreamCall, Usage, estimate_tokens, stream_usage
 from proxy.providers.sse import SSEBuffer
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
@@ -123,6 +123,9 @@ class PassthroughStream:
     def close(self) -> list[bytes]:
         # An upstream that closes right after its last event may leave out the blank line.
         return self._relay(self._events.feed(self._carry + b"\n\n"))
+
+    def spent(self) -> Usage:
+        return stream_usage(self.usage, self._text_chars, complete=self.complete and self.error is None)
 
     def _relay(self, events: list[tuple[bytes, bytes]]) -> list[bytes]:
         out = [raw for raw, payload in events if self._event_accept(raw, payload)]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from core.errors import GatewayError, invalid_request
-from proxy.providers.base import Usage, estimate_tokens
+from proxy.providers.base import Usage, estimate_tokens, stream_usage
 from proxy.providers.openai_like import upstream_error_message
 from proxy.providers.sse import SSEBuffer, sse_encode
 
@@ -514,6 +514,9 @@ class ChunkStream:
         if not self.finished:
             return self.fail("the provider's stream ended before it finished")
         return [self.usage_chunk()]
+
+    def spent(self) -> Usage:
+        return stream_usage(self.usage, self._text_chars, complete=self.finished and self.error is None)
 
     def report(self, tokens: TokenCounts) -> None:
         self.tokens = tokens

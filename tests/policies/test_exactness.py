@@ -13,6 +13,7 @@ import pytest
 from forensics.models import RequestLog
 from tenants.models import Tenant
 from tests import factories
+from tests.support.live_fixtures import stream_then_drop, streamed_text
 from tests.support.servers import GatewayProcess, chat_stream, free_port, redis_url_for_tests, wait_for_port
 
 SLOW = {"X-Mock-Latency-Ms": "800"}
@@ -103,6 +104,50 @@ def test_a_streamed_answer_consumes_the_budget(world):
     assert third.json()["error"]["reason"] == "daily_tokens"
     record = RequestLog.objects.get(id=first.headers["x-request-id"])
     assert (record.prompt_tokens, record.completion_tokens) == (5, 3)
+
+
+def test_a_stream_read_to_its_end_then_dropped_consumes_the_budget(world):
+    # Issue 21: streams whose client left before [DONE] were recorded with 0 tokens and their
+    # reservation released, so any number of them passed a daily budget.
+    factories.make_policy(world.tenant, tenant_wide=True, daily_token_budget=10)
+    world.upstream.behaviour["/v1/chat/completions"] = lambda r: {
+        "stream": chat_stream("gpt-4o", ["a", "b"], (5, 3)), "end_delay": 3,
+    }  # fmt: skip
+    body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+
+    for _ in range(2):  # 0, then 8 used: below 10, so admitted
+        dropped = stream_then_drop(world, body, until=lambda chunks: bool(chunks[-1].get("usage")))
+        record = RequestLog.objects.get(id=dropped.request_id)
+        assert (record.status_code, record.error_reason) == (200, "client_disconnected")
+        assert (record.prompt_tokens, record.completion_tokens) == (5, 3)  # the provider's usage
+        assert record.cost_usd > 0
+
+    with world.http(**{"X-API-Key": world.secret}) as client:
+        refused = client.post("/v1/chat/completions", json=body)
+    assert refused.status_code == 429  # 16 used
+    assert refused.json()["error"]["reason"] == "daily_tokens"
+
+
+def test_a_stream_left_midway_counts_the_text_it_sent_against_tokens_per_minute(world):
+    factories.make_policy(world.tenant, tenant_wide=True, tokens_per_minute=20)
+    words = [" wxyz"] * 200  # and no usage: what was sent is estimated, as the reservation is
+    world.upstream.behaviour["/v1/chat/completions"] = lambda r: {
+        "stream": chat_stream("gpt-4o", words, usage=None), "chunk_delay": 0.02,
+    }  # fmt: skip
+    body = {"model": "gpt-4o", "stream": True, "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}
+
+    # Reserves 1 + 5 = 6 tokens of the 20; leaves once 80 characters (20 tokens) have arrived.
+    dropped = stream_then_drop(world, body, until=lambda chunks: len(streamed_text(chunks)) >= 80)
+
+    record = RequestLog.objects.get(id=dropped.request_id)
+    assert (record.status_code, record.error_reason) == (200, "client_disconnected")
+    assert record.prompt_tokens == 1  # "Hi"
+    assert len(dropped.text) / 4 <= record.completion_tokens < 250  # what was sent, not the whole answer
+    assert record.cost_usd > 0
+    with world.http(**{"X-API-Key": world.secret}) as client:
+        refused = client.post("/v1/chat/completions", json={**body, "stream": False})
+    assert refused.status_code == 429
+    assert refused.json()["error"]["reason"] == "tokens_per_minute"
 
 
 class RedisServer:

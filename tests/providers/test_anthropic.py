@@ -9,6 +9,7 @@ import pytest
 
 from forensics.models import RequestLog
 from tests.providers.conftest import PROVIDER_SECRET, provider_for, stream_text, stream_tool_calls
+from tests.support.live_fixtures import stream_then_drop, streamed_text
 
 MODEL = "claude-sonnet-4-5"
 PATH = "/v1/messages"
@@ -378,6 +379,21 @@ def test_it_records_the_streamed_usage(world, claude):
     record = RequestLog.objects.get()
     assert record.stream is True
     assert (record.prompt_tokens, record.completion_tokens) == (25, 9)
+
+
+def test_it_counts_the_text_a_stream_left_midway_had_sent_not_message_starts_output_tokens(world, claude):
+    # message_start reports input tokens and "1" output token; the real count comes at the end,
+    # which a client that leaves first never lets arrive.
+    events = stream_events([("text", [" wxyz"] * 200, {})])
+    world.upstream.behaviour[PATH] = lambda seen: {"events": events, "chunk_delay": 0.02}
+    body = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+
+    dropped = stream_then_drop(world, body, until=lambda chunks: len(streamed_text(chunks)) >= 80)
+
+    record = RequestLog.objects.get(id=dropped.request_id)
+    assert (record.status_code, record.error_reason) == (200, "client_disconnected")
+    assert record.prompt_tokens == 25  # reported by message_start (input + cache reads)
+    assert len(dropped.text) / 4 <= record.completion_tokens < 250
 
 
 def test_it_streams_tool_calls_with_argument_deltas(world, claude):

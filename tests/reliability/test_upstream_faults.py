@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -121,10 +122,41 @@ def malformed_stream(conn: RawConnection) -> None:
     conn.send(b"0\r\n\r\n")
 
 
+# SPEC 3.6's bound on a non-streamed answer (the SPEC's number, not the code's constant).
+MAX_BODY = 64 << 20
+
+
+def _padded_answer(size: int) -> bytes:
+    """A valid chat completion of exactly ``size`` bytes: JSON may end in any amount of whitespace."""
+    body = json.dumps(chat_completion("gpt-4o-mini")).encode()
+    return body + b" " * (size - len(body))
+
+
+def _chunked(conn: RawConnection, body: bytes) -> None:
+    conn.head(200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    for start in range(0, len(body), 1 << 20):
+        conn.chunk(body[start : start + (1 << 20)])
+    conn.send(b"0\r\n\r\n")
+
+
+def body_over_the_cap(conn: RawConnection) -> None:
+    body = _padded_answer(MAX_BODY + 1)
+    conn.head(200, {"Content-Type": "application/json", "Content-Length": str(len(body)), "Connection": "close"})
+    conn.send(body)
+
+
+def chunked_body_over_the_cap(conn: RawConnection) -> None:
+    _chunked(conn, _padded_answer(MAX_BODY + 1))  # no length announced: the gateway must count
+
+
+def chunked_body_at_the_cap(conn: RawConnection) -> None:
+    _chunked(conn, _padded_answer(MAX_BODY))
+
+
 SCENARIOS = {f.__name__: f for f in (
     reset_before_answer, stall_before_answer, stall_after_first_byte, non_json_body, truncated_body, json_list_body,
     always_503, reset_mid_stream, stall_mid_stream, stall_before_first_event, truncated_chunked_stream,
-    stream_closed_without_end, malformed_stream,
+    stream_closed_without_end, malformed_stream, body_over_the_cap, chunked_body_over_the_cap, chunked_body_at_the_cap,
 )}  # fmt: skip
 
 
@@ -275,7 +307,37 @@ def test_it_ends_a_stream_that_breaks_midway_cleanly_with_an_error_event_and_a_r
     assert (record.status_code, record.error_code, record.error_reason, record.stream) == (
         200, "upstream_error", reason, True,
     )  # fmt: skip
+    # What was streamed before the failure counts: the prompt ("Hi") and the text relayed.
+    text = "".join(p["choices"][0]["delta"].get("content") or "" for p in payloads[:-1] if p.get("choices"))
+    assert (record.prompt_tokens, record.completion_tokens) == (1, math.ceil(len(text) / 4))
     assert_one_record_each(tenant, [response.headers["x-request-id"], assert_not_stuck(tenant)])
+
+
+@pytest.mark.parametrize("scenario", ["body_over_the_cap", "chunked_body_over_the_cap"])
+def test_it_ends_the_request_with_502_on_a_non_streamed_answer_over_64_mib(raw, healthy_upstream, tenant, scenario):
+    broken = provider_for(tenant, raw.base_url(scenario), timeout=30)
+    backup = provider_for(tenant, healthy_upstream.url + "/v1", model="backup-only", timeout=30)
+    alias = alias_over(tenant, broken, backup)
+    backup_requests = len(healthy_upstream.requests)
+
+    response = ask(tenant, alias)
+
+    assert_spec_error(response, 502, "upstream_error", "upstream_response_too_large")
+    assert len(healthy_upstream.requests) == backup_requests  # the provider did answer: no fallback
+    record = RequestLog.objects.get(id=response.headers["x-request-id"])
+    assert (record.status_code, record.error_code, record.error_reason) == (
+        502, "upstream_error", "upstream_response_too_large",
+    )  # fmt: skip
+    assert_one_record_each(tenant, [response.headers["x-request-id"], assert_not_stuck(tenant)])
+
+
+def test_it_accepts_a_non_streamed_answer_of_exactly_64_mib(raw, tenant):
+    provider_for(tenant, raw.base_url("chunked_body_at_the_cap"), timeout=30)
+
+    response = ask(tenant)
+
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["choices"][0]["message"]["content"] == "Hello from upstream"
 
 
 def test_it_relays_only_readable_events_of_a_malformed_stream_and_one_done(raw, tenant):

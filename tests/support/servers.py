@@ -52,7 +52,8 @@ class FakeUpstream:
     ``status``, ``json``, ``headers``, ``delay`` (seconds before answering), ``stream`` (list of SSE
     data payloads), ``events`` (``(event name or None, payload)`` pairs, for providers that
     name their events), ``raw`` (byte chunks written as they are: events split across reads,
-    CRLF line ends), ``chunk_delay``. Unscripted paths answer like OpenAI would.
+    CRLF line ends), ``chunk_delay``, ``end_delay`` (seconds the stream stays open after its
+    last chunk). Unscripted paths answer like OpenAI would.
     """
 
     port: int = 0
@@ -97,6 +98,8 @@ class FakeUpstream:
                 await response.write(chunk)
                 if spec.get("chunk_delay"):
                     await asyncio.sleep(spec["chunk_delay"])
+            if spec.get("end_delay"):
+                await asyncio.sleep(spec["end_delay"])
             await response.write_eof()
         except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
             self.stream_disconnected.set()
