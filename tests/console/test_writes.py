@@ -330,3 +330,46 @@ def test_it_refuses_a_bulk_delete_that_removes_the_last_console_admin_as_a_whole
     assert "last admin credential" in response.content.decode()
     assert Membership.objects.filter(pk__in=[viewer.pk, membership.pk]).count() == 2
     assert not LogEntry.objects.filter(user=superuser).exists()
+
+
+def tenant_data(**fields) -> dict:
+    return {
+        "name": "Owner Org", "rate_limit_fail_mode": "open", "budget_fail_mode": "closed", "log_retention_days": "365",
+    } | fields  # fmt: skip
+
+
+@pytest.mark.parametrize("days", ["0", "1", "29"])
+def test_it_refuses_a_tenant_admin_retention_under_30_days(owner_client, tenant, days):
+    response = owner_client.post(admin_url(tenant), tenant_data(log_retention_days=days))
+
+    assert response.status_code == 200
+    assert "log_retention_days" in response.context["adminform"].form.errors
+    assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 365
+
+
+def test_it_lets_a_tenant_admin_set_30_days(owner_client, owner, tenant):
+    response = owner_client.post(admin_url(tenant), tenant_data(log_retention_days="30"))
+
+    assert response.status_code == 302
+    assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 30
+    assert user_event("tenant.updated", tenant.pk, owner).changes["log_retention_days"] == {"before": 365, "after": 30}
+
+
+def test_it_lets_a_platform_superuser_set_less_than_30_days_but_not_zero(superuser_client, tenant):
+    assert superuser_client.post(admin_url(tenant), tenant_data(log_retention_days="7")).status_code == 302
+    assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 7
+
+    response = superuser_client.post(admin_url(tenant), tenant_data(log_retention_days="0"))
+
+    assert response.status_code == 200
+    assert "log_retention_days" in response.context["adminform"].form.errors
+    assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 7
+
+
+def test_it_lets_neither_a_viewer_nor_an_outsider_change_the_retention(member_client, stranger_client, tenant):
+    # The viewer may look but not change (403); the outsider's admin does not find the tenant (302 away).
+    for client, status in ((member_client, 403), (stranger_client, 302)):
+        response = client.post(admin_url(tenant), tenant_data(log_retention_days="30"))
+
+        assert response.status_code == status
+        assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 365
