@@ -12,15 +12,16 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from analytics.aggregates import cells_aggregate, rows_read
-from analytics.buckets import BREAKDOWN_SPANS, Segment, block_start, span_delta, window_cover
+from analytics.buckets import BREAKDOWN_SPANS, EPOCH, Segment, block_start, span_delta, window_cover
 from analytics.models import Breakdown, Report, UsageRollupState
 from analytics.usage_totals import UsageTotals
 from core.errors import invalid_request
@@ -31,6 +32,16 @@ TIME_GROUPS = ("day", "hour")
 # Which record column each group reads for the tail.
 RECORD_COLUMN = {"model": "model_requested", "user": "user", "app": "app_id", "agent": "agent_id"}
 TAIL_FIELDS = ("created_at", "seq", "status_code", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms")
+# SPEC 5.8: the default window, and the largest one may ask for. 400 days of hours are 9,601
+# groups at most, so the time groupings stay under USAGE_MAX_GROUPS by the window alone; the
+# others (a user per group, say) are counted as they are read.
+USAGE_DEFAULT_WINDOW = timedelta(days=30)
+USAGE_MAX_WINDOW = timedelta(days=400)
+USAGE_MAX_GROUPS = 10_000
+# Where the rollup blocks can count (they are aligned on days since 1970, the largest is 32
+# days long): a bound outside answers 400, where date arithmetic would overflow into a 500.
+USAGE_EARLIEST = EPOCH
+USAGE_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _require_tenant(tenant_id: str) -> None:
@@ -271,10 +282,52 @@ class _UsageRead:
                 )
 
 
+def usage_window(
+    *, since: datetime | None, until: datetime | None, group_by: str | None = None
+) -> tuple[datetime, datetime]:
+    """The window ``[since, until)`` of a usage query, or ``400 invalid_request`` saying why not.
+
+    SPEC 5.8's rules, checked before anything is read: ``until`` defaults to now and ``since``
+    to 30 days before ``until``; ``since`` comes first; the window is at most 400 days long
+    (a longer one, grouped by hour, would be tens of thousands of groups read for nothing).
+    Both ends lie between 1970 and 9999, where the rollup blocks can count.
+    """
+    if group_by is not None and group_by not in GROUP_BY:
+        raise invalid_request(f"group_by: must be one of {', '.join(GROUP_BY)}", "invalid_group_by")
+    until = until or timezone.now()
+    _bound_check(until, "until")
+    since = since or max(until - USAGE_DEFAULT_WINDOW, USAGE_EARLIEST)
+    _bound_check(since, "since")
+    if since >= until:
+        raise invalid_request("until: must be after since", "invalid_window")
+    if until - since > USAGE_MAX_WINDOW:
+        raise invalid_request(
+            f"the window from since to until is longer than {USAGE_MAX_WINDOW.days} days", "window_too_long"
+        )
+    return since, until
+
+
+def _bound_check(moment: datetime, name: str) -> None:
+    if not USAGE_EARLIEST <= moment < USAGE_LATEST:
+        raise invalid_request(
+            f"{name}: must be from {USAGE_EARLIEST:%Y-%m-%d} to before {USAGE_LATEST:%Y-%m-%d}", f"invalid_{name}"
+        )
+
+
 def usage_summary(
-    *, tenant_id: str, since: datetime, until: datetime, group_by: str | None = None, agent_id: str | None = None
+    *,
+    tenant_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    group_by: str | None = None,
+    agent_id: str | None = None,
+    max_groups: int | None = USAGE_MAX_GROUPS,
 ) -> UsageSummary:
     """Usage of ``[since, until)``, exact at the moment of the call.
+
+    The window goes through :func:`usage_window` (defaults and SPEC 5.8's bounds). An answer
+    of more than ``max_groups`` groups is refused (``400 invalid_request``, reason
+    ``too_many_groups``); callers that show only the top few (the dashboard) pass None.
 
     Why rows and tail never overlap: every row of a block holds exactly the block's
     records with ``seq <= through_seq`` of that block, and a rollup run recomputes every
@@ -286,10 +339,7 @@ def usage_summary(
     the same holds for them; stretches no usable block covers are summed from the records.
     """
     _require_tenant(tenant_id)
-    if group_by is not None and group_by not in GROUP_BY:
-        raise invalid_request(f"group_by: must be one of {', '.join(GROUP_BY)}", "invalid_group_by")
-    if since >= until:
-        raise invalid_request("until: must be after since", "invalid_window")
+    since, until = usage_window(since=since, until=until, group_by=group_by)
     with _snapshot() as consistent:
         state = UsageRollupState.objects.filter(tenant_id=tenant_id).values_list("through_seq", "closed_until").first()
         watermark, closed_until = state or (0, None)
@@ -297,6 +347,12 @@ def usage_summary(
         groups, totals = read.fold(group_by)
     # A group read by complement may have lost every request it had.
     ordered = _groups_ordered(group_by, {k: g for k, g in groups.items() if g.requests}) if group_by else []
+    if max_groups is not None and len(ordered) > max_groups:
+        raise invalid_request(
+            f"group_by={group_by} answers {len(ordered)} groups in this window, more than {max_groups}; "
+            "ask for a shorter window",
+            "too_many_groups",
+        )
     return UsageSummary(since=since, until=until, totals=totals, groups=[(group_by, k, t) for k, t in ordered])
 
 

@@ -16,8 +16,10 @@ import django
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from config.django_bodies import BoundedBodyApplication  # noqa: E402
 from proxy.asgi_app import ProxyApplication, proxy_path_match  # noqa: E402
 
 
@@ -25,13 +27,12 @@ class GatewayApplication:
     """Routes by path; answers ASGI lifespan so workers close their pools cleanly."""
 
     def __init__(self) -> None:
-        self.django = get_asgi_application()
+        # Django gets whole bodies within MAX_REQUEST_BYTES, chunked or not (SPEC 4).
+        self.django = BoundedBodyApplication(get_asgi_application(), limit=settings.MAX_REQUEST_BYTES)
         self.proxy = ProxyApplication()
         self._sealer = None
 
     def _sealer_start(self) -> None:
-        from django.conf import settings
-
         if settings.AUDIT_SEAL_IN_PROCESS:
             from forensics.background_sealer import BackgroundSealer
 

@@ -7,14 +7,19 @@ below may claim them (tests/api/test_schema.py checks it).
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView
 
 from console.static_serving import static_asset
 from core.api.docs import RedocDocsView, SwaggerDocsView, docs_asset
+from core.api.errors import not_found_view
 from core.login_throttle import login_throttled
+from proxy.asgi_app import ENDPOINTS
 
 management_api = [
     path("", include("keys.api.urls")),
@@ -41,6 +46,15 @@ urlpatterns = [
 if not settings.STATIC_URL.startswith(("http://", "https://", "//")):
     # The admin's and the console's CSS and JavaScript under uvicorn/gunicorn (no runserver).
     urlpatterns.append(re_path(rf"^{settings.STATIC_URL.strip('/')}/(?P<path>.+)$", static_asset, name="static-assets"))
+
+# SPEC 3: every other path under /v1/ or /apps/ (and /api/) answers the JSON 404 whatever DEBUG
+# says. ``handler404`` alone is not enough: with DEBUG on Django answers its HTML debug page
+# instead. The lookahead leaves the proxy's own paths (proxy.asgi_app.PROXY_PATH) unresolved.
+_PROXY_ENDPOINTS = "|".join(re.escape(endpoint) for endpoint in ENDPOINTS)
+UNKNOWN_API_PATH = rf"^(?!(?:apps/[^/]{{1,64}}/)?v1/(?:{_PROXY_ENDPOINTS})/?$)(?:v1|apps|api)(?:/|$)"
+# Last, so that it only takes what nothing above serves; exempt from CSRF like the API views,
+# or an unknown path POSTed to with an org key would get Django's HTML CSRF page.
+urlpatterns.append(re_path(UNKNOWN_API_PATH, csrf_exempt(not_found_view), name="unknown-api-path"))
 
 handler404 = "core.api.errors.not_found_view"
 handler500 = "core.api.errors.server_error_view"

@@ -14,6 +14,7 @@ from forensics.chain_walk import ChainVerdict, chain_walk
 from forensics.models import AuditChainHead, AuditCheckpoint, CheckpointKind, RequestLog
 from forensics.services import event_record
 from forensics.signing import signing_key, statement_sign
+from tenants.models import RETENTION_FLOOR_DAYS
 
 logger = logging.getLogger(__name__)
 SEAL_BATCH = 5000
@@ -189,7 +190,12 @@ def audit_chain_verify(*, tenant_id: str) -> ChainVerdict:
 
 def audit_retention_apply(*, tenant_id: str, retention_days: int, now=None) -> int:
     """Delete the oldest sealed records past retention, as a prefix of the chain, and sign a
-    ``prune`` checkpoint saying so: expiring old records is the only deletion there is."""
+    ``prune`` checkpoint saying so: expiring old records is the only deletion there is.
+
+    Refuses a retention under a day whatever its source: 0 would delete every sealed record.
+    """
+    if retention_days < RETENTION_FLOOR_DAYS:
+        raise ValueError(f"retention of {retention_days} days is under the floor of {RETENTION_FLOOR_DAYS}")
     now = now or timezone.now()
     cutoff = now - timedelta(days=retention_days)
     with transaction.atomic():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from forensics.sealing import audit_retention_apply, audit_seal_all
+from tenants.models import RETENTION_FLOOR_DAYS, Tenant
 
 
 @shared_task(name="forensics.tasks.audit_seal", ignore_result=True, time_limit=120, soft_time_limit=100)
@@ -14,9 +15,9 @@ def audit_seal() -> int:
 
 @shared_task(name="forensics.tasks.audit_retention", ignore_result=True, time_limit=1800, soft_time_limit=1700)
 def audit_retention() -> int:
-    from tenants.models import Tenant
-
+    # A value under the floor can only have been written around the services (or before
+    # they checked it): such a tenant keeps its records until someone sets a valid one.
+    tenants = Tenant.objects.filter(log_retention_days__gte=RETENTION_FLOOR_DAYS)
     return sum(
-        audit_retention_apply(tenant_id=tenant.id, retention_days=tenant.log_retention_days)
-        for tenant in Tenant.objects.all()
+        audit_retention_apply(tenant_id=tenant.id, retention_days=tenant.log_retention_days) for tenant in tenants
     )

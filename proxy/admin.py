@@ -1,10 +1,13 @@
 """Console pages of providers, aliases and the tenant's price table.
 
 A provider's API key is write-only: the form never renders it back, a blank field keeps
-the stored key, and only ``api_key_set`` is ever shown.
+the stored key, and only ``api_key_set`` is ever shown. Its extra headers show their names
+with each value as ``"***"``; sending ``"***"`` back keeps that header's stored value.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 from django.contrib import admin
@@ -14,7 +17,7 @@ from django.http import HttpRequest
 
 from core.actors import Actor
 from core.admin_tenancy import TenantScopedAdmin, TenantScopedForm, form_values
-from proxy.models import Alias, ModelPrice, Provider
+from proxy.models import EXTRA_HEADER_MASK, Alias, ModelPrice, Provider
 from proxy.services import (
     ALIAS_FIELDS,
     PRICE_FIELDS,
@@ -31,7 +34,8 @@ from proxy.services import (
 )
 
 RECORD_FIELDS = ["id", "created_at", "updated_at"]
-WRITE_ONLY_FIELDS = ["api_key", "clear_api_key"]
+# Fields of the form only: hidden from whoever may only look (they see extra_headers_stored).
+WRITE_ONLY_FIELDS = ["api_key", "clear_api_key", "extra_headers"]
 
 
 class ProviderForm(TenantScopedForm):
@@ -42,10 +46,22 @@ class ProviderForm(TenantScopedForm):
         help_text="Write-only: stored encrypted, never shown again. Leave blank to keep the stored key.",
     )
     clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
+    extra_headers = forms.JSONField(
+        required=False,
+        initial=dict,
+        help_text=f'{{"Header-Name": "value"}}, sent upstream with every request. Values are write-only: stored '
+        f'encrypted and shown as "{EXTRA_HEADER_MASK}"; leave "{EXTRA_HEADER_MASK}" to keep a stored value, '
+        "remove a line to remove the header.",
+    )
 
     class Meta:
         model = Provider
         fields = PROVIDER_FIELDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["extra_headers"] = self.instance.extra_headers_masked
 
 
 @admin.register(Provider)
@@ -54,10 +70,10 @@ class ProviderAdmin(TenantScopedAdmin):
     fieldsets = [
         (None, {"fields": ["name", "kind", "base_url", "api_version", "priority"]}),
         ("Credential", {"fields": ["api_key", "clear_api_key", "api_key_stored"]}),
-        ("Routing", {"fields": ["models", "timeout_seconds", "extra_headers"]}),
+        ("Routing", {"fields": ["models", "timeout_seconds", "extra_headers", "extra_headers_stored"]}),
         ("Record", {"fields": RECORD_FIELDS}),
     ]
-    readonly_fields = ["api_key_stored", *RECORD_FIELDS]
+    readonly_fields = ["api_key_stored", "extra_headers_stored", *RECORD_FIELDS]
     list_display = ["name", "kind", "base_url", "api_key_stored", "priority", "models", "created_at", "tenant"]
     list_filter = ["kind", ("tenant", RelatedOnlyFieldListFilter)]
     search_fields = ["name", "id", "base_url", "tenant__name"]
@@ -67,23 +83,32 @@ class ProviderAdmin(TenantScopedAdmin):
     def api_key_stored(self, obj: Provider) -> bool:
         return obj.api_key_set
 
+    @admin.display(description="extra headers")
+    def extra_headers_stored(self, obj: Provider) -> str:
+        return ", ".join(f"{name}: {EXTRA_HEADER_MASK}" for name in obj.extra_headers_masked) or "none"
+
     def get_fieldsets(self, request: HttpRequest, obj: models.Model | None = None) -> list:
         fieldsets = super().get_fieldsets(request, obj)
         if obj is not None and self.has_change_permission(request, obj):
-            return fieldsets
-        # Nothing to remove when adding; nothing to write when only viewing.
-        hidden = ["clear_api_key"] if obj is None else WRITE_ONLY_FIELDS
+            hidden = ["extra_headers_stored"]  # the form field shows the same names
+        elif obj is None:
+            hidden = ["clear_api_key", "extra_headers_stored"]  # nothing stored yet
+        else:
+            hidden = WRITE_ONLY_FIELDS  # nothing to write when only viewing
         return [(name, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}) for name, opts in fieldsets]
 
     def service_create(self, request: HttpRequest, obj: Provider, form: forms.ModelForm, actor: Actor) -> Provider:
         fields = form_values(form, PROVIDER_FIELDS)
         return provider_create(
             tenant_id=obj.tenant_id, actor=actor, name=fields.pop("name"), kind=fields.pop("kind"),
-            api_key=form.cleaned_data.get("api_key") or None, **fields,
+            api_key=form.cleaned_data.get("api_key") or None, extra_headers=form.cleaned_data.get("extra_headers"),
+            **fields,
         )  # fmt: skip
 
     def service_update(self, request: HttpRequest, current: Provider, form: forms.ModelForm, actor: Actor) -> Provider:
         data = form_values(form, PROVIDER_FIELDS)
+        if "extra_headers" in form.fields:
+            data["extra_headers"] = form.cleaned_data.get("extra_headers") or {}
         if form.cleaned_data.get("clear_api_key"):
             data["api_key"] = ""
         elif form.cleaned_data.get("api_key"):

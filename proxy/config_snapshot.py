@@ -254,7 +254,7 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
             api_key=decrypt_secret(p.api_key_encrypted) if p.api_key_encrypted else "",
             models=tuple(p.models or ()),
             timeout_seconds=p.timeout_seconds,
-            extra_headers=dict(p.extra_headers or {}),
+            extra_headers=p.extra_headers_decrypted(),
             priority=p.priority,
             api_version=p.api_version,
             created_at=p.created_at.timestamp(),

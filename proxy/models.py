@@ -7,8 +7,12 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from core.crypto import decrypt_secret
 from core.ids import IdFactory
 from core.models import TenantOwned
+
+# What reads show for the value of an extra header (SPEC 5.5); on write it keeps the stored one.
+EXTRA_HEADER_MASK = "***"
 
 
 class ProviderKind(models.TextChoices):
@@ -32,7 +36,8 @@ DEFAULT_BASE_URLS = {
 
 
 class Provider(TenantOwned):
-    """An upstream LLM connection; its API key is stored encrypted and never shown again."""
+    """An upstream LLM connection; its API key and the values of its extra headers are stored
+    encrypted and never shown again (SPEC 5.5)."""
 
     id = models.CharField(primary_key=True, max_length=32, default=IdFactory("prv"), editable=False)
     name = models.CharField(max_length=200)
@@ -40,7 +45,9 @@ class Provider(TenantOwned):
     base_url = models.CharField(max_length=2000, blank=True, default="")
     api_key_encrypted = models.TextField(blank=True, default="", editable=False)
     timeout_seconds = models.FloatField(default=60.0)
-    extra_headers = models.JSONField(default=dict, blank=True)
+    # Header name -> Fernet token of its value. Names are shown (and validated); values are
+    # credentials as often as not (an organisation id, a gateway token), so write-only.
+    extra_headers_encrypted = models.JSONField(default=dict, blank=True, editable=False)
     priority = models.IntegerField(default=0)
     api_version = models.CharField(max_length=40, blank=True, default="")
     # Last: the field name shadows the django.db.models module inside the class body.
@@ -57,15 +64,20 @@ class Provider(TenantOwned):
     def api_key_set(self) -> bool:
         return bool(self.api_key_encrypted)
 
+    @property
+    def extra_headers_masked(self) -> dict[str, str]:
+        """The extra headers as every read shows them: names, each value ``"***"``."""
+        return {name: EXTRA_HEADER_MASK for name in self.extra_headers_encrypted or {}}
+
+    def extra_headers_decrypted(self) -> dict[str, str]:
+        """The clear values, for the request sent upstream only (proxy.config_snapshot)."""
+        return {name: decrypt_secret(token) for name, token in (self.extra_headers_encrypted or {}).items()}
+
     def clean(self) -> None:
         from proxy.provider_rules import provider_fields_clean
 
         cleaned = provider_fields_clean(
-            kind=self.kind,
-            base_url=self.base_url,
-            models=self.models,
-            timeout_seconds=self.timeout_seconds,
-            extra_headers=self.extra_headers,
+            kind=self.kind, base_url=self.base_url, models=self.models, timeout_seconds=self.timeout_seconds
         )
         for field, value in cleaned.items():
             setattr(self, field, value)

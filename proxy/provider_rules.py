@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -19,9 +20,38 @@ FORBIDDEN_EXTRA_HEADERS = {
 }
 
 
-def provider_fields_clean(
-    *, kind: str, base_url: str, models: Any, timeout_seconds: Any, extra_headers: Any
-) -> dict[str, Any]:
+# RFC 9110 token characters; a value may hold anything but the bytes that end a header line.
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+HEADER_VALUE_FORBIDDEN = re.compile(r"[\r\n\x00]")
+MAX_EXTRA_HEADERS = 50
+MAX_EXTRA_HEADER_VALUE = 8192
+
+
+def extra_headers_clean(value: Any) -> dict[str, str]:
+    """Extra headers as a client or the console sends them, in clear: ``{name: value}``.
+
+    Credentials have their own field (``api_key``, encrypted and never echoed); a header that
+    would carry one, or a framing header, is refused here.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValidationError({"extra_headers": "must be an object of string values"})
+    if len(value) > MAX_EXTRA_HEADERS:
+        raise ValidationError({"extra_headers": f"at most {MAX_EXTRA_HEADERS} headers"})
+    if FORBIDDEN_EXTRA_HEADERS & {k.lower() for k in value}:
+        raise ValidationError({"extra_headers": "credentials and hop headers cannot be set here; use api_key"})
+    for name, header_value in value.items():
+        if not HEADER_NAME.match(name):
+            raise ValidationError({"extra_headers": f"{name[:60]!r} is not a header name"})
+        if HEADER_VALUE_FORBIDDEN.search(header_value) or len(header_value) > MAX_EXTRA_HEADER_VALUE:
+            raise ValidationError(
+                {"extra_headers": f"{name}: a value is one line of at most {MAX_EXTRA_HEADER_VALUE} characters"}
+            )
+    return dict(value)
+
+
+def provider_fields_clean(*, kind: str, base_url: str, models: Any, timeout_seconds: Any) -> dict[str, Any]:
     from proxy.models import ProviderKind
 
     if kind not in ProviderKind.values:
@@ -42,18 +72,7 @@ def provider_fields_clean(
         or not 0.1 <= timeout_seconds <= 600
     ):
         raise ValidationError({"timeout_seconds": "must be a number from 0.1 to 600"})
-    if not isinstance(extra_headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in extra_headers.items()
-    ):
-        raise ValidationError({"extra_headers": "must be an object of string values"})
-    if FORBIDDEN_EXTRA_HEADERS & {k.lower() for k in extra_headers}:
-        raise ValidationError({"extra_headers": "credentials and hop headers cannot be set here; use api_key"})
-    return {
-        "base_url": base_url,
-        "models": models,
-        "timeout_seconds": float(timeout_seconds),
-        "extra_headers": extra_headers,
-    }
+    return {"base_url": base_url, "models": models, "timeout_seconds": float(timeout_seconds)}
 
 
 def alias_targets_clean(value: Any, *, tenant_id: str | None) -> list[dict[str, str]]:

@@ -5,21 +5,23 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.actors import Actor
-from core.crypto import encrypt_secret
+from core.crypto import decrypt_secret, encrypt_secret
 from core.model_changes import model_update, snapshot
 from forensics.services import event_record
-from proxy.models import Alias, ModelPrice, Provider
+from proxy.models import EXTRA_HEADER_MASK, Alias, ModelPrice, Provider
+from proxy.provider_rules import extra_headers_clean
 
+# Plain fields; ``api_key`` and ``extra_headers`` are written apart, encrypted.
 PROVIDER_FIELDS = [
     "name",
     "kind",
     "base_url",
     "models",
     "timeout_seconds",
-    "extra_headers",
     "priority",
     "api_version",
 ]
@@ -71,9 +73,54 @@ def price_table_seed(*, tenant_id: str) -> None:
     )
 
 
+def _masked(encrypted: dict[str, str]) -> dict[str, str]:
+    return {name: EXTRA_HEADER_MASK for name in encrypted}
+
+
+def _same_value(token: str, clear: str) -> bool:
+    try:
+        return decrypt_secret(token) == clear
+    except ValueError:  # encrypted under a key no longer configured: take the new value
+        return False
+
+
+def extra_headers_encrypted(value: Any, *, stored: dict[str, str]) -> dict[str, str]:
+    """What to store for the extra headers a client sent: each value encrypted.
+
+    The object replaces the stored one (a header left out is removed). A value of ``"***"``
+    (what reads show) keeps that header's stored value, so a client may send back what it
+    read and change only the headers it means to; ``"***"`` for a header that has no stored
+    value is refused. An unchanged clear value keeps its stored token, so the event trail
+    says "changed" only when something did.
+    """
+    headers = extra_headers_clean(value)
+    stored_by_name = {name.lower(): token for name, token in stored.items()}
+    encrypted: dict[str, str] = {}
+    for name, clear in headers.items():
+        previous = stored.get(name) or stored_by_name.get(name.lower())
+        if clear == EXTRA_HEADER_MASK:
+            if previous is None:
+                raise ValidationError(
+                    {"extra_headers": f'{name}: "{EXTRA_HEADER_MASK}" keeps a stored value, and this header has none'}
+                )
+            encrypted[name] = previous
+        elif previous is not None and _same_value(previous, clear):
+            encrypted[name] = previous
+        else:
+            encrypted[name] = encrypt_secret(clear)
+    return encrypted
+
+
 @transaction.atomic
 def provider_create(
-    *, tenant_id: str, actor: Actor, name: str, kind: str, api_key: str | None = None, **fields: Any
+    *,
+    tenant_id: str,
+    actor: Actor,
+    name: str,
+    kind: str,
+    api_key: str | None = None,
+    extra_headers: dict[str, str] | None = None,
+    **fields: Any,
 ) -> Provider:
     unknown = set(fields) - set(PROVIDER_FIELDS)
     if unknown:
@@ -81,9 +128,11 @@ def provider_create(
     provider = Provider(tenant_id=tenant_id, name=name, kind=kind, **fields)
     if api_key:
         provider.api_key_encrypted = encrypt_secret(api_key)
+    provider.extra_headers_encrypted = extra_headers_encrypted(extra_headers, stored={})
     provider.full_clean()
     provider.save()
     changes = snapshot(provider, PROVIDER_FIELDS)
+    changes["extra_headers"] = {"before": None, "after": provider.extra_headers_masked}
     changes["api_key_set"] = {"before": None, "after": provider.api_key_set}
     event_record(
         tenant_id=tenant_id, actor=actor, action="provider.created", object_type="provider", object_id=provider.id,
@@ -96,7 +145,16 @@ def provider_create(
 def provider_update(*, provider: Provider, actor: Actor, data: dict[str, Any]) -> Provider:
     data = dict(data)
     api_key = data.pop("api_key", None)
+    headers = data.pop("extra_headers", None)
     changes = model_update(provider, data, fields=PROVIDER_FIELDS)
+    if headers is not None:
+        before = dict(provider.extra_headers_encrypted or {})
+        after = extra_headers_encrypted(headers, stored=before)
+        if after != before:
+            provider.extra_headers_encrypted = after
+            provider.save(update_fields=["extra_headers_encrypted", "updated_at"])
+            # Names only: the values are write-only, in events too (SPEC 5.5).
+            changes["extra_headers"] = {"before": _masked(before), "after": _masked(after), "changed": True}
     if api_key is not None:
         provider.api_key_encrypted = encrypt_secret(api_key) if api_key else ""
         provider.save(update_fields=["api_key_encrypted", "updated_at"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from core.ids import IdFactory
@@ -13,6 +14,13 @@ class FailMode(models.TextChoices):
     CLOSED = "closed", "closed (refuse)"
 
 
+# SPEC 6: a tenant's own admins keep their forensic records at least RETENTION_MINIMUM_DAYS;
+# only a platform superuser (or an operator's command) may set less, and never less than a
+# day: retention deletes sealed records, so 0 would erase the log at the next hourly run.
+RETENTION_MINIMUM_DAYS = 30
+RETENTION_FLOOR_DAYS = 1
+
+
 class Tenant(models.Model):
     """A customer organisation. Nothing of one tenant is ever visible to another."""
 
@@ -21,7 +29,12 @@ class Tenant(models.Model):
     # What the gateway does with a limit it cannot count because Redis is down.
     rate_limit_fail_mode = models.CharField(max_length=8, choices=FailMode.choices, default=FailMode.OPEN)
     budget_fail_mode = models.CharField(max_length=8, choices=FailMode.choices, default=FailMode.CLOSED)
-    log_retention_days = models.PositiveIntegerField(default=365)
+    log_retention_days = models.PositiveIntegerField(
+        default=365,
+        validators=[MinValueValidator(RETENTION_FLOOR_DAYS)],
+        help_text=f"Days a forensic record is kept; at least {RETENTION_MINIMUM_DAYS} unless a platform superuser "
+        "sets less.",
+    )
     # Bumped in the same transaction as any change of the tenant's configuration; gateways
     # poll it as the fallback to the Redis generations (proxy.config_cache.ConfigVersionPoller).
     config_version = models.PositiveBigIntegerField(default=0, editable=False)

@@ -13,7 +13,7 @@ from forensics.services import event_record
 from keys.models import OrgKey
 from keys.services import org_key_create
 from proxy.services import price_table_seed
-from tenants.models import Membership, MembershipRole, Tenant
+from tenants.models import RETENTION_MINIMUM_DAYS, Membership, MembershipRole, Tenant
 
 
 @transaction.atomic
@@ -60,9 +60,40 @@ def membership_create(*, tenant: Tenant, email: str, actor: Actor, role: str = M
 TENANT_FIELDS = ["name", "rate_limit_fail_mode", "budget_fail_mode", "log_retention_days"]
 
 
+def actor_is_platform(actor: Actor) -> bool:
+    """Whether the actor acts for the platform rather than for one tenant: an operator's
+    command or task (``system``) or an active platform superuser; never an org key."""
+    if actor.type == SYSTEM.type:
+        return True
+    if actor.type != "user" or not actor.id:
+        return False
+    return get_user_model().objects.filter(pk=actor.id, is_superuser=True, is_active=True).exists()
+
+
+def retention_days_check(*, days: int, actor: Actor) -> None:
+    """SPEC 6: a tenant's own admins may not keep records less than RETENTION_MINIMUM_DAYS.
+
+    The absolute floor (a day) is the model field's validator, for everyone; this is the rule
+    that depends on who asks, so every writer (admin, commands, any future API) goes through
+    :func:`tenant_update`, which calls it.
+    """
+    if days < RETENTION_MINIMUM_DAYS and not actor_is_platform(actor):
+        raise ValidationError(
+            {
+                "log_retention_days": f"must be at least {RETENTION_MINIMUM_DAYS} days; "
+                "only a platform superuser may set less"
+            }
+        )
+
+
 @transaction.atomic
 def tenant_update(*, tenant: Tenant, actor: Actor, data: dict) -> Tenant:
+    """Change a tenant's settings; a retention change is checked against who asks."""
     changes = model_update(tenant, data, fields=TENANT_FIELDS)
+    if "log_retention_days" in changes:
+        # Checked on the value as validated and stored (a string "0" is 0 by now); raising
+        # here rolls the whole update back with the transaction.
+        retention_days_check(days=tenant.log_retention_days, actor=actor)
     if changes:
         event_record(
             tenant_id=tenant.id, actor=actor, action="tenant.updated", object_type="tenant", object_id=tenant.id,

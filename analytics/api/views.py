@@ -47,7 +47,9 @@ REPORT_HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ances
 
 WINDOW_PARAMETERS = [
     OpenApiParameter("since", str, description="ISO 8601 time or date (UTC), inclusive; default: `until` - 30 days"),
-    OpenApiParameter("until", str, description="ISO 8601 time or date (UTC), exclusive; default: now"),
+    OpenApiParameter(
+        "until", str, description="ISO 8601 time or date (UTC), exclusive; default: now; at most 400 days after `since`"
+    ),
 ]
 USAGE_PARAMETERS = [*WINDOW_PARAMETERS, OpenApiParameter("group_by", str, enum=list(GROUP_BY))]
 RECORD_FILTERS = [
@@ -76,22 +78,20 @@ def moment_param(params: Any, name: str) -> datetime | None:
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 
-def window_params(params: Any) -> tuple[datetime, datetime]:
-    until = moment_param(params, "until") or timezone.now()
-    since = moment_param(params, "since") or until - DEFAULT_WINDOW
-    if since >= until:
-        raise invalid_request("until: must be after since", "invalid_window")
-    return since, until
+def usage_params(params: Any) -> dict[str, Any]:
+    """The window and grouping asked for; defaults and bounds are usage_summary's (SPEC 5.8)."""
+    return {
+        "since": moment_param(params, "since"),
+        "until": moment_param(params, "until"),
+        "group_by": params.get("group_by") or None,
+    }
 
 
 class UsageView(ManagementView):
     @extend_schema(operation_id="usage_get", parameters=USAGE_PARAMETERS, responses=UsageSerializer)
     def get(self, request: Request) -> Response:
         """Totals of the tenant's requests over a window, optionally grouped; exact right after a request."""
-        since, until = window_params(request.query_params)
-        summary = usage_summary(
-            tenant_id=self.tenant_id, since=since, until=until, group_by=request.query_params.get("group_by") or None
-        )
+        summary = usage_summary(tenant_id=self.tenant_id, **usage_params(request.query_params))
         return Response(usage_body(summary))
 
 
@@ -100,11 +100,7 @@ class AgentUsageView(ManagementView):
     def get(self, request: Request, agent_id: str) -> Response:
         """The usage of one agent, as `GET /v1/usage`."""
         agent = self.found(agent_get(tenant_id=self.tenant_id, agent_id=agent_id), "agent")
-        since, until = window_params(request.query_params)
-        summary = usage_summary(
-            tenant_id=self.tenant_id, since=since, until=until, agent_id=agent.id,
-            group_by=request.query_params.get("group_by") or None,
-        )  # fmt: skip
+        summary = usage_summary(tenant_id=self.tenant_id, agent_id=agent.id, **usage_params(request.query_params))
         return Response(usage_body(summary))
 
 

@@ -215,6 +215,9 @@ LOGIN_FAILURE_WINDOW_SECONDS: int = env.int("LOGIN_FAILURE_WINDOW_SECONDS", defa
 MAX_REQUEST_BYTES: int = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)
 # Records a client without a credential may add to a tenant's log, per app and minute.
 UNAUTHENTICATED_RECORDS_PER_MINUTE: int = env.int("UNAUTHENTICATED_RECORDS_PER_MINUTE", default=30)
+# The same limit on the Django side (management API, console), SPEC 4; config.django_bodies
+# applies it before Django reads a body, this setting to whatever reaches Django otherwise.
+DATA_UPLOAD_MAX_MEMORY_SIZE: int = MAX_REQUEST_BYTES
 ALLOW_PRIVATE_UPSTREAMS: bool = env.bool("ALLOW_PRIVATE_UPSTREAMS", default=DEBUG)
 # How long a gateway process trusts its in-process copy of configuration before asking Redis
 # whether anything changed: the SPEC allows one second of lag for revocations and edits.

@@ -30,7 +30,10 @@ logger = logging.getLogger(__name__)
 
 REQUEST_ID_ATTR = "aidgate_request_id"
 MAX_MESSAGE_LENGTH = 600
-API_PATH_PREFIXES = ("/v1/", "/api/")
+# Paths whose every answer is JSON, errors included (SPEC 3: an unknown path under /v1/ or
+# /apps/ answers the envelope, never an HTML page).
+API_PATH_PREFIXES = ("/v1/", "/apps/", "/api/")
+API_PATH_ROOTS = ("/v1", "/apps", "/api")
 
 
 def request_id(request: Any) -> str:
@@ -94,7 +97,7 @@ def gateway_error_for(exc: Exception) -> GatewayError | None:
         # The stdlib JSON parser gives up on deeply nested input with RecursionError.
         return GatewayError(400, "invalid_request", "the request body is nested too deeply", "invalid_json")
     if isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = settings.MAX_REQUEST_BYTES
         return GatewayError(413, "request_too_large", f"request body exceeds {limit} bytes")
     if isinstance(exc, drf.UnsupportedMediaType):
         message = "the request body must be JSON (Content-Type: application/json)"
@@ -144,13 +147,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return Response(error.body(rid), status=error.status, headers=headers)
 
 
-def _is_api_path(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PATH_PREFIXES)
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PATH_PREFIXES) or path in API_PATH_ROOTS
 
 
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """``handler404``: unknown API paths answer the envelope; the console keeps Django's page."""
-    if not _is_api_path(request):
+    if not is_api_path(request.path):
         return defaults.page_not_found(request, exception)
     rid = request_id(request)
     body = error_body(404, "not_found", f"no endpoint at {request.path[:200]}", "unknown_endpoint", rid)
@@ -159,7 +162,7 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:
     """``handler500``: a failure outside DRF (middleware, URL resolution) still answers JSON."""
-    if not _is_api_path(request):
+    if not is_api_path(request.path):
         return defaults.server_error(request)
     rid = request_id(request)
     body = error_body(500, "internal_error", f"internal error; quote request id {rid} when reporting it", None, rid)

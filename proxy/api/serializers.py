@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.serializers import OBJECT_FIELDS, InputSerializer, ObjectSerializer, string_list
@@ -9,12 +10,13 @@ from proxy.models import Alias, ModelPrice, Provider, ProviderKind
 
 
 class ProviderSerializer(ObjectSerializer):
-    """An upstream LLM connection. Its API key is stored encrypted and never returned."""
+    """An upstream LLM connection. Its API key and extra header values are stored encrypted and
+    never returned."""
 
     object_type = "provider"
     api_key_set = serializers.BooleanField()
     models = string_list(help_text="model name patterns this provider serves (explicit routes)")
-    extra_headers = serializers.DictField(child=serializers.CharField())
+    extra_headers = serializers.SerializerMethodField()
 
     class Meta:
         model = Provider
@@ -23,6 +25,12 @@ class ProviderSerializer(ObjectSerializer):
             "extra_headers", "priority", "api_version",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(
+        serializers.DictField(child=serializers.CharField(), help_text='header names; every value reads "***"')
+    )
+    def get_extra_headers(self, provider: Provider) -> dict[str, str]:
+        return provider.extra_headers_masked
 
 
 class ProviderInputSerializer(InputSerializer):
@@ -44,7 +52,12 @@ class ProviderInputSerializer(InputSerializer):
     )
     models = string_list(required=False)
     timeout_seconds = serializers.FloatField(min_value=0.1, max_value=600, required=False)
-    extra_headers = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    extra_headers = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text='sent upstream with every request; values are write-only (stored encrypted, read back as "***"). '
+        'The object replaces the stored one; a value of "***" keeps that header\'s stored value.',
+    )
     priority = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, required=False)
     api_version = serializers.CharField(max_length=40, allow_blank=True, required=False, help_text="Azure only")
 

@@ -10,6 +10,8 @@ import pytest
 from django.utils import timezone
 
 from analytics.services import usage_rollup
+from core.ids import new_id
+from forensics.models import RequestLog
 from forensics.sealing import tenant_chain_seal
 from tests import factories
 from tests.analytics.support import answered_usage, direct_usage, record
@@ -142,6 +144,68 @@ def test_it_accepts_dates_as_window_bounds(owner_api, traffic):
 )
 def test_it_refuses_bad_parameters(owner_api, params, reason):
     assert_error(owner_api.get("/v1/usage", params), 400, "invalid_request", reason)
+
+
+USAGE_PATHS = ["/v1/usage", "/v1/agents/{agent}/usage"]
+TOO_LONG = [
+    {"since": "0001-01-01", "group_by": "hour"},
+    {"since": "2024-01-01", "until": "2025-02-05T00:00:01Z", "group_by": "day"},
+    {"since": "2020-01-01", "until": "2026-01-01"},
+]
+
+
+@pytest.mark.parametrize("path", USAGE_PATHS)
+@pytest.mark.parametrize("params", TOO_LONG)
+def test_it_refuses_a_window_longer_than_400_days(owner_api, viewer_api, agent, path, params):
+    for api in (owner_api, viewer_api):
+        response = api.get(path.format(agent=agent.id), params)
+
+        error = assert_error(response, 400, "invalid_request", error_reason(params))
+        assert ("400 days" if error["reason"] == "window_too_long" else "since:") in error["message"]
+
+
+def error_reason(params: dict[str, str]) -> str:
+    return "invalid_since" if params["since"].startswith("0001") else "window_too_long"
+
+
+@pytest.mark.parametrize("path", USAGE_PATHS)
+def test_it_answers_a_window_of_exactly_400_days(owner_api, tenant, agent, path):
+    record(tenant.id, datetime(2025, 2, 4, 23, tzinfo=UTC), agent_id=agent.id)
+
+    body = get_usage(owner_api, path.format(agent=agent.id), since="2024-01-01", until="2025-02-04T00:00:00Z",
+                     group_by="hour")  # fmt: skip
+
+    assert body["totals"]["requests"] == 0
+    assert get_usage(owner_api, path.format(agent=agent.id), since="2024-01-02", until="2025-02-05",
+                     group_by="day")["totals"]["requests"] == 1  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"until": "0001-01-05"}, "invalid_until"),
+        ({"since": "1969-12-31T23:59:59Z", "until": "1970-01-02"}, "invalid_since"),
+        ({"since": "9999-02-01", "until": "9998-12-01"}, "invalid_since"),
+        ({"since": "9998-12-31", "until": "9999-12-31T23:00:00-05:00"}, "invalid_until"),
+    ],
+)
+def test_it_refuses_window_ends_out_of_range_without_a_500(owner_api, params, reason):
+    assert_error(owner_api.get("/v1/usage", {**params, "group_by": "hour"}), 400, "invalid_request", reason)
+
+
+def test_it_refuses_an_answer_of_more_than_10000_groups(owner_api, viewer_api, tenant):
+    moment = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    RequestLog.objects.bulk_create(
+        RequestLog(id=new_id("req"), tenant_id=tenant.id, created_at=moment, endpoint="chat", status_code=200,
+                   model_requested="gpt-4o-mini", user=f"user{n}@example.com", latency_ms=1.0)
+        for n in range(10_001)
+    )  # fmt: skip
+
+    for api in (owner_api, viewer_api):
+        error = assert_error(api.get("/v1/usage", {**WINDOW, "group_by": "user"}), 400, "invalid_request",
+                             "too_many_groups")  # fmt: skip
+        assert "10000" in error["message"] or "10,000" in error["message"]
+        assert get_usage(api, **WINDOW, group_by="model")["totals"]["requests"] == 10_001
 
 
 def test_it_lets_a_viewer_read_usage(viewer_api, traffic):

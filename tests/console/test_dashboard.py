@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.views.dashboard import PERIODS, period_of
+from core.ids import new_id
+from forensics.models import RequestLog
 from tests.console.conftest import make_request_log
 
 DASHBOARD = reverse("console:dashboard")
@@ -123,3 +125,18 @@ def test_a_superuser_picks_the_tenant(superuser_client, traffic, foreign):
     html = superuser_client.get(DASHBOARD, {"tenant": foreign.tenant.pk}).content.decode()
     assert figure(html, "requests") == "1"
     assert "bob@example.com" not in html
+
+
+def test_it_shows_the_top_users_of_a_tenant_with_more_than_10000_of_them(owner_client, owned):
+    """The API refuses usage of more than 10,000 groups (SPEC 5.8); the dashboard shows the top few."""
+    moment = timezone.now() - timedelta(minutes=5)
+    RequestLog.objects.bulk_create(
+        RequestLog(id=new_id("req"), tenant_id=owned.tenant.id, created_at=moment, endpoint="chat", status_code=200,
+                   model_requested="mock-small", user=f"user{n:05}@example.com", latency_ms=1.0)
+        for n in range(10_001)
+    )  # fmt: skip
+
+    response = owner_client.get(DASHBOARD)
+
+    assert response.status_code == 200
+    assert "user00000@example.com" in response.content.decode()

@@ -340,3 +340,96 @@ def test_it_refuses_a_bulk_delete_that_removes_the_last_console_admin_as_a_whole
     assert "last admin credential" in response.content.decode()
     assert Membership.objects.filter(pk__in=[viewer.pk, membership.pk]).count() == 2
     assert not LogEntry.objects.filter(user=superuser).exists()
+
+
+def tenant_data(**fields) -> dict:
+    return {
+        "name": "Owner Org", "rate_limit_fail_mode": "open", "budget_fail_mode": "closed", "log_retention_days": "365",
+    } | fields  # fmt: skip
+
+
+@pytest.mark.parametrize("days", ["0", "1", "29"])
+def test_it_refuses_a_tenant_admin_retention_under_30_days(owner_client, tenant, days):
+    response = owner_client.post(admin_url(tenant), tenant_data(log_retention_days=days))
+
+    assert response.status_code == 200
+    assert "log_retention_days" in response.context["adminform"].form.errors
+    assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 365
+
+
+def test_it_lets_a_tenant_admin_set_30_days(owner_client, owner, tenant):
+    response = owner_client.post(admin_url(tenant), tenant_data(log_retention_days="30"))
+
+    assert response.status_code == 302
+    assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 30
+    assert user_event("tenant.updated", tenant.pk, owner).changes["log_retention_days"] == {"before": 365, "after": 30}
+
+
+def test_it_lets_a_platform_superuser_set_less_than_30_days_but_not_zero(superuser_client, tenant):
+    assert superuser_client.post(admin_url(tenant), tenant_data(log_retention_days="7")).status_code == 302
+    assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 7
+
+    response = superuser_client.post(admin_url(tenant), tenant_data(log_retention_days="0"))
+
+    assert response.status_code == 200
+    assert "log_retention_days" in response.context["adminform"].form.errors
+    assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 7
+
+
+def test_it_lets_neither_a_viewer_nor_an_outsider_change_the_retention(member_client, stranger_client, tenant):
+    # The viewer may look but not change (403); the outsider's admin does not find the tenant (302 away).
+    for client, status in ((member_client, 403), (stranger_client, 302)):
+        response = client.post(admin_url(tenant), tenant_data(log_retention_days="30"))
+
+        assert response.status_code == status
+        assert Tenant.objects.get(pk=tenant.pk).log_retention_days == 365
+
+
+HEADER_SECRET = "org-hdr-secret-console-9d4e"
+
+
+def test_it_never_renders_extra_header_values_on_the_provider_page(owner_client, member_client, tenant):
+    provider = factories.make_provider(tenant, extra_headers={"OpenAI-Organization": HEADER_SECRET})
+
+    for client in (owner_client, member_client):
+        html = client.get(admin_url(provider)).content.decode()
+        assert "OpenAI-Organization" in html
+        assert HEADER_SECRET not in html
+        assert provider.extra_headers_encrypted["OpenAI-Organization"] not in html
+    assert HEADER_SECRET not in owner_client.get(admin_url(Provider, "changelist")).content.decode()
+
+
+def test_it_keeps_a_masked_extra_header_and_encrypts_a_new_one_from_the_console(owner_client, owner, tenant):
+    provider = factories.make_provider(tenant, extra_headers={"OpenAI-Organization": HEADER_SECRET})
+
+    response = owner_client.post(
+        admin_url(provider),
+        provider_data(name=provider.name, extra_headers='{"OpenAI-Organization": "***", "X-Team": "blue"}'),
+    )
+
+    assert response.status_code == 302
+    stored = Provider.objects.get(pk=provider.pk)
+    assert stored.extra_headers_decrypted() == {"OpenAI-Organization": HEADER_SECRET, "X-Team": "blue"}
+    assert "blue" not in str(stored.extra_headers_encrypted)
+    change = user_event("provider.updated", provider.pk, owner).changes["extra_headers"]
+    assert change["after"] == {"OpenAI-Organization": "***", "X-Team": "***"}
+
+
+def test_it_creates_a_provider_with_encrypted_extra_headers_from_the_console(owner_client, tenant):
+    response = owner_client.post(
+        admin_url(Provider, "add"), provider_data(name="With headers", extra_headers=f'{{"X-Org": "{HEADER_SECRET}"}}')
+    )
+
+    assert response.status_code == 302
+    provider = Provider.objects.get(tenant=tenant, name="With headers")
+    assert provider.extra_headers_decrypted() == {"X-Org": HEADER_SECRET}
+    assert HEADER_SECRET not in str(provider.extra_headers_encrypted)
+
+
+def test_it_lets_a_viewer_change_no_extra_header(member_client, tenant):
+    provider = factories.make_provider(tenant, extra_headers={"X-Team": "blue"})
+
+    response = member_client.post(admin_url(provider), provider_data(name=provider.name, extra_headers="{}"))
+
+    assert response.status_code == 403
+    assert Provider.objects.get(pk=provider.pk).extra_headers_decrypted() == {"X-Team": "blue"}

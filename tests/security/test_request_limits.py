@@ -102,3 +102,14 @@ def test_it_refuses_an_oversized_management_body_with_413(org_api):
 
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_it_refuses_a_management_body_over_max_request_bytes_with_413(org_api, settings):
+    """The Django side's own check (``DATA_UPLOAD_MAX_MEMORY_SIZE``) is the proxy's limit too."""
+    description = "x" * (settings.MAX_REQUEST_BYTES + MIB // 2)
+
+    response = org_api.generic("POST", "/v1/agents", '{"name": "n", "description": "' + description + '"}',
+                               "application/json")  # fmt: skip
+
+    assert response.status_code == 413
+    assert response.json()["error"]["message"] == f"request body exceeds {settings.MAX_REQUEST_BYTES} bytes"
