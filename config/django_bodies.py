@@ -26,8 +26,12 @@ BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "TRACE"})
 
 
 def _declared_length(headers: dict[str, str]) -> int | None:
+    """The declared length, when it alone frames the body (with ``Transfer-Encoding`` the
+    server reads chunks, whatever the length says)."""
     raw = headers.get("content-length")
-    return int(raw) if raw is not None and raw.isdigit() else None
+    if raw is None or "transfer-encoding" in headers or not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw)
 
 
 async def _too_large(scope: dict[str, Any], send: Send, limit: int) -> None:
@@ -84,7 +88,8 @@ class BoundedBodyApplication:
 
 def _with_length(scope: dict[str, Any], length: int) -> dict[str, Any]:
     """The scope with ``Content-Length`` declared and the chunked framing gone (it was undone here)."""
-    kept = [(name, value) for name, value in scope.get("headers", ()) if name.lower() != b"transfer-encoding"]
+    framing = (b"transfer-encoding", b"content-length")
+    kept = [(name, value) for name, value in scope.get("headers", ()) if name.lower() not in framing]
     return {**scope, "headers": [*kept, (b"content-length", str(length).encode())]}
 
 

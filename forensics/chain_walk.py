@@ -115,7 +115,7 @@ def chain_walk(tenant_id: str, records: Iterable[Any], checkpoints: Iterable[Any
     for record in records:
         get = record.get if isinstance(record, dict) else lambda f, r=record: getattr(r, f)
         record_seq = int(get("seq"))
-        if record_seq <= seq and start is not None:
+        if start is not None and record_seq <= start["seq"]:
             continue  # pruned range still partly present: not part of the verified chain
         record_id = get("id")
         if record_seq != seq + 1:

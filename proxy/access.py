@@ -3,10 +3,15 @@ policy resolution applies to every model list."""
 
 from __future__ import annotations
 
-import re
+import logging
+from typing import Any
+
+import re2
 
 from core.errors import forbidden
 from core.validation import model_glob_compile
+
+logger = logging.getLogger(__name__)
 
 ENDPOINT_SCOPES = {"chat": "chat:completions", "embeddings": "embeddings", "models": "models:read"}
 
@@ -17,7 +22,8 @@ def scope_check(endpoint: str, scopes: frozenset[str]) -> None:
         raise forbidden("scope_missing", f"the credential lacks the scope {needed!r}")
 
 
-_compiled_globs: dict[str, re.Pattern[str]] = {}
+_compiled_globs: dict[str, Any] = {}
+_NOTHING = object()
 
 
 def model_allowed(patterns: tuple[str, ...] | None, model: str) -> bool:
@@ -30,7 +36,13 @@ def model_allowed(patterns: tuple[str, ...] | None, model: str) -> bool:
         if compiled is None:
             if len(_compiled_globs) > 10_000:
                 _compiled_globs.clear()
-            compiled = _compiled_globs[pattern] = model_glob_compile(pattern)
-        if compiled.fullmatch(model):
+            try:
+                compiled = model_glob_compile(pattern)
+            except re2.error:
+                # Stored before today's validation: it matches nothing (refusing is the safe side).
+                logger.warning("an allowed_models pattern does not compile; it matches no model")
+                compiled = _NOTHING
+            _compiled_globs[pattern] = compiled
+        if compiled is not _NOTHING and compiled.fullmatch(model):
             return True
     return False

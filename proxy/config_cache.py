@@ -180,8 +180,9 @@ class ConfigCache:
         """``config`` if the database holds no newer configuration of its tenant, else a
         snapshot that is at least as new as the database was when this was called.
 
-        For refusals that say something is absent (an unknown app or model, a model list):
-        one primary-key read on those answers only, never on an admitted request. Concurrent
+        For refusals that say something is absent (an unknown app or model), a model list, and
+        the first family-routed use of a model name on a snapshot: one primary-key read there
+        only, never on an admitted chat or embeddings request that its snapshot already knew. Concurrent
         callers share a read begun after ``since`` (a ``time.perf_counter()`` instant; the
         request's start), so none is answered from a read older than its own request.
         """

@@ -138,6 +138,9 @@ class TenantConfig:
     compiled_policies: dict[tuple, Any] = field(default_factory=dict)
     # Model name → (input, output) price per million tokens, filled lazily by proxy.pipeline._cost.
     model_prices: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+    # Names routed by family alone that the database confirmed no alias or route takes over
+    # (proxy.pipeline._route): the first such use of a name on a snapshot checks once.
+    family_confirmed: set[str] = field(default_factory=set)
 
 
 def _epoch(value) -> float | None:

@@ -144,10 +144,12 @@ async def _serve(
 async def _route(
     ctx: RequestContext, runtime: GatewayRuntime, config: TenantConfig, model: str
 ) -> tuple[list[Target], TenantConfig]:
-    """The targets for ``model``; a model no provider or alias serves is refused only once the
-    database confirms that the snapshot is current (one created elsewhere a moment ago)."""
+    """The targets for ``model``. A model no provider or alias serves is refused only once the
+    database confirms that the snapshot is current (one created elsewhere a moment ago), and a
+    name found by its family alone is confirmed the same way the first time a snapshot routes
+    it, since an alias or provider pattern created a moment ago may take it over."""
     try:
-        return route_resolve(config, model)[0], config
+        targets, how = route_resolve(config, model)
     except GatewayError as error:
         if error.code != "model_not_found":
             raise
@@ -155,6 +157,16 @@ async def _route(
         if fresh is config:
             raise
         return route_resolve(fresh, model)[0], fresh
+    if how == "family" and model not in config.family_confirmed:
+        fresh = await runtime.config.tenant_confirmed(config, ctx.started)
+        if fresh is not config:
+            config = fresh
+            targets, how = route_resolve(config, model)
+        if how == "family":
+            if len(config.family_confirmed) > 10_000:
+                config.family_confirmed.clear()
+            config.family_confirmed.add(model)
+    return targets, config
 
 
 async def _stream(

@@ -36,21 +36,22 @@ def model_not_found(model: str) -> GatewayError:
     return GatewayError(404, "model_not_found", f"no provider serves the model {model[:200]!r}")
 
 
-def route_resolve(config: TenantConfig, model: str) -> tuple[list[Target], bool]:
-    """The targets to try in order, and whether ``model`` was an alias."""
+def route_resolve(config: TenantConfig, model: str) -> tuple[list[Target], str]:
+    """The targets to try in order, and how they were found: ``alias``, ``route`` (a
+    provider's own pattern) or ``family`` (the name's prefix alone)."""
     alias = config.aliases.get(model)
     if alias is not None:
         targets = [Target(config.providers[pid], m) for pid, m in alias if pid in config.providers]
         if not targets:
             raise model_not_found(model)
-        return targets, True
+        return targets, "alias"
     for provider in config.providers_ordered:
         if any(fnmatchcase(model, pattern) for pattern in provider.models):
-            return [Target(provider, model)], False
+            return [Target(provider, model)], "route"
     for kind in family_kinds(model):
         for provider in config.providers_ordered:
             if provider.kind == kind:
-                return [Target(provider, model)], False
+                return [Target(provider, model)], "family"
     raise model_not_found(model)
 
 

@@ -11,6 +11,7 @@ is still refused the same way, but not recorded, and the drop is counted per ten
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 
@@ -25,6 +26,22 @@ def dropped_key(tenant_id: str) -> str:
     return f"aid:ua:dropped:{tenant_id}"
 
 
+def client_of(client_ip: str | None) -> str:
+    """The client a budget belongs to: the address, or its /64 for IPv6, since one host
+    holds a whole /64 and could otherwise take a fresh budget for every address in it."""
+    if not client_ip:
+        return "-"
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 class UnauthenticatedRecordBudget:
     def __init__(self, redis_client: aioredis.Redis | None, per_minute: int) -> None:
         self._redis = redis_client
@@ -35,7 +52,7 @@ class UnauthenticatedRecordBudget:
     async def admit(self, *, tenant_id: str, client_ip: str | None, app_ref: str | None) -> bool:
         """Whether this unauthenticated refusal may be recorded; counts it either way."""
         window = int(time.time() // WINDOW_SECONDS)
-        key = f"aid:ua:{tenant_id}:{app_ref or '-'}:{client_ip or '-'}:{window}"
+        key = f"aid:ua:{tenant_id}:{app_ref or '-'}:{client_of(client_ip)}:{window}"
         count = await self._count(key)
         if count <= self._per_minute:
             return True

@@ -152,3 +152,19 @@ def test_it_serves_a_new_agent_in_the_playground_at_once(pair):
         return [pair.chat(on, headers=headers) for on in order]
 
     assert _cycles(pair, cycle, cycles=CYCLES // 4).wrong() == {}
+
+
+def test_it_routes_a_new_alias_that_a_model_family_would_also_take_at_once(pair):
+    """``gpt-…`` names route to an ``openai`` provider by their family; an alias of such a
+    name created a moment ago elsewhere must win on its first use, not the family."""
+    world = _world(pair)
+    # The family's provider: a request it gets fails, so a family route shows as a 502.
+    pair.create(0, "/v1/providers", {"name": "family", "kind": "openai", "base_url": "http://127.0.0.1:9/v1"})
+
+    def cycle(via, order):
+        alias = unique("gpt-fam-")
+        targets = [{"provider_id": world["provider_id"], "model": "mock-1"}]
+        pair.create(via, "/v1/aliases", {"alias": alias, "targets": targets})
+        return [pair.chat(on, model=alias, headers={"X-API-Key": world["key"]}) for on in order]
+
+    assert _cycles(pair, cycle, cycles=CYCLES // 4).wrong() == {}

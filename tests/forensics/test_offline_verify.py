@@ -173,3 +173,23 @@ def test_it_verifies_a_large_export_in_bounded_memory(three_batches, tmp_path):
     assert large_ok
     # Thirty times the records: the peak stays what one record and the walk's state need.
     assert large_peak < small_peak * 1.5 + 256 * 1024, (small_peak, large_peak)
+
+
+def test_it_finds_a_forged_copy_of_a_record_after_retention_pruned_the_chains_start(tenant, tmp_path):
+    from datetime import timedelta
+
+    from forensics.sealing import audit_retention_apply
+
+    make_logs(tenant.id, 4, start=timezone.now() - timedelta(days=10))
+    audit_seal_all()
+    make_logs(tenant.id, 3, start=timezone.now())
+    audit_seal_all()
+    assert audit_retention_apply(tenant_id=tenant.id, retention_days=5) == 4
+    lines = export_lines(tenant)
+    assert verify(lines, tmp_path=tmp_path)[0]
+    at = next(i for i, x in enumerate(lines) if json.loads(x).get("seq") == 6)
+    forged = json.loads(lines[at])
+    forged["prompt_tokens"] = 999
+    lines.insert(at + 1, json.dumps(forged))
+    ok, _ = verify(lines, tmp_path=tmp_path)
+    assert not ok

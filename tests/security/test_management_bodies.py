@@ -204,3 +204,28 @@ def test_it_answers_an_oversized_console_post_with_a_plain_413(world):
 
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_it_reads_a_chunked_body_within_the_limit_whatever_content_length_it_also_declares():
+    """``Content-Length: 10`` beside ``Transfer-Encoding: chunked``: the chunks frame the body
+    (h11 lets chunked win), so the declared length must not let it through unread."""
+    import asyncio
+
+    from config.django_bodies import BoundedBodyApplication
+
+    reached, sent = [], []
+
+    async def django(scope, receive, send) -> None:  # stands for Django: notes what reaches it
+        reached.append(scope)
+
+    async def receive():
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    async def send(message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/agents",
+             "headers": [(b"content-length", b"10"), (b"transfer-encoding", b"chunked")]}  # fmt: skip
+    asyncio.run(BoundedBodyApplication(django, limit=1024 * 1024)(scope, receive, send))
+    assert reached == []
+    assert sent[0]["status"] == 413

@@ -3,10 +3,13 @@ one path segment (SPEC 3.6, 3.4)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from apps.services import policy_create
 from core.actors import SYSTEM
+from core.validation import model_glob_compile
 from identity.services import agent_update
 from tests import factories
 from tests.providers.conftest import provider_for
@@ -81,3 +84,31 @@ def test_it_stops_an_allowed_models_star_at_a_slash_on_agents_and_policies(world
     with world.http(**{"X-API-Key": secret}) as client:
         refused = client.post("/v1/chat/completions", json=chat("gpt-4o/x"))
     assert refused.status_code == 403
+
+
+def test_it_matches_a_glob_built_to_backtrack_in_linear_time(world):
+    """``*a*a…b`` against ``aaa…`` took seconds a request on a backtracking engine, on the event
+    loop that serves every tenant."""
+    agent_update(agent=world.agent, actor=SYSTEM, data={"allowed_models": ["*a*a*a*a*a*a*a*a*a*a*a*a*b"]})
+    with world.http(**{"X-API-Key": world.secret}) as client:
+        started = time.monotonic()
+        refused = client.post("/v1/chat/completions", json=chat("a" * 250))
+    assert (refused.status_code, refused.json()["error"]["reason"]) == (403, "model_not_allowed")
+    assert time.monotonic() - started < 3
+
+
+def test_it_keeps_glob_classes_within_a_segment_and_a_leading_caret_literal():
+    assert model_glob_compile("gpt[!x]*").fullmatch("gpt/evil") is None
+    assert model_glob_compile("gpt[!x]*").fullmatch("gpt-4o") is not None
+    assert model_glob_compile("[^x]y").fullmatch("^y") is not None
+    assert model_glob_compile("[^x]y").fullmatch("ay") is None
+
+
+def test_it_lets_a_stored_glob_that_no_longer_compiles_match_nothing(world):
+    from identity.models import Agent
+
+    Agent.objects.filter(pk=world.agent.pk).update(allowed_models=["[z-a]*"])  # stored before validation
+    factories.make_agent(world.tenant)  # any write: the gateway reloads the tenant
+    with world.http(**{"X-API-Key": world.secret}) as client:
+        refused = client.post("/v1/chat/completions", json=chat("gpt-4o"))
+    assert (refused.status_code, refused.json()["error"]["reason"]) == (403, "model_not_allowed")

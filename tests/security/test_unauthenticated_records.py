@@ -75,3 +75,12 @@ def test_it_still_records_every_refusal_of_a_real_credential(two_gateways):
         for _ in range(PER_MINUTE + 4):  # no provider: each is a 404 model_not_found of a known key
             client.post(f"/apps/{app.slug}/v1/chat/completions", headers={"X-API-Key": secret}, json=body)
     assert RequestLog.objects.filter(tenant_id=tenant.id, key_id__isnull=False).count() == PER_MINUTE + 4
+
+
+def test_it_gives_an_ipv6_host_one_budget_for_its_whole_64():
+    from proxy.unauthenticated_records import client_of
+
+    assert client_of("2001:db8::1") == client_of("2001:db8::ffff:2") == "2001:db8::/64"
+    assert client_of("2001:db8:0:1::1") != client_of("2001:db8::1")
+    assert client_of("::ffff:192.0.2.7") == client_of("192.0.2.7") == "192.0.2.7"
+    assert client_of(None) == "-"

@@ -57,7 +57,7 @@ class Command(BaseCommand):
 
         try:
             result = export_verify_file(lines, pem)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CommandError(f"cannot verify {path}: {exc}") from exc
         self._report(result.tenant_id, result.verdict)
         if not result.verdict.valid:
