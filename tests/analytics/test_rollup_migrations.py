@@ -8,20 +8,15 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from tests.support.migrations import migrate_to
+
 BEFORE = [("analytics", "0002_usage_rollup_breakdowns")]
 AFTER = [("analytics", "0003_agent_rollups_from_8_hours")]
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.mark.django_db(transaction=True)
 def test_it_deletes_the_agent_day_rows_and_folds_every_tenant_again():
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     rollup, state = apps.get_model("analytics", "UsageRollup"), apps.get_model("analytics", "UsageRollupState")
     day = datetime(2026, 11, 22, tzinfo=UTC)
     for breakdown in ("total", "agent", "agent_model", "agent_app"):
@@ -31,9 +26,9 @@ def test_it_deletes_the_agent_day_rows_and_folds_every_tenant_again():
         )  # fmt: skip
     state.objects.create(tenant_id="tn_a", through_seq=9, closed_until=day)
     try:
-        apps = _migrate(AFTER)
+        apps = migrate_to(AFTER)
         rollup, state = apps.get_model("analytics", "UsageRollup"), apps.get_model("analytics", "UsageRollupState")
         assert sorted(rollup.objects.values_list("breakdown", flat=True)) == ["agent", "total"]
         assert list(state.objects.values_list("tenant_id", "through_seq", "closed_until")) == [("tn_a", 0, None)]
     finally:
-        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -13,6 +13,7 @@ from proxy.models import Provider
 from proxy.services import provider_update
 from tests import factories
 from tests.support.live_fixtures import chat
+from tests.support.migrations import migrate_to
 
 HEADER_SECRET = "org-hdr-secret-live-3c9e1a"
 BEFORE = [("proxy", "0001_initial"), ("forensics", "0005_drop_duplicate_chain_index")]
@@ -32,16 +33,9 @@ def test_it_sends_the_real_header_value_upstream(world):
     assert HEADER_SECRET not in str(Provider.objects.filter(pk=provider.pk).values_list("extra_headers_encrypted"))
 
 
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.mark.django_db(transaction=True)
 def test_it_encrypts_stored_values_and_masks_past_events_and_decrypts_them_back():
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     tenant = factories.make_tenant("Old Org")
     old = apps.get_model("proxy", "Provider").objects.create(
         tenant_id=tenant.id, name="old", kind="openai", extra_headers={"OpenAI-Organization": HEADER_SECRET}
@@ -51,16 +45,16 @@ def test_it_encrypts_stored_values_and_masks_past_events_and_decrypts_them_back(
         object_id=old.id, changes={"extra_headers": {"before": None, "after": {"OpenAI-Organization": HEADER_SECRET}}},
     )  # fmt: skip
     try:
-        apps = _migrate(AFTER)
+        apps = migrate_to(AFTER)
         provider = apps.get_model("proxy", "Provider").objects.get(pk=old.id)
         assert HEADER_SECRET not in str(provider.extra_headers_encrypted)
         assert decrypt_secret(provider.extra_headers_encrypted["OpenAI-Organization"]) == HEADER_SECRET
         event = apps.get_model("forensics", "Event").objects.get(object_id=old.id)
         assert event.changes["extra_headers"] == {"before": None, "after": {"OpenAI-Organization": "***"}}
 
-        apps = _migrate(BEFORE)
+        apps = migrate_to(BEFORE)
         assert apps.get_model("proxy", "Provider").objects.get(pk=old.id).extra_headers == {
             "OpenAI-Organization": HEADER_SECRET
         }
     finally:
-        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to(MigrationExecutor(connection).loader.graph.leaf_nodes())
