@@ -18,7 +18,7 @@ import pytest
 from apps.services import guardrails_put
 from core.actors import SYSTEM
 from tests import factories
-from tests.support.servers import GatewayProcess
+from tests.support.servers import FakeUpstream, GatewayProcess
 
 # Generous: a plain chat takes a few milliseconds; a stalled worker took 10 s and more.
 PLAIN_CHAT_BOUND_SECONDS = 2.0
