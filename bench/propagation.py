@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.processes import http_wait
 from bench.wrk_load import LoadRequest, LoadResult, wrk_run
 
 CHAT = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "probe"}], "max_tokens": 8})
@@ -150,8 +149,3 @@ def propagation_measure(
             api.close()
     result.load = [r for r in loads if r is not None]
     return result
-
-
-def gateways_wait(ports: tuple[int, int]) -> None:
-    for port in ports:
-        http_wait(f"http://127.0.0.1:{port}/v1/models", timeout=90)

@@ -34,7 +34,7 @@ from proxy.policy_resolution import effective_policy
 from proxy.providers.sse import MAX_STREAM_EVENT_BYTES, UpstreamEventTooLarge
 from proxy.request_body import chat_body_check, embeddings_body_check, json_body_parse
 from proxy.request_context import RequestContext
-from proxy.routing import Target, concrete_model_names, route_resolve
+from proxy.routing import Target, concrete_model_names, model_not_found, route_resolve
 from proxy.runtime import GatewayRuntime
 from proxy.upstream import JsonAnswer, StreamAnswer, forward
 
@@ -153,15 +153,14 @@ async def _route(
     except GatewayError as error:
         if error.code != "model_not_found":
             raise
-        fresh = await runtime.config.tenant_confirmed(config, ctx.started)
-        if fresh is config:
-            raise
-        return route_resolve(fresh, model)[0], fresh
-    if how == "family" and model not in config.family_confirmed:
+        targets, how = [], "none"
+    if how == "none" or (how == "family" and model not in config.family_confirmed):
         fresh = await runtime.config.tenant_confirmed(config, ctx.started)
         if fresh is not config:
             config = fresh
-            targets, how = route_resolve(config, model)
+            targets, how = route_resolve(config, model)  # still none: model_not_found
+        elif how == "none":
+            raise model_not_found(model)
         if how == "family":
             if len(config.family_confirmed) > 10_000:
                 config.family_confirmed.clear()
