@@ -19,9 +19,11 @@ from django.utils.html import format_html
 
 from analytics.models import Report, ReportStatus
 from analytics.rendering import evidence_lines, report_html, report_pdf
-from analytics.services import report_create, report_delete
+from analytics.report_requests import report_create
+from analytics.services import report_delete
 from core.actors import Actor
-from core.admin_tenancy import TenantScopedAdmin, TenantScopedForm
+from core.admin_forms import TenantScopedForm
+from tenants.admin_base import TenantScopedAdmin
 
 
 def _default_until():

@@ -24,7 +24,7 @@ from forensics.models import AuditCheckpoint, CheckpointKind, Event, RequestLog
 from forensics.sealing import audit_chain_verify
 from identity.models import Agent, AgentStatus
 from keys.models import Key, OrgKey
-from proxy.models import Provider
+from providers.models import Provider
 from tenants.models import Membership, Tenant
 
 # A record should be sealed within seconds (SPEC 6); one still unsealed after this long

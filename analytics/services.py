@@ -28,14 +28,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from analytics.aggregates import cells_build
 from analytics.buckets import BREAKDOWN_SPANS, SPANS, block_start, hour_floor, span_delta
-from analytics.models import Breakdown, Framework, Report, ReportStatus, UsageRollup, UsageRollupState
+from analytics.compliance import report_findings
+from analytics.models import Breakdown, Report, ReportStatus, UsageRollup, UsageRollupState
 from analytics.usage_totals import UsageTotals
 from core.actors import Actor
 from forensics.models import AuditChainHead, RequestLog
@@ -281,38 +281,6 @@ def usage_rollup_due() -> list[str]:
 
 
 @transaction.atomic
-def report_create(*, tenant_id: str, actor: Actor, framework: str, since: datetime, until: datetime) -> Report:
-    """Record a report request and queue its build once the request is committed."""
-    if framework not in Framework.values:
-        raise ValidationError({"framework": f"must be one of {', '.join(Framework.values)}"})
-    if since >= until:
-        raise ValidationError({"until": "must be after since"})
-    report = Report.objects.create(tenant_id=tenant_id, framework=framework, since=since, until=until)
-    event_record(
-        tenant_id=tenant_id, actor=actor, action="report.requested", object_type="report", object_id=report.id,
-        changes={
-            "framework": {"before": None, "after": framework},
-            "since": {"before": None, "after": since.isoformat()},
-            "until": {"before": None, "after": until.isoformat()},
-        },
-    )  # fmt: skip
-    # After commit: a worker on another connection must find the row.
-    transaction.on_commit(lambda: _report_enqueue(report.id))
-    return report
-
-
-def _report_enqueue(report_id: str) -> None:
-    from analytics.tasks import report_build as report_build_task
-
-    try:
-        report_build_task.delay(report_id)
-    except Exception:
-        # The broker is down: say so on the report rather than leave it pending for ever.
-        logger.exception("report %s could not be queued", report_id)
-        report_fail(report_id=report_id, error="the report could not be queued; request it again")
-
-
-@transaction.atomic
 def report_delete(*, report: Report, actor: Actor) -> None:
     event_record(
         tenant_id=report.tenant_id, actor=actor, action="report.deleted", object_type="report", object_id=report.id,
@@ -327,8 +295,6 @@ def report_build(*, report_id: str) -> Report:
     Database errors propagate (the task retries them); any other failure marks the report
     ``failed`` with a one-line reason and no trace.
     """
-    from analytics.compliance import report_findings
-
     report = Report.objects.get(pk=report_id)
     if report.status != ReportStatus.PENDING:
         return report

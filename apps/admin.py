@@ -23,14 +23,9 @@ from apps.services import (
     policy_update,
 )
 from core.actors import Actor
-from core.admin_tenancy import (
-    TenantScopedAdmin,
-    TenantScopedForm,
-    TenantScopedInline,
-    console_actor,
-    form_values,
-)
-from keys.models import Key
+from core.admin_forms import TenantScopedForm, form_values
+from tenants.access import console_actor
+from tenants.admin_base import TenantScopedAdmin, TenantScopedInline
 
 RECORD_FIELDS = ["id", "created_at", "updated_at"]
 RATE_LIMIT_FIELDS = ["requests_per_minute", "tokens_per_minute", "max_concurrent_requests", "user_requests_per_minute"]
@@ -121,8 +116,9 @@ class AppAdmin(TenantScopedAdmin):
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list, dict, set, list]:
         to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
         # Keys are never deleted one by one (they are revoked), but app_delete removes an
-        # app's app-scoped keys with it, as the management API does.
-        perms_needed.discard(Key._meta.verbose_name)
+        # app's app-scoped keys with it, as the management API does. The key model is found
+        # through the relation keys.Key declares: keys build on apps, not the other way round.
+        perms_needed.discard(App._meta.get_field("keys").related_model._meta.verbose_name)
         return to_delete, model_count, perms_needed, protected
 
 

@@ -7,9 +7,11 @@ from django.db import models
 from django.db.models import Q
 
 from apps.guardrail_rules import blocked_patterns_clean
+from apps.jwt_settings import jwt_settings_clean
+from apps.policy_rules import policy_fields_clean
 from core.ids import IdFactory
 from core.models import TenantOwned
-from core.validation import validate_domains
+from core.validation import SLUG_RE, validate_domains
 
 
 class KeyLocation(models.TextChoices):
@@ -32,7 +34,7 @@ class App(TenantOwned):
     enforce_identity = models.BooleanField(default=False)
     allowed_user_domains = models.JSONField(null=True, blank=True, default=None)
     scope_prefix = models.CharField(max_length=64, blank=True, default="")
-    # JWT verifier settings (SPEC 3.3), validated by identity.jwt_settings.jwt_settings_clean.
+    # JWT verifier settings (SPEC 3.3), validated by apps.jwt_settings.jwt_settings_clean.
     jwt = models.JSONField(null=True, blank=True, default=None)
     capture_bodies = models.BooleanField(default=False)
     body_capture_max_bytes = models.PositiveIntegerField(default=16384)
@@ -48,9 +50,6 @@ class App(TenantOwned):
         return f"{self.name} ({self.slug})"
 
     def clean(self) -> None:
-        from core.validation import SLUG_RE
-        from identity.jwt_settings import jwt_settings_clean
-
         if not SLUG_RE.match(self.slug or ""):
             raise ValidationError({"slug": "use 1-64 lower-case letters, digits and inner hyphens"})
         self.allowed_user_domains = validate_domains(self.allowed_user_domains)
@@ -118,8 +117,6 @@ class Policy(TenantOwned):
         return self.name
 
     def clean(self) -> None:
-        from apps.policy_rules import policy_fields_clean
-
         for field, value in policy_fields_clean(
             allowed_models=self.allowed_models,
             allowed_endpoints=self.allowed_endpoints,

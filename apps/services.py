@@ -12,6 +12,7 @@ from core.actors import Actor
 from core.errors import invalid_request
 from core.model_changes import model_update, snapshot
 from forensics.services import event_record
+from identity.models import Agent
 
 APP_FIELDS = [
     "name", "slug", "description", "is_default", "key_name", "key_location", "identity_header_mode",
@@ -99,8 +100,6 @@ def guardrails_put(*, app: App, actor: Actor, data: dict[str, Any]) -> Guardrail
 
 
 def _policy_targets(tenant_id: str, app_ids: list[str] | None, agent_ids: list[str] | None) -> tuple[list, list]:
-    from identity.models import Agent
-
     apps = list(App.objects.for_tenant(tenant_id).filter(pk__in=app_ids or []))
     agents = list(Agent.objects.for_tenant(tenant_id).filter(pk__in=agent_ids or [], deleted_at=None))
     if len(apps) != len(set(app_ids or [])):

@@ -28,8 +28,8 @@ def seed(upstream: str) -> dict[str, str]:
     from core.actors import SYSTEM
     from identity.services import agent_create
     from keys.services import key_create
-    from proxy.services import provider_create
-    from tenants.services import tenant_create
+    from providers.services import provider_create
+    from provisioning.services import tenant_create
 
     tenant, _, org_secret = tenant_create(name="bench")
     app = app_create(

@@ -20,6 +20,7 @@ from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 from config.django_bodies import BoundedBodyApplication  # noqa: E402
+from forensics.background_sealer import BackgroundSealer  # noqa: E402
 from proxy.asgi_app import ProxyApplication, proxy_path_match  # noqa: E402
 
 
@@ -34,8 +35,6 @@ class GatewayApplication:
 
     def _sealer_start(self) -> None:
         if settings.AUDIT_SEAL_IN_PROCESS:
-            from forensics.background_sealer import BackgroundSealer
-
             self._sealer = BackgroundSealer(settings.AUDIT_SEAL_INTERVAL_SECONDS)
             self._sealer.start()
 

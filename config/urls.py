@@ -25,7 +25,7 @@ management_api = [
     path("", include("keys.api.urls")),
     path("", include("apps.api.urls")),
     path("", include("identity.api.urls")),
-    path("", include("proxy.api.urls")),
+    path("", include("providers.api.urls")),
     path("", include("forensics.api.urls")),
     path("", include("analytics.api.urls")),
 ]

@@ -19,8 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from core.admin_tenancy import console_access
-from tenants.access import ConsoleAccess
+from tenants.access import ConsoleAccess, console_access
 from tenants.models import Tenant
 
 SESSION_TENANT = "console_tenant_id"

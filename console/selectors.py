@@ -18,7 +18,7 @@ from forensics.models import RequestLog
 from forensics.selectors import LogFilters, log_list
 from identity.models import Agent
 from identity.selectors import agent_list
-from proxy.selectors import alias_list, provider_list
+from providers.selectors import alias_list, provider_list
 
 # The status filter of the log browser: an exact code or a class.
 STATUS_CLASSES = {"2xx": (200, 300), "4xx": (400, 500), "5xx": (500, 600), "errors": (400, 600)}

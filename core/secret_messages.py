@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.messages.storage.session import SessionStorage
+from django.http import HttpRequest
+from django.utils.html import format_html
 
 from core.crypto import decrypt_secret, encrypt_secret
+
+SECRET_MESSAGE_TAG = "secret"  # noqa: S105 (a CSS class, not a secret)
 
 
 class EncryptedSessionStorage(SessionStorage):
@@ -29,3 +34,21 @@ class EncryptedSessionStorage(SessionStorage):
             # Written under a retired key: the messages are lost, never shown garbled.
             return []
         return super().deserialize_messages(plain)
+
+
+def secret_announce(request: HttpRequest, *, label: str, secret: str) -> None:
+    """Show a new secret on the next page, once.
+
+    Messages are consumed when displayed, so reloading or reopening any page never shows
+    the secret again; the server keeps only the digest. Until then the message waits in the
+    session, encrypted (``core.secret_messages``), never in a cookie.
+    """
+    messages.warning(
+        request,
+        format_html(
+            "{}: <code class='aidgate-secret'>{}</code> Copy it now, it will not be shown again.",
+            label,
+            secret,
+        ),
+        extra_tags=SECRET_MESSAGE_TAG,
+    )

@@ -11,8 +11,8 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
-from core.admin_tenancy import ReadOnlyTenantScopedAdmin
 from forensics.models import Event, RequestLog
+from tenants.admin_base import ReadOnlyTenantScopedAdmin
 
 WHO_FIELDS = [
     "credential", "key_id", "agent_id", "app_id", "user", "identity_source", "conversation_id", "client_request_id",

@@ -11,6 +11,8 @@ import threading
 
 from django.db import close_old_connections, connections
 
+from forensics.sealing import audit_seal_all
+
 logger = logging.getLogger(__name__)
 
 
@@ -27,8 +29,6 @@ class BackgroundSealer:
         self._stop.set()
 
     def _run(self) -> None:
-        from forensics.sealing import audit_seal_all
-
         while not self._stop.wait(self._interval):
             try:
                 close_old_connections()

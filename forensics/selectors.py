@@ -70,13 +70,6 @@ def log_get(*, tenant_id: str, request_id: str) -> RequestLog | None:
     return _tenant_logs(tenant_id).filter(pk=request_id).first()
 
 
-def agent_exists(*, tenant_id: str, agent_id: str) -> bool:
-    """Whether the tenant has (or had: deleted agents keep their logs, SPEC 5.2) this agent."""
-    from identity.models import Agent
-
-    return Agent.objects.for_tenant(tenant_id).filter(pk=agent_id).exists()
-
-
 def event_list(
     *, tenant_id: str, object_id: str | None = None, action: str | None = None, object_type: str | None = None
 ) -> QuerySet[Event]:

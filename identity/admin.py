@@ -15,17 +15,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core.actors import Actor
-from core.admin_tenancy import (
-    ServiceRefused,
-    TenantScopedAdmin,
-    TenantScopedForm,
-    console_actor,
-    form_values,
-    refusal_report,
-    service_refusals,
-)
+from core.admin_forms import TenantScopedForm, form_values
+from core.admin_refusals import ServiceRefused, refusal_report, service_refusals
 from identity.models import Agent, AgentStatus
 from identity.services import AGENT_FIELDS, agent_create, agent_delete, agent_update
+from tenants.access import console_actor
+from tenants.admin_base import TenantScopedAdmin
 
 BOTH_LOCATIONS = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
 

@@ -6,6 +6,7 @@ from django.db import models
 
 from core.ids import IdFactory
 from core.models import TenantOwned
+from core.validation import validate_globs
 
 
 class AgentStatus(models.TextChoices):
@@ -39,6 +40,4 @@ class Agent(TenantOwned):
         return self.name
 
     def clean(self) -> None:
-        from core.validation import validate_globs
-
         self.allowed_models = validate_globs(self.allowed_models)

@@ -10,9 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from apps.models import App
 from core.actors import Actor
 from core.model_changes import model_update, snapshot
+from core.models import TenantOwned
 from forensics.services import event_record
 from identity.models import Agent, AgentStatus
 
@@ -30,14 +30,15 @@ def agent_fingerprint(agent: Agent) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _app_of_tenant(app: App | None, tenant_id: str) -> App | None:
+def _app_of_tenant(app: TenantOwned | None, tenant_id: str) -> TenantOwned | None:
+    """The agent's app (an ``apps.App``, named only by the relation) must be of its tenant."""
     if app is not None and app.tenant_id != tenant_id:
         raise ValidationError({"app_id": "names no app of this tenant"})
     return app
 
 
 @transaction.atomic
-def agent_create(*, tenant_id: str, actor: Actor, name: str, app: App | None = None, **fields: Any) -> Agent:
+def agent_create(*, tenant_id: str, actor: Actor, name: str, app: TenantOwned | None = None, **fields: Any) -> Agent:
     unknown = set(fields) - set(AGENT_FIELDS)
     if unknown:
         raise TypeError(f"unknown agent fields: {unknown}")
@@ -74,10 +75,9 @@ def agent_update(*, agent: Agent, actor: Actor, data: dict[str, Any]) -> Agent:
 @transaction.atomic
 def agent_delete(*, agent: Agent, actor: Actor) -> None:
     """Soft delete: the agent disappears from every list, its keys are revoked, its logs stay."""
-    from keys.models import Key
-
     now = timezone.now()
-    revoked = Key.objects.filter(agent=agent).exclude(revoked_at__lte=now).update(revoked_at=now, updated_at=now)
+    # The agent's keys through the relation keys.Key declares (related_name "keys").
+    revoked = agent.keys.exclude(revoked_at__lte=now).update(revoked_at=now, updated_at=now)
     agent.deleted_at = now
     agent.status = AgentStatus.SUSPENDED
     agent.save(update_fields=["deleted_at", "status", "updated_at"])

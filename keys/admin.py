@@ -22,19 +22,11 @@ from django.utils.formats import localize
 from django.utils.html import format_html
 
 from core.actors import Actor
-from core.admin_tenancy import (
-    InheritBooleanSelect,
-    ServiceRefused,
-    TenantScopedAdmin,
-    TenantScopedForm,
-    console_actor,
-    form_values,
-    refusal_report,
-    secret_announce,
-    service_refusals,
-)
-from keys.models import SCOPES, CredentialBase, CredentialState, Key, OrgKey
-from keys.rules import MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS
+from core.admin_forms import InheritBooleanSelect, TenantScopedForm, form_values
+from core.admin_refusals import ServiceRefused, refusal_report, service_refusals
+from core.secret_messages import secret_announce
+from keys.models import CredentialBase, CredentialState, Key, OrgKey
+from keys.rules import MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS, SCOPES
 from keys.services import (
     KEY_EDITABLE_FIELDS,
     key_create,
@@ -44,6 +36,8 @@ from keys.services import (
     org_key_create,
     org_key_revoke,
 )
+from tenants.access import console_actor
+from tenants.admin_base import TenantScopedAdmin
 
 BOTH_LOCATIONS = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
 EXPIRY_WARNING = timedelta(days=14)

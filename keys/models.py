@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from core.ids import IdFactory
 from core.models import TenantOwned
-
-SCOPES = ("chat:completions", "embeddings", "models:read")
+from core.validation import validate_domains
+from keys.rules import SCOPES, scopes_clean
 
 
 def default_scopes() -> list[str]:
@@ -71,9 +71,6 @@ class Key(CredentialBase):
         return f"{self.prefix}… ({self.name or self.id})"
 
     def clean(self) -> None:
-        from core.validation import validate_domains
-        from keys.rules import scopes_clean
-
         self.scopes = scopes_clean(self.scopes)
         # [] on a key means "any domain", overriding the app's list (SPEC 1).
         self.allowed_user_domains = validate_domains(self.allowed_user_domains, allow_empty=True)

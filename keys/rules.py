@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from keys.models import SCOPES
+# What an agent key may be used for on the proxy (SPEC 5.3), in the order they are listed.
+SCOPES = ("chat:completions", "embeddings", "models:read")
 
 MIN_LIFETIME_DAYS = 1
 MAX_LIFETIME_DAYS = 365

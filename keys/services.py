@@ -20,10 +20,11 @@ from core.errors import GatewayError, forbidden, invalid_request, unauthorized
 from core.model_changes import model_update, snapshot
 from forensics.services import event_record
 from identity.models import Agent, AgentStatus
-from keys.models import SCOPES, CredentialState, Key, OrgKey, OrgRole
+from keys.models import CredentialState, Key, OrgKey, OrgRole
 from keys.rules import (
     MAX_LIFETIME_DAYS,
     MIN_LIFETIME_DAYS,
+    SCOPES,
     grace_seconds_clean,
     lifetime_days_clean,
     scopes_clean,
@@ -36,6 +37,7 @@ from keys.secrets import (
     secret_display_prefix,
     secret_generate,
 )
+from tenants.models import Membership, MembershipRole
 
 KEY_EVENT_FIELDS = [
     "name", "agent", "app", "scopes", "rate_limit", "expires_at", "identity_header_mode",
@@ -226,8 +228,6 @@ def org_key_create(
 
 def tenant_admin_credentials_count(*, tenant_id: str, excluding_org_key_id: str | None = None) -> int:
     """Active admin org keys plus console admins: a tenant must never drop to zero."""
-    from tenants.models import Membership, MembershipRole
-
     now = timezone.now()
     keys = OrgKey.objects.for_tenant(tenant_id).filter(role=OrgRole.ADMIN).exclude(revoked_at__lte=now)
     keys = keys.exclude(expires_at__lte=now)

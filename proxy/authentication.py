@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 from core.errors import GatewayError, forbidden, invalid_request, not_found, unauthorized
-from identity.jwt_auth import TokenVerifier, jwt_authenticate
 from proxy.access import ENDPOINT_SCOPES
 from proxy.config_cache import ConfigCache
 from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
 from proxy.credentials import credential_find, credential_kind
+from proxy.jwt_verification import TokenVerifier, jwt_authenticate
 from proxy.request_context import RequestContext
 from proxy.session_auth import (
     PLAYGROUND_HEADER,

@@ -30,9 +30,7 @@ from django.db import DatabaseError, InterfaceError, connections
 
 from keys.secrets import secret_digest
 from proxy.config_generation import APP_DIRECTORY_KEY, generation_key, local_app_directory, local_generation
-from proxy.config_snapshot import (
-    KeyEntry,
-    TenantConfig,
+from proxy.config_loading import (
     app_ref_tenant_load,
     app_slug_tenant_load,
     key_entry_load,
@@ -40,6 +38,7 @@ from proxy.config_snapshot import (
     tenant_config_version_load,
     tenant_config_versions_load,
 )
+from proxy.config_snapshot import KeyEntry, TenantConfig
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

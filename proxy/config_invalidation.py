@@ -13,8 +13,8 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from apps.models import App, GuardrailPolicy, Policy
 from identity.models import Agent
 from keys.models import Key
+from providers.models import Alias, ModelPrice, Provider
 from proxy.config_generation import app_directory_bump, config_generation_bump
-from proxy.models import Alias, ModelPrice, Provider
 from tenants.models import Tenant
 
 CONFIG_MODELS = (App, GuardrailPolicy, Policy, Agent, Key, Provider, Alias, ModelPrice)

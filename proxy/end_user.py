@@ -1,5 +1,5 @@
 """End-user identity from the ``X-User-Email`` header (SPEC 3.3); JWT identity lives in
-``identity.jwt_auth`` and feeds the same checks."""
+``proxy.jwt_verification`` and feeds the same checks."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ import orjson
 
 from core.errors import GatewayError, error_body
 from proxy.access import scope_check
+from proxy.adapters.sse import MAX_STREAM_EVENT_BYTES, UpstreamEventTooLarge
 from proxy.authentication import caller_authenticate
 from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
 from proxy.end_user import client_request_id_read, conversation_id_read, header_identity_resolve
@@ -31,7 +32,6 @@ from proxy.policy_enforcement import (
     token_estimate,
 )
 from proxy.policy_resolution import effective_policy
-from proxy.providers.sse import MAX_STREAM_EVENT_BYTES, UpstreamEventTooLarge
 from proxy.request_body import chat_body_check, embeddings_body_check, json_body_parse
 from proxy.request_context import RequestContext
 from proxy.routing import Target, concrete_model_names, model_not_found, route_resolve

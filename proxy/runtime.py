@@ -10,7 +10,6 @@ import time
 from django.conf import settings
 
 from forensics.recorder import RecordWriter, record_sink_for
-from identity.jwt_auth import TokenVerifier
 from keys.models import Key
 from keys.services import credential_touch
 from proxy.config_cache import (
@@ -20,6 +19,7 @@ from proxy.config_cache import (
     GenerationSource,
     redis_client_from_settings,
 )
+from proxy.jwt_verification import TokenVerifier
 from proxy.limit_store import limit_store_for
 from proxy.redis_pipe import RedisPipe
 from proxy.unauthenticated_records import UnauthenticatedRecordBudget

@@ -17,8 +17,11 @@ from http.cookies import CookieError, SimpleCookie
 from types import SimpleNamespace
 
 from django.conf import settings
+from django.contrib.auth import get_user
+from django.utils.module_loading import import_string
 
 from core.errors import forbidden, invalid_request, unauthorized
+from identity.models import Agent
 from tenants.access import console_user_access, console_user_check
 
 PLAYGROUND_HEADER = "x-aidgate-playground"
@@ -45,11 +48,6 @@ def session_key_of(headers: dict[str, str]) -> str | None:
 
 def session_caller_load(session_key: str, agent_id: str) -> SessionCaller | None:
     """The signed-in user and the tenant the chosen agent belongs to, or None (runs on a DB thread)."""
-    from django.contrib.auth import get_user
-    from django.utils.module_loading import import_string
-
-    from identity.models import Agent
-
     store = import_string(settings.SESSION_ENGINE).SessionStore(session_key)
     # get_user also checks the session's auth hash, so a changed password ends the session.
     user = get_user(SimpleNamespace(session=store))

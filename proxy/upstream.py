@@ -16,8 +16,8 @@ from django.conf import settings
 
 from core.errors import GatewayError
 from core.upstream_guard import GuardedResolver, UpstreamAddressRefused, url_literal_refusal
-from proxy.providers import adapter_for
-from proxy.providers.base import LocalResult, StreamTranslator, UpstreamCall, Usage
+from proxy.adapters.base import LocalResult, StreamTranslator, UpstreamCall, Usage
+from proxy.adapters.registry import adapter_for
 from proxy.request_context import RequestContext
 from proxy.routing import Target
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.http import HttpRequest
 
+from core.actors import Actor
 from tenants.models import Membership, MembershipRole
 
 
@@ -73,3 +75,13 @@ def console_user_access(user: Any) -> ConsoleAccess | None:
     if membership is None:
         return None
     return ConsoleAccess(tenant_id=membership.tenant_id, role=membership.role, home_tenant_id=home_tenant_id)
+
+
+def console_access(request: HttpRequest) -> ConsoleAccess | None:
+    """The signed-in user's console access (:func:`tenants.access.console_user_access`)."""
+    return console_user_access(getattr(request, "user", None))
+
+
+def console_actor(request: HttpRequest) -> Actor:
+    """The event-trail actor of a console action: the user, by primary key."""
+    return Actor("user", str(request.user.pk))

@@ -16,10 +16,10 @@ from identity.models import Agent
 from identity.services import agent_create
 from keys.models import Key, OrgKey
 from keys.services import key_create, org_key_create
-from proxy.models import Alias, Provider
-from proxy.services import alias_create, provider_create
+from providers.models import Alias, Provider
+from providers.services import alias_create, provider_create
+from provisioning.services import membership_create, tenant_create
 from tenants.models import Tenant
-from tenants.services import membership_create, tenant_create
 
 _counter = itertools.count(1)
 

@@ -24,6 +24,7 @@ from analytics.api.serializers import (
 )
 from analytics.models import Framework, Report, ReportStatus
 from analytics.rendering import report_html, report_pdf
+from analytics.report_requests import report_create
 from analytics.selectors import (
     GROUP_BY,
     conversation_page,
@@ -33,7 +34,6 @@ from analytics.selectors import (
     report_list,
     usage_summary,
 )
-from analytics.services import report_create
 from core.api.pagination import list_body, page_limit
 from core.api.schema import LIST_PARAMETERS, ErrorEnvelopeSerializer, list_of
 from core.api.views import ManagementView

@@ -8,11 +8,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.guardrail_rules import MAX_NAME_LENGTH, MAX_PATTERN_LENGTH, MAX_PATTERNS
+from apps.jwt_settings import ASYMMETRIC_ALGORITHMS
 from apps.models import App, GuardrailPolicy, KeyLocation, PiiMode, Policy
 from apps.policy_rules import ENDPOINTS, WEEKDAYS
 from core.api.serializers import OBJECT_FIELDS, InputSerializer, ObjectSerializer, string_list
 from core.validation import SLUG_RE
-from identity.jwt_settings import ASYMMETRIC_ALGORITHMS
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -38,7 +38,7 @@ class JwtSettingsSerializer(serializers.Serializer):
 
 @extend_schema_field(JwtSettingsSerializer(allow_null=True))
 class JwtField(serializers.JSONField):
-    """Any JSON here; ``identity.jwt_settings.jwt_settings_clean`` validates it on write."""
+    """Any JSON here; ``apps.jwt_settings.jwt_settings_clean`` validates it on write."""
 
 
 class AllowedHoursSerializer(serializers.Serializer):

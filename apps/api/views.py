@@ -26,7 +26,6 @@ from apps.services import (
     policy_delete,
     policy_update,
 )
-from core.api.authentication import BearerOrAgentKeyAuthentication, ConsoleSessionAuthentication
 from core.api.schema import LIST_PARAMETERS, list_of
 from core.api.views import ManagementView
 from core.errors import not_found
@@ -75,7 +74,6 @@ class AppDetailView(ManagementView):
 class GuardrailsView(ManagementView):
     """Org admins read and write; viewers read; an agent key reads its own app's only."""
 
-    authentication_classes = [BearerOrAgentKeyAuthentication, ConsoleSessionAuthentication]
     agent_key_reads = True
 
     def get_app(self, app_id: str) -> App:

@@ -82,6 +82,8 @@ INSTALLED_APPS = [
     "apps",
     "identity",
     "keys",
+    "providers",
+    "provisioning",
     "proxy",
     "forensics",
     "analytics",
@@ -257,8 +259,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # Org keys first: a request carrying both a key and a session cookie is the key's.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "core.api.authentication.BearerAuthentication",
-        "core.api.authentication.ConsoleSessionAuthentication",
+        "keys.api.authentication.BearerAuthentication",
+        "tenants.api.authentication.ConsoleSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.ManagementAccess"],
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
@@ -293,6 +295,6 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         # The proxy is not a Django view; its paths are described by hand.
-        "proxy.api.schema.proxy_paths_add",
+        "proxy.openapi.proxy_paths_add",
     ],
 }

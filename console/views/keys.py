@@ -18,8 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from core.admin_tenancy import console_access
 from keys.models import Key
+from tenants.access import console_access
 
 KEY_ACTIONS = {
     "revoke_keys": {

@@ -1,6 +1,6 @@
 """Compliance reports: request one, follow its status, download it as HTML or PDF.
 
-Reports are created by :func:`analytics.services.report_create` and built by a worker (inline
+Reports are created by :func:`analytics.report_requests.report_create` and built by a worker (inline
 without a broker); the downloads are the report admin's views, which check the tenant again.
 """
 
@@ -17,10 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import Framework, ReportStatus
+from analytics.report_requests import report_create
 from analytics.selectors import report_list
-from analytics.services import report_create
 from console.access import ConsoleRequest, console_context, console_page
-from core.admin_tenancy import console_actor, refusal_text
+from core.admin_refusals import refusal_text
+from tenants.access import console_actor
 
 REPORT_WINDOWS = {"7": "last 7 days", "30": "last 30 days", "90": "last 90 days", "365": "last 365 days"}
 LISTED = 50

@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from core.api.authentication import Principal
+from core.api.principal import Principal
 from core.errors import GatewayError, forbidden, unauthorized
 
 

@@ -15,7 +15,7 @@ import functools
 import inspect
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
@@ -97,6 +97,13 @@ class GatewayAutoSchema(AutoSchema):
         doc = inspect.getdoc(handler) if handler is not None else None
         return doc or inspect.cleandoc(type(self.view).__dict__.get("__doc__") or "")
 
+    def get_auth(self) -> list[dict[str, list]]:
+        """A view that lets agent keys read (``agent_key_reads``) lists them for its reads."""
+        auth = super().get_auth()
+        if getattr(self.view, "agent_key_reads", False) and self.method == "GET":
+            auth.append({"agentKey": []})
+        return auth
+
     def _error_statuses(self) -> list[str]:
         statuses = ["401", "403"]
         takes_input = self.method in ("POST", "PUT", "PATCH", "DELETE")
@@ -124,45 +131,3 @@ class ObjectTypeFieldExtension(OpenApiSerializerFieldExtension):
     def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
         value = self.target.parent.object_type
         return {"type": "string", "readOnly": True, "pattern": f"^{value}$", "example": value}
-
-
-class OrgKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "core.api.authentication.BearerAuthentication"
-    name = "orgKey"
-
-    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "aid_org_…",
-            "description": "An org key (role admin or viewer). Viewers may only read.",
-        }
-
-
-class OrgOrAgentKeyScheme(OpenApiAuthenticationExtension):
-    """Guardrails (SPEC 5.6): an org key, or for reads an agent key of the app."""
-
-    target_class = "core.api.authentication.BearerOrAgentKeyAuthentication"
-    name = "agentKey"
-
-    def get_security_requirement(self, auto_schema: AutoSchema) -> list[dict[str, list]]:
-        if auto_schema.method == "GET":
-            return [{"orgKey": []}, {"agentKey": []}]
-        return [{"orgKey": []}]
-
-    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
-        return AGENT_KEY_SCHEME
-
-
-class ConsoleSessionScheme(OpenApiAuthenticationExtension):
-    target_class = "core.api.authentication.ConsoleSessionAuthentication"
-    name = "consoleSession"
-
-    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
-        return {
-            "type": "apiKey",
-            "in": "cookie",
-            "name": "sessionid",
-            "description": "A console login; unsafe methods need the X-CSRFToken header. "
-            "Platform superusers name the tenant in X-Tenant-Id.",
-        }

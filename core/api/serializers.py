@@ -54,6 +54,21 @@ def string_list(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(child=serializers.CharField(trim_whitespace=False, max_length=320), **kwargs)
 
 
+def related_selector(model: type[Model], field_name: str) -> Callable[..., Model | None]:
+    """A selector of the object that ``model.field_name`` points to, within a tenant.
+
+    For an API whose model refers to another app's model that the API's own layer may not
+    import (an agent's app): the relation the model already declares names the target, as
+    Django's and DRF's related fields find it.
+    """
+
+    def select(*, tenant_id: str, object_id: str) -> Model | None:
+        target = model._meta.get_field(field_name).related_model
+        return target.objects.for_tenant(tenant_id).filter(pk=object_id).first()
+
+    return select
+
+
 class TenantObjectField(serializers.CharField):
     """An id in a request body, resolved within the caller's tenant by a selector.
 

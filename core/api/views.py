@@ -17,10 +17,10 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from core.actors import Actor
-from core.api.authentication import Principal
 from core.api.errors import request_id
 from core.api.pagination import cursor_page, list_body, page_limit
 from core.api.permissions import ManagementAccess
+from core.api.principal import Principal
 from core.errors import not_found
 
 T = TypeVar("T")

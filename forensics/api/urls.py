@@ -10,7 +10,6 @@ urlpatterns = [
     # Before logs/<id>: "export" is no request id (those start with req_).
     path("logs/export", views.LogExportView.as_view(), name="log-export"),
     path("logs/<str:request_id>", views.LogDetailView.as_view(), name="log-detail"),
-    path("agents/<str:agent_id>/logs", views.AgentLogListView.as_view(), name="agent-log-list"),
     path("audit/verify", views.AuditVerifyView.as_view(), name="audit-verify"),
     path("audit/public-key", views.AuditPublicKeyView.as_view(), name="audit-public-key"),
 ]

@@ -20,7 +20,6 @@ from rest_framework.serializers import Serializer
 
 from core.api.schema import LIST_PARAMETERS, ErrorEnvelopeSerializer, list_of
 from core.api.views import ManagementView
-from core.errors import not_found
 from forensics.api.serializers import (
     AuditVerificationSerializer,
     EventSerializer,
@@ -37,7 +36,7 @@ from forensics.api.serializers import (
 )
 from forensics.export import export_csv, export_jsonl
 from forensics.sealing import audit_chain_verify
-from forensics.selectors import LogFilters, agent_exists, event_list, log_get, log_list
+from forensics.selectors import LogFilters, event_list, log_get, log_list
 from forensics.signing import public_key_pem
 
 EVENT_FILTERS = [
@@ -103,21 +102,6 @@ class LogListView(LogQueryMixin, ManagementView):
     )
     def get(self, request: Request) -> Response:
         filters, _ = self.log_query(LogListQuerySerializer)
-        logs = log_list(tenant_id=self.tenant_id, filters=filters).defer(*BODY_FIELDS)
-        return self.page(logs, LogSerializer, newest_first=True)
-
-
-class AgentLogListView(LogQueryMixin, ManagementView):
-    @extend_schema(
-        operation_id="agent_log_list",
-        description=f"The requests of one agent (a deleted agent's too: its logs stay). {LOGS_DESCRIPTION}",
-        parameters=[*LIST_PARAMETERS, LogFilterSerializer],
-        responses=list_of(LogSerializer),
-    )
-    def get(self, request: Request, agent_id: str) -> Response:
-        if not agent_exists(tenant_id=self.tenant_id, agent_id=agent_id):
-            raise not_found("no such agent")
-        filters, _ = self.log_query(LogListQuerySerializer, agent_id=agent_id)
         logs = log_list(tenant_id=self.tenant_id, filters=filters).defer(*BODY_FIELDS)
         return self.page(logs, LogSerializer, newest_first=True)
 

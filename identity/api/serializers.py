@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.selectors import app_get
-from core.api.serializers import OBJECT_FIELDS, InputSerializer, ObjectSerializer, TenantObjectField, string_list
+from core.api.serializers import (
+    OBJECT_FIELDS,
+    InputSerializer,
+    ObjectSerializer,
+    TenantObjectField,
+    related_selector,
+    string_list,
+)
 from identity.models import Agent, AgentStatus
 
 
@@ -32,7 +38,12 @@ class AgentInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(allow_blank=True, required=False)
     app_id = TenantObjectField(
-        selector=app_get, id_arg="app_id", noun="app", source="app", allow_null=True, required=False
+        selector=related_selector(Agent, "app"),
+        id_arg="object_id",
+        noun="app",
+        source="app",
+        allow_null=True,
+        required=False,
     )
     allowed_models = string_list(
         allow_null=True, required=False, help_text="glob patterns; null = no restriction; [] is refused"

@@ -1,4 +1,4 @@
-"""Agents (SPEC 5.2): list, create, read, change, soft-delete."""
+"""Agents (SPEC 5.2): list, create, read, change, soft-delete, and the requests of one agent."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from rest_framework.response import Response
 
 from core.api.schema import LIST_PARAMETERS, list_of
 from core.api.views import ManagementView
+from core.errors import not_found
+from forensics.api.serializers import LogFilterSerializer, LogListQuerySerializer, LogSerializer
+from forensics.api.views import BODY_FIELDS, LOGS_DESCRIPTION, LogQueryMixin
+from forensics.selectors import log_list
 from identity.api.serializers import AgentInputSerializer, AgentSerializer
 from identity.models import Agent
-from identity.selectors import agent_get, agent_list
+from identity.selectors import agent_get, agent_known, agent_list
 from identity.services import agent_create, agent_delete, agent_update
 
 
@@ -48,3 +52,18 @@ class AgentDetailView(ManagementView):
     def delete(self, request: Request, agent_id: str) -> Response:
         agent_delete(agent=self.get_agent(agent_id), actor=self.actor)
         return Response(status=204)
+
+
+class AgentLogListView(LogQueryMixin, ManagementView):
+    @extend_schema(
+        operation_id="agent_log_list",
+        description=f"The requests of one agent (a deleted agent's too: its logs stay). {LOGS_DESCRIPTION}",
+        parameters=[*LIST_PARAMETERS, LogFilterSerializer],
+        responses=list_of(LogSerializer),
+    )
+    def get(self, request: Request, agent_id: str) -> Response:
+        if not agent_known(tenant_id=self.tenant_id, agent_id=agent_id):
+            raise not_found("no such agent")
+        filters, _ = self.log_query(LogListQuerySerializer, agent_id=agent_id)
+        logs = log_list(tenant_id=self.tenant_id, filters=filters).defer(*BODY_FIELDS)
+        return self.page(logs, LogSerializer, newest_first=True)

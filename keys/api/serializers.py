@@ -7,8 +7,8 @@ from rest_framework import serializers
 
 from apps.selectors import app_get
 from core.api.serializers import OBJECT_FIELDS, InputSerializer, ObjectSerializer, TenantObjectField, string_list
-from keys.models import SCOPES, CredentialState, Key, OrgKey, OrgRole
-from keys.rules import MAX_GRACE_SECONDS, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS
+from keys.models import CredentialState, Key, OrgKey, OrgRole
+from keys.rules import MAX_GRACE_SECONDS, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS, SCOPES
 
 CREDENTIAL_FIELDS = ["name", "prefix", "status", "expires_at", "last_used_at", "revoked_at"]
 

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from analytics.models import Report, ReportStatus
-from analytics.services import report_build, report_create
+from analytics.report_requests import report_create
+from analytics.services import report_build
 from core.actors import SYSTEM
 from forensics.models import Event
 from forensics.sealing import audit_seal_all
@@ -192,7 +193,7 @@ def test_it_marks_a_report_failed_when_its_findings_cannot_be_computed(pending, 
     def broken(**kwargs):
         raise KeyError("boom")
 
-    monkeypatch.setattr("analytics.compliance.report_findings", broken)
+    monkeypatch.setattr("analytics.services.report_findings", broken)
 
     report = report_build(report_id=pending.id)
 

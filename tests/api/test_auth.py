@@ -13,7 +13,7 @@ from forensics.models import Event
 from identity.selectors import agent_get
 from keys.models import OrgKey
 from keys.services import org_key_revoke
-from tenants.services import membership_create
+from provisioning.services import membership_create
 from tests import factories
 from tests.api.support import assert_error, client_for
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.models import ModelPrice
+from providers.models import ModelPrice
 from tests.api.support import assert_error
 
 

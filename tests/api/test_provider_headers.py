@@ -8,7 +8,7 @@ from django.db import connection
 
 from core.crypto import decrypt_secret
 from forensics.models import Event
-from proxy.models import Provider
+from providers.models import Provider
 from tests import factories
 from tests.api.support import assert_error
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.crypto import decrypt_secret
-from proxy.models import Provider
+from providers.models import Provider
 from tests import factories
 from tests.api.support import assert_error
 

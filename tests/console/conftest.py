@@ -17,7 +17,7 @@ from core.ids import new_id
 from forensics.models import Event, RequestLog
 from identity.models import Agent
 from keys.models import Key, OrgKey
-from proxy.models import Alias, Provider
+from providers.models import Alias, Provider
 from tenants.models import Tenant
 from tests import factories
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from keys.models import SCOPES, CredentialState, Key
+from keys.models import CredentialState, Key
+from keys.rules import SCOPES
 from tests.console.conftest import admin_url
 
 CONFIRM = reverse("console:key-confirm")

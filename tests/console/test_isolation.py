@@ -15,7 +15,7 @@ from apps.models import App, Policy
 from identity.models import Agent, AgentStatus
 from keys.models import Key, OrgKey
 from keys.services import key_verify
-from proxy.models import Alias
+from providers.models import Alias
 from tests import factories
 from tests.console.conftest import admin_url
 

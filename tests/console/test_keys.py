@@ -13,7 +13,8 @@ from django.test import Client
 from django.utils import timezone
 
 from forensics.models import Event
-from keys.models import SCOPES, CredentialState, Key, OrgKey
+from keys.models import CredentialState, Key, OrgKey
+from keys.rules import SCOPES
 from keys.services import key_verify, org_key_verify
 from tenants.models import Tenant
 from tests import factories

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 
-from core.admin_tenancy import TenantScopedForm, console_access, refusal_text
+from core.admin_forms import TenantScopedForm
+from core.admin_refusals import refusal_text
 from core.errors import invalid_request
 from identity.models import Agent
-from tenants.access import ConsoleAccess
+from tenants.access import ConsoleAccess, console_access
 from tests import factories
 
 

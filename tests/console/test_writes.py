@@ -16,9 +16,9 @@ from forensics.models import Event
 from identity.models import Agent, AgentStatus
 from keys.models import CredentialState, Key, OrgKey
 from keys.services import org_key_revoke
-from proxy.models import Alias, ModelPrice, Provider
+from providers.models import Alias, ModelPrice, Provider
+from provisioning.services import tenant_create
 from tenants.models import Membership, Tenant
-from tenants.services import tenant_create
 from tests import factories
 from tests.console.conftest import UPSTREAM_API_KEY, admin_url
 

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 from core import crypto
 from core.crypto import decrypt_secret, encrypt_secret
 from forensics.models import Event
-from proxy.models import Provider
+from providers.models import Provider
 from tests import factories
 from tests.core.raw_sql import raw_text
 

@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from forensics.models import RequestLog
+from proxy import jwt_verification
 from tests.support.jwt_fixtures import SigningKey
 
 
@@ -143,14 +144,12 @@ def test_it_verifies_against_a_static_pem_key(jwt_world, make_key):
 
 
 def test_it_accepts_a_rotated_key_after_one_refetch(jwt_world, jwks, monkeypatch):
-    from identity import jwt_auth
-
     assert jwt_world.call(jwt_world.token()).status_code == 200
     fetches = jwks.fetches()
     rotated = SigningKey.rsa("key-2")
     jwks.keys.append(rotated)
     # Stand for the 10 s since the last fetch having passed (the gateway runs in this process).
-    monkeypatch.setattr(jwt_auth, "REFETCH_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(jwt_verification, "REFETCH_INTERVAL_SECONDS", 0.0)
     response = jwt_world.call(rotated.sign({"sub": "x", "scope": "chat:completions"}))
     assert response.status_code == 200
     assert jwks.fetches() == fetches + 1

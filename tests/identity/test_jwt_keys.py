@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from core.errors import GatewayError
 from forensics.models import RequestLog
-from identity.jwt_auth import TokenVerifier
 from proxy.config_snapshot import AppEntry, GuardrailEntry
+from proxy.jwt_verification import TokenVerifier
 from tests.support.jwt_fixtures import SigningKey
 
 CHURN_ROUNDS = 300

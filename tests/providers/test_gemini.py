@@ -10,7 +10,7 @@ import pytest
 from google.genai import types as gt
 
 from forensics.models import RequestLog
-from proxy.providers.gemini import THOUGHT_SIGNATURE_SEPARATOR
+from proxy.adapters.gemini import THOUGHT_SIGNATURE_SEPARATOR
 from tests.providers.conftest import PROVIDER_SECRET, provider_for, stream_text, stream_tool_calls
 
 MODEL = "gemini-2.5-flash"

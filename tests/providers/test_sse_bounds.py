@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from forensics.models import RequestLog
-from proxy.providers.sse import SSEBuffer
+from proxy.adapters.sse import SSEBuffer
 from tests import factories
 from tests.support.live_fixtures import streamed_text
 from tests.support.servers import sse_event

@@ -7,11 +7,11 @@ import orjson
 import pytest
 
 from core.errors import GatewayError
+from proxy.adapters import translation as t
+from proxy.adapters.anthropic import AnthropicAdapter, AnthropicStream
+from proxy.adapters.cohere import CohereAdapter, CohereStream
+from proxy.adapters.gemini import GeminiAdapter, model_path
 from proxy.config_snapshot import ProviderEntry
-from proxy.providers import translation as t
-from proxy.providers.anthropic import AnthropicAdapter, AnthropicStream
-from proxy.providers.cohere import CohereAdapter, CohereStream
-from proxy.providers.gemini import GeminiAdapter, model_path
 
 PDF = "data:application/pdf;base64,JVBERi0xLjQ="
 

@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 
 from core.errors import GatewayError
 from core.validation import TOKEN_ID_RE, is_email, validate_globs
-from identity.jwt_auth import TokenVerifier
 from proxy.access import model_allowed
+from proxy.adapters.openai_like import MAX_REPORTED_TOKENS, PassthroughStream, upstream_error_message, usage_of
+from proxy.adapters.sse import SSEBuffer
 from proxy.config_snapshot import AppEntry, GuardrailEntry, KeyEntry
 from proxy.credentials import credential_find, credential_kind, strip_bearer
 from proxy.end_user import client_request_id_read, conversation_id_read, header_identity_resolve
 from proxy.http_io import headers_of, query_of
-from proxy.providers.openai_like import MAX_REPORTED_TOKENS, PassthroughStream, upstream_error_message, usage_of
-from proxy.providers.sse import SSEBuffer
+from proxy.jwt_verification import TokenVerifier
 from proxy.request_body import MAX_JSON_DEPTH, chat_body_check, embeddings_body_check, json_body_parse
 from proxy.request_context import RequestContext
 

@@ -9,8 +9,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from core.actors import SYSTEM
 from core.crypto import decrypt_secret
-from proxy.models import Provider
-from proxy.services import provider_update
+from providers.models import Provider
+from providers.services import provider_update
 from tests import factories
 from tests.support.live_fixtures import chat
 from tests.support.migrations import migrate_to

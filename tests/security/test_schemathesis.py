@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 
 from apps.services import guardrails_get
 from config.wsgi import application
-from proxy.models import ModelPrice
+from providers.models import ModelPrice
 from tests import factories
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "4"))

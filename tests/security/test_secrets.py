@@ -16,7 +16,7 @@ from core.actors import SYSTEM
 from keys import secrets
 from keys.secrets import AGENT_KEY_PREFIX, DISPLAY_CHARS, secret_digest
 from keys.services import key_revoke, key_verify, org_key_verify
-from proxy.config_snapshot import key_entry_load
+from proxy.config_loading import key_entry_load
 from tests import factories
 from tests.support.live_fixtures import UPSTREAM_SECRET, chat
 

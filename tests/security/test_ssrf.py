@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from forensics.models import RequestLog
-from identity.jwt_auth import TokenVerifier
+from proxy.jwt_verification import TokenVerifier
 from proxy.upstream import UpstreamClient
 from tests import factories
 from tests.api.support import client_for

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from apps.services import guardrails_get
 from core.ids import new_id
 from forensics.models import Event, RequestLog
-from proxy.models import ModelPrice
+from providers.models import ModelPrice
 from tests import factories
 from tests.api.support import client_for
 

@@ -41,9 +41,9 @@ def _seed() -> dict:
     from core.actors import SYSTEM
     from identity.services import agent_create
     from keys.services import key_create
-    from proxy.models import ModelPrice
-    from proxy.services import alias_create, price_update, provider_create
-    from tenants.services import membership_create, tenant_create
+    from providers.models import ModelPrice
+    from providers.services import alias_create, price_update, provider_create
+    from provisioning.services import membership_create, tenant_create
 
     tenant, _, _ = tenant_create(name="Acme Health")
     app = app_create(tenant_id=tenant.id, actor=SYSTEM, name="Patient assistant", slug="assistant", is_default=True,

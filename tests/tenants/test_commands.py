@@ -14,7 +14,7 @@ from core.actors import SYSTEM
 from identity.models import Agent
 from identity.services import agent_update
 from keys.services import key_verify, org_key_verify
-from proxy.models import Alias, Provider
+from providers.models import Alias, Provider
 from tenants.models import Membership, Tenant
 from tests import factories
 from tests.core.refusal import refusal

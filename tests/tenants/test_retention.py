@@ -12,8 +12,8 @@ from core.actors import SYSTEM, Actor
 from forensics.models import Event, RequestLog
 from forensics.sealing import audit_retention_apply, audit_seal_all
 from forensics.tasks import audit_retention
+from provisioning.services import tenant_update
 from tenants.models import Tenant
-from tenants.services import tenant_update
 from tests import factories
 from tests.forensics.test_chain import make_records
 

@@ -10,9 +10,9 @@ from core.actors import SYSTEM
 from forensics.models import Event
 from keys.models import OrgKey
 from keys.services import org_key_verify
-from proxy.models import ModelPrice
+from providers.models import ModelPrice
+from provisioning.services import membership_create, tenant_create
 from tenants.models import Membership
-from tenants.services import membership_create, tenant_create
 from tests import factories
 
 

@@ -12,6 +12,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from forensics.export import export_verify_file
+from forensics.models import AuditChainHead
+from forensics.sealing import audit_chain_verify
+
 
 class Command(BaseCommand):
     help = "Verify tenants' audit chains (or an exported file) and exit non-zero if one is broken."
@@ -32,9 +36,6 @@ class Command(BaseCommand):
         if file:
             self._verify_file(Path(file), Path(public_key) if public_key else None, trust_embedded_key)
             return
-        from forensics.models import AuditChainHead
-        from forensics.sealing import audit_chain_verify
-
         tenant_ids = [tenant] if tenant else list(AuditChainHead.objects.values_list("tenant_id", flat=True))
         broken = 0
         for tenant_id in tenant_ids:
@@ -45,8 +46,6 @@ class Command(BaseCommand):
             raise CommandError(f"{broken} broken chain(s)")
 
     def _verify_file(self, path: Path, key_path: Path | None, trust_embedded_key: bool) -> None:
-        from forensics.export import export_verify_file
-
         if not path.exists():
             raise CommandError(f"no such file: {path}")
         pem = key_path.read_text() if key_path else None

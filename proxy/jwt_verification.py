@@ -1,0 +1,339 @@
+"""JWT authentication of proxy requests in an app context (SPEC 3.3).
+
+Keys come from the app's one source: a JWKS URL (fetched with aiohttp through the SSRF
+guard's resolver, cached, refetched on an unknown ``kid`` at most once every 10 seconds per
+app and process), a static JWKS document, or one PEM public key. Only asymmetric algorithms are
+ever accepted, each only with a key of its own type. Verified tokens are cached by digest
+until — never past — their ``exp``.
+
+Every cache here is keyed by content: URL keys by app id and URL, static keys and verified
+tokens by the digest of the app's settings (``AppEntry.jwt_digest``), never by ``id()`` of a
+settings object, which CPython hands to the next object allocated at the same address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import jwt
+import orjson
+from aiohttp.abc import AbstractResolver
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from django.conf import settings as django_settings
+from jwt import PyJWK, PyJWKSet
+
+from apps.jwt_settings import ASYMMETRIC_ALGORITHMS
+from core.errors import GatewayError, forbidden, unauthorized
+from core.upstream_guard import GuardedResolver, UpstreamAddressRefused, url_literal_refusal
+from core.validation import is_email
+from proxy.config_snapshot import AppEntry, TenantConfig
+from proxy.request_context import RequestContext
+
+logger = logging.getLogger(__name__)
+REFETCH_INTERVAL_SECONDS = 10.0
+JWKS_TIMEOUT_SECONDS = 5.0
+MAX_JWKS_BYTES = 1024 * 1024
+MAX_CACHED_TOKENS = 50_000
+# Static key sets are keyed by settings digest: a churn of settings must not grow memory.
+MAX_CACHED_KEY_SETS = 4096
+DEFAULT_USER_CLAIMS = ("email_id", "email", "sub", "uid")
+EMAIL_CLAIMS = ("email_id", "email")
+# The key type each algorithm family verifies with, and the curve of each ES algorithm.
+KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "RS": (rsa.RSAPublicKey,),
+    "PS": (rsa.RSAPublicKey,),
+    "ES": (ec.EllipticCurvePublicKey,),
+    "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
+}
+CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+
+
+class JwksUnavailable(Exception):
+    pass
+
+
+def jwks_unavailable() -> GatewayError:
+    return GatewayError(502, "upstream_error", "the identity provider's keys cannot be fetched", "jwks_unavailable")
+
+
+class JwksUrlKeys:
+    """The keys behind one app's JWKS URL, as this process last fetched them.
+
+    The fetch goes through the SSRF guard exactly like a provider call: an IP-literal URL is
+    checked as written, a host name after resolution, for the address actually connected
+    to; redirects are not followed (their target would escape the check of an IP literal).
+    ``resolver`` replaces only the lookup under the guard (tests map names with it).
+    """
+
+    def __init__(self, url: str, resolver: AbstractResolver | None = None) -> None:
+        self._url = url
+        self._resolver = resolver
+        self._keys: dict[str | None, PyJWK] = {}
+        self._last_fetch = float("-inf")
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    async def key_for(self, kid: str | None) -> PyJWK | None:
+        if (key := self._lookup(kid)) is not None:
+            return key
+        async with self._lock:
+            if (key := self._lookup(kid)) is not None:
+                return key
+            if time.monotonic() - self._last_fetch < REFETCH_INTERVAL_SECONDS:
+                if not self._keys:
+                    raise JwksUnavailable
+                return None
+            self._last_fetch = time.monotonic()
+            self.fetches += 1
+            try:
+                jwk_set = await self._fetch()
+            except (aiohttp.ClientError, jwt.PyJWKSetError, OSError, ValueError) as exc:
+                logger.warning("JWKS fetch failed: %s", type(exc).__name__)
+                if not self._keys:
+                    raise JwksUnavailable from exc
+                return None
+            self._keys = _usable_keys(jwk_set)
+            return self._lookup(kid)
+
+    async def _fetch(self) -> PyJWKSet:
+        refusal = url_literal_refusal(self._url, allow_private=django_settings.ALLOW_PRIVATE_UPSTREAMS)
+        if refusal is not None:
+            raise UpstreamAddressRefused(refusal)
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._resolver), use_dns_cache=False)
+        timeout = aiohttp.ClientTimeout(total=JWKS_TIMEOUT_SECONDS)
+        async with (
+            aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False) as session,
+            session.get(self._url, allow_redirects=False, headers={"Accept": "application/json"}) as response,
+        ):
+            if response.status != 200:
+                raise ValueError(f"the JWKS URL answered {response.status}")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > MAX_JWKS_BYTES:
+                    raise ValueError("the JWKS document is too large")
+                chunks.append(chunk)
+        document = orjson.loads(b"".join(chunks))
+        if not isinstance(document, dict):
+            raise ValueError("the JWKS document is not a JSON object")
+        return PyJWKSet.from_dict(document)
+
+    def _lookup(self, kid: str | None) -> PyJWK | None:
+        if kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))
+        return self._keys.get(kid)
+
+
+def _usable_keys(jwk_set: PyJWKSet) -> dict[str | None, PyJWK]:
+    return {k.key_id: k for k in jwk_set.keys if k.public_key_use in (None, "sig")}
+
+
+def static_keys_load(settings: dict[str, Any]) -> dict[str | None, Any]:
+    """The public keys of a ``jwks_json`` or ``public_key_pem`` source, by ``kid`` (PEM: None).
+
+    Settings are validated on write; a stored value that no longer loads (an older library,
+    a row written by hand) gives no keys, so its tokens are refused with a 401, not a 500.
+    """
+    try:
+        if "jwks_json" in settings:
+            document = settings["jwks_json"]
+            if isinstance(document, str):
+                document = json.loads(document)
+            return {kid: jwk.key for kid, jwk in _usable_keys(PyJWKSet.from_dict(document)).items()}
+        return {None: load_pem_public_key(settings["public_key_pem"].encode())}
+    except (jwt.PyJWTError, UnsupportedAlgorithm, ValueError, TypeError, AttributeError) as exc:
+        logger.warning("an app's static JWT keys cannot be loaded: %s", type(exc).__name__)
+        return {}
+
+
+def algorithm_fits_key(algorithm: str, key: Any) -> bool:
+    """Whether a token signed with ``algorithm`` can be checked with ``key`` at all.
+
+    Asked before PyJWT sees the pair, which answers a mismatch (an RS256 token against an EC
+    key, ES256 against RSA, a P-384 key for ES256) with a TypeError or InvalidKeyError.
+    """
+    types = KEY_TYPES.get(algorithm[:2])
+    if types is None or not isinstance(key, types):
+        return False
+    curve = CURVES.get(algorithm)
+    return curve is None or key.curve.name == curve
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    # What the verification depended on besides the token: a cached answer is reused only
+    # while the app's settings and scope prefix are still these.
+    settings_digest: str | None
+    scope_prefix: str
+    expires_at: float
+    user: str | None
+    email: str | None
+    scopes: frozenset[str]
+
+
+class TokenVerifier:
+    """Per-process JWT verification state: fetched key sets and verified tokens."""
+
+    def __init__(self, resolver: AbstractResolver | None = None) -> None:
+        self._resolver = resolver
+        self._url_keys: dict[tuple[str, str], JwksUrlKeys] = {}
+        self._static_keys: dict[str | None, dict[str | None, Any]] = {}
+        self._verified: dict[tuple[str, str], VerifiedToken] = {}
+
+    def url_keys(self, app: AppEntry) -> JwksUrlKeys:
+        token = (app.id, app.jwt["jwks_url"])
+        keys = self._url_keys.get(token)
+        if keys is None:
+            keys = self._url_keys[token] = JwksUrlKeys(app.jwt["jwks_url"], self._resolver)
+        return keys
+
+    def _static(self, app: AppEntry) -> dict[str | None, Any]:
+        keys = self._static_keys.get(app.jwt_digest)
+        if keys is None:
+            keys = static_keys_load(app.jwt)
+            if len(self._static_keys) >= MAX_CACHED_KEY_SETS:
+                self._static_keys.clear()
+            self._static_keys[app.jwt_digest] = keys
+        return keys
+
+    async def _key(self, app: AppEntry, kid: str | None) -> Any:
+        if "jwks_url" in app.jwt:
+            try:
+                key = await self.url_keys(app).key_for(kid)
+            except JwksUnavailable:
+                raise jwks_unavailable() from None
+            return key.key if key is not None else None
+        keys = self._static(app)
+        if kid is not None and kid in keys:
+            return keys[kid]
+        if len(keys) == 1:
+            return next(iter(keys.values()))
+        return None
+
+    async def verify(self, app: AppEntry, token: str) -> VerifiedToken:
+        cache_key = (app.id, hashlib.sha256(token.encode()).hexdigest())
+        cached = self._verified.get(cache_key)
+        if (
+            cached is not None
+            and cached.settings_digest == app.jwt_digest
+            and cached.scope_prefix == app.scope_prefix
+            and time.time() < cached.expires_at
+        ):
+            return cached
+        settings = app.jwt
+        algorithms = [a for a in settings.get("algorithms", ["RS256"]) if a in ASYMMETRIC_ALGORITHMS]
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise unauthorized("invalid_token", "the token is malformed") from None
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in algorithms:
+            raise unauthorized("invalid_token", "the token's algorithm is not accepted")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise unauthorized("invalid_token", "the token's kid is malformed")
+        key = await self._key(app, kid)
+        if key is None:
+            raise unauthorized("invalid_token", "no key matches the token's kid")
+        if not algorithm_fits_key(algorithm, key):
+            raise unauthorized("invalid_token", "the token's algorithm does not fit the key")
+        claims = _decode(token, key, [algorithm], settings)
+        verified = VerifiedToken(
+            settings_digest=app.jwt_digest,
+            scope_prefix=app.scope_prefix,
+            expires_at=float(claims["exp"]),
+            user=_user_of(claims, settings),
+            email=_email_of(claims, settings),
+            scopes=_scopes_of(claims, settings, app.scope_prefix),
+        )
+        if len(self._verified) > MAX_CACHED_TOKENS:
+            self._verified.clear()
+        self._verified[cache_key] = verified
+        return verified
+
+
+def _decode(token: str, key: Any, algorithms: list[str], settings: dict[str, Any]) -> dict[str, Any]:
+    required = ["exp", *settings.get("required_claims", [])]
+    options = {"require": required, "verify_aud": "audience" in settings}
+    try:
+        claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=algorithms,
+            audience=settings.get("audience"),
+            issuer=settings.get("issuer"),
+            leeway=settings.get("leeway_seconds", 30),
+            options=options,
+        )
+    except jwt.ExpiredSignatureError:
+        raise unauthorized("token_expired", "the token has expired") from None
+    except (
+        jwt.MissingRequiredClaimError,
+        jwt.InvalidIssuerError,
+        jwt.InvalidAudienceError,
+        jwt.ImmatureSignatureError,
+        jwt.InvalidIssuedAtError,
+    ) as exc:
+        raise unauthorized("invalid_claims", f"the token's claims are not accepted: {exc}") from None
+    # PyJWTError also covers InvalidKeyError, which is no InvalidTokenError; ValueError and
+    # TypeError are what PyJWT and cryptography raise for other pairs of token and key.
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise unauthorized("invalid_token", "the token is not valid") from None
+    if not isinstance(claims.get("exp"), int | float):
+        raise unauthorized("invalid_claims", "the token has no valid exp")
+    return claims
+
+
+def _user_of(claims: dict[str, Any], settings: dict[str, Any]) -> str | None:
+    for name in (*settings.get("user_claims", ()), *DEFAULT_USER_CLAIMS):
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value[:320]
+    return None
+
+
+def _email_of(claims: dict[str, Any], settings: dict[str, Any]) -> str | None:
+    """``email_id`` or ``email``; else a configured user claim holding an email (Entra's upn)."""
+    for name in (*EMAIL_CLAIMS, *settings.get("user_claims", ())):
+        value = claims.get(name)
+        if isinstance(value, str) and is_email(value):
+            return value.lower()
+    return None
+
+
+def _scopes_of(claims: dict[str, Any], settings: dict[str, Any], prefix: str) -> frozenset[str]:
+    scopes: set[str] = set()
+    for name in (*settings.get("scope_claims", ()), "scope", "scopes"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            scopes.update(value.split())
+        elif isinstance(value, list):
+            scopes.update(v for v in value if isinstance(v, str))
+    if prefix:
+        scopes.update(s[len(prefix) :] for s in list(scopes) if s.startswith(prefix))
+    return frozenset(scopes)
+
+
+async def jwt_authenticate(
+    ctx: RequestContext, verifier: TokenVerifier, config: TenantConfig, app: AppEntry, token: str
+) -> None:
+    """Verify ``token`` for ``app`` and fill the request's agent, user and scopes."""
+    verified = await verifier.verify(app, token)
+    agent_id = app.jwt["agent_id"]
+    ctx.agent_id, ctx.key_id, ctx.credential = agent_id, None, "jwt"
+    agent = config.agents.get(agent_id)
+    if agent is None or not agent.active:
+        raise forbidden("agent_suspended", "the agent that this app's tokens act as is suspended")
+    ctx.user, ctx.user_email = verified.user, verified.email
+    ctx.identity_source = "jwt" if verified.user else None
+    ctx.scopes = verified.scopes
