@@ -427,8 +427,8 @@ def end_user_page(
 
     Without an app or agent filter the page is chosen first, from each user's last record
     (:func:`_users_last_seen`), and only its users' records are summed: a tenant's first page
-    no longer groups every record it holds (22-27 s at 5M records). An app or agent filter
-    groups that app's or agent's records, as before.
+    no longer groups every record it holds (docs/performance.md → Decisions). An app or agent
+    filter groups that app's or agent's records, as before.
     """
     records = _records_in(tenant_id=tenant_id, since=since, until=until, app_id=app_id, agent_id=agent_id)
     records = records.filter(user__isnull=False)

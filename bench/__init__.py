@@ -1,1 +1,1 @@
-"""Issue 12's benchmark: `make bench` runs bench/run.sh, which runs bench/run_bench.py (docs/performance.md)."""
+"""The benchmark: `make bench` runs bench/run.sh, which runs bench/run_bench.py (docs/performance.md)."""

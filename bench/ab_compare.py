@@ -1,9 +1,10 @@
 """A/B: the working tree against another commit, both gateways up at once, runs interleaved.
 
-Why: on a shared virtual machine the same code measured 1.2-1.4 ms of p50 overhead at one
-connection in one run and 2.0-2.2 ms forty minutes later (docs/performance.md, session 4).
-Two runs of ``make bench`` therefore cannot tell a 5% change from the host's mood; two
-gateways measured turn about, A B B A A B …, within minutes of each other, can.
+Why: on a shared virtual machine the same code's p50 overhead at one connection moved by far
+more between two runs forty minutes apart than most changes weigh (docs/performance-log.md,
+2026-11-23 21:29-23:21). Two runs of ``make bench`` therefore cannot tell a small change from
+the host's mood; two gateways measured turn about, A B B A A B …, within minutes of each
+other, can.
 
 ``make bench-ab REF=<commit>`` (default ``HEAD``): the working tree is A, ``REF`` is B, checked
 out as a git worktree under ``bench/results/`` and run with this venv. Both gateways share the

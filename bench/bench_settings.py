@@ -1,7 +1,7 @@
 """What one benchmark run does, read from the environment (strictly: a bad value stops the run).
 
-Every knob has a default that gives the full benchmark of issue 12 in about ten minutes on
-a 2-core machine; the variables exist to shorten it while working on it.
+Every knob has a default that gives the full benchmark (docs/performance.md) in about ten
+minutes on a 2-core machine; the variables exist to shorten it while working on it.
 """
 
 from __future__ import annotations
@@ -136,9 +136,9 @@ def settings_from_env() -> BenchSettings:
         rollup_seconds=_float("BENCH_ROLLUP_SECONDS", 300.0, minimum=1.0),
         quiet_wait_seconds=_float("BENCH_QUIET_WAIT_SECONDS", 90.0),
         litellm=_bool("BENCH_LITELLM", True),
-        # Pinned: a 1.106 release, as in the issue's reference figures (the later 1.106.x tried here
-        # need a certifi newer than the registry has). 1.107.0 was published compromised and then
-        # withdrawn: never leave this floating.
+        # Pinned: a 1.106 release, the one the throughput target was set against (the later
+        # 1.106.x tried here need a certifi newer than the registry has). 1.107.0 was published
+        # compromised and then withdrawn: never leave this floating.
         litellm_version=os.environ.get("BENCH_LITELLM_VERSION", "1.106.0"),
         profile=_bool("BENCH_PROFILE", False),
         profile_connections=int_setting("BENCH_PROFILE_CONNECTIONS", 16, minimum=1),

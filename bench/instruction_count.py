@@ -1,11 +1,11 @@
 """Instructions per proxied request, counted by valgrind's callgrind: a measure of the
 gateway's own CPU work that the host's mood cannot move.
 
-Why: on this shared VM two timed runs of the same code differ by more than most changes
-weigh (docs/performance.md, session 4), and even ``make bench-ab``'s noise floor (~4%) hides
-a 30 µs saving. callgrind counts the instructions the gateway process executes, the same
-count for the same code and inputs whatever else the machine does, so a change to the hot
-path can be weighed in one run of a few minutes.
+Why: on a shared VM two timed runs of the same code differ by more than most changes weigh,
+and even ``make bench-ab``'s noise floor hides the small savings most hot-path changes make
+(docs/performance.md → Running it). callgrind counts the instructions the gateway process
+executes, the same count for the same code and inputs whatever else the machine does, so a
+change to the hot path can be weighed in one run of a few minutes.
 
 ``make bench-instructions [REF=<commit>]``: one uvicorn process of the working tree (and of
 ``REF`` when given, from a worktree as in ``bench/ab_compare.py``) runs under callgrind with

@@ -315,7 +315,7 @@ def reads_time(
         query = usage_sql(key, where)
         timings.append(timed(name, "sql", what, sql_caller(conn, query, params_of), usage_repeats))
 
-    # End users (SPEC 5.8): not among the issue's timed reads, timed because a tenant's first
+    # End users (SPEC 5.8): not among the targets' timed reads, timed because a tenant's first
     # page once grouped every record the tenant holds. An agent filter still groups its records.
     if logs_http:
         for name, what, path in (

@@ -1,4 +1,4 @@
-"""``make bench``: the whole benchmark of issue 12, unattended, in one run.
+"""``make bench``: the whole benchmark (docs/performance.md), unattended, in one run.
 
 Phases: a fresh database and Redis db → the mock upstream → the gateway (gunicorn, uvicorn
 workers, production settings) → closed-loop load direct and through the gateway at each
@@ -713,7 +713,8 @@ def build_description(config_args: str, cflags: str, shared: bool) -> str:
 
 def interpreter_build() -> str:
     """How the gateway's CPython was compiled: the proxy is interpreter-bound, and a build without
-    PGO and LTO (pyenv's default) takes 4-12% more CPU a request (docs/performance.md, session 6)."""
+    PGO and LTO (pyenv's default) takes more CPU a request (docs/performance.md → Where the time
+    goes)."""
     probe = subprocess.run(  # noqa: S603
         [str(VENV_PYTHON), "-c", "import sysconfig as s; print(s.get_config_var('CONFIG_ARGS') or '');"
          " print(s.get_config_var('PY_CFLAGS_NODIST') or '');"

@@ -1,6 +1,7 @@
 """ASGI entry point: the lean proxy pipeline for the proxy paths, Django for everything else.
 
-Django's request machinery costs ~1.4 ms a request; the proxy paths never pay it.
+The proxy paths never pay for Django's request machinery (its cost: docs/performance-log.md,
+2026-11-23 07:06).
 """
 
 from __future__ import annotations

@@ -7,14 +7,14 @@ is being written go into the next one.
 
 On PostgreSQL a batch is one ``COPY`` (a prepared ``INSERT`` for a batch of one) over the
 process's own asyncio connection, on the event loop: no ORM, no thread hop, and no GIL
-contention with the loop it serves (the ORM path cost 0.6 ms of CPU for a one-record batch,
-COPY 0.28 ms). Elsewhere (SQLite, the
-embedded default) the ORM writes the batch on the runtime's database threads.
+contention with the loop it serves (the ORM path cost more CPU than COPY:
+docs/performance-log.md, 2026-11-23 08:17, finding 4). Elsewhere (SQLite, the embedded
+default) the ORM writes the batch on the runtime's database threads.
 
 The batch of one, which is every batch at low concurrency, skips psycopg's cursor layer: its
 parameters go as text straight to libpq (``psycopg.pq``) and psycopg's own generator waits for
-the result. Measured on the benchmark machine, 2,000 inserts: 110-200 µs of client CPU an
-insert through a cursor, 52-79 µs this way (docs/performance.md, session 4).
+the result, for less client CPU than an insert through a cursor (docs/performance.md →
+Decisions).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ JSON_COLUMNS = frozenset({"policy_ids", "fail_open"})
 _COLUMN_LIST = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
 COPY_SQL = f"COPY forensics_requestlog ({_COLUMN_LIST}) FROM STDIN"
 # A batch of one (every batch at low concurrency): a prepared INSERT is one round trip where
-# COPY needs two, and costs less CPU (measured: ~330 against ~510 µs a batch).
+# COPY needs two, and costs less CPU (docs/performance.md → Decisions).
 _PLACEHOLDERS = ", ".join(f"${n}" for n in range(1, len(RECORD_COLUMNS) + 1))
 INSERT_ONE_SQL = f"INSERT INTO forensics_requestlog ({_COLUMN_LIST}) VALUES ({_PLACEHOLDERS})"  # noqa: S608 (constants)
 INSERT_ONE_NAME = b"aidgate_record_insert"
@@ -74,8 +74,9 @@ def shape_bounded_chunks(records: list[Any], largest: int = LARGEST_ORM_CHUNK) -
     Each batch size is a different multi-row INSERT, and SQLite's driver keeps its last 128
     statements prepared per connection (with DEBUG on, one more per size for Django's query
     log). A soak on the embedded default filled those caches with a statement for every batch
-    size up to ``MAX_BATCH``: 240 MB of SQLite memory, and a gateway whose memory kept growing
-    for a minute. With power-of-two sizes there are seven shapes, whatever the traffic.
+    size up to ``MAX_BATCH``, and a gateway whose memory kept growing for a minute
+    (docs/performance.md → Decisions). With power-of-two sizes there are seven shapes,
+    whatever the traffic.
     """
     chunks, start, size = [], 0, largest
     while start < len(records):

@@ -23,7 +23,8 @@ SEAL_BATCH = 5000
 SEALER_LOCK_KEY = 0x61_6964_7365_616C
 # A batch's chain values in one statement: one round trip, one trigger check per row. The
 # columns travel as comma-joined text rather than as arrays, which Django's client-side
-# binding would quote element by element (a fifth of the sealer's CPU, measured at 5,000 records).
+# binding would quote element by element (a large share of the sealer's CPU:
+# docs/performance-log.md, 2026-11-23 19:27-20:21).
 # No "sealed_at IS NULL" here: it would steer the join onto log_unsealed, which until the next
 # vacuum still holds an entry for every record sealed since, instead of the primary key; the
 # append-only trigger refuses any sealed row anyway.

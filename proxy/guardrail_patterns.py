@@ -52,7 +52,8 @@ def _class_ranges() -> dict[str, str]:
     """For each of ``\\d \\D \\s \\S \\w \\W``: the code points ``regex`` matches with it, as RE2
     range syntax without brackets. Computed from ``regex`` itself, so the engines cannot
     disagree, once per process when the configuration loader meets the first pattern that
-    needs it (~0.2 s of CPU, once). Surrogates are left out: they cannot occur in UTF-8 text."""
+    needs it (a noticeable cost, paid once: docs/performance-log.md, 2026-12-06 21:57-22:07).
+    Surrogates are left out: they cannot occur in UTF-8 text."""
     every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, _MAX_CODE_POINT + 1)))
     classes = {}
     for escape in _UNICODE_CLASS_ESCAPES:

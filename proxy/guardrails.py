@@ -20,8 +20,9 @@ from proxy.guardrail_patterns import RE2_OPTIONS, BlockedPattern
 # Beyond it the request is refused (reason guardrail_timeout), never sent unchecked.
 BUDGET_SECONDS = 0.1
 
-# E-mail is the one PII shape that backtracks badly ("aaaa…@" is quadratic in ``regex``: 40,000
-# characters took 22 s); it needs no lookaround, so RE2 runs it in linear time.
+# E-mail is the one PII shape that backtracks badly ("aaaa…@" is quadratic in ``regex``; see
+# docs/policies.md → Engines and the time budget); it needs no lookaround, so RE2 runs it in
+# linear time.
 EMAIL = re2.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", RE2_OPTIONS)
 # The others need lookarounds (``regex``) but repeat only a bounded number of times, so they
 # stay linear; they still run under the request's budget.
@@ -117,7 +118,8 @@ DIGIT = regex.compile(r"\d")
 
 def _detectors_for(text: str) -> tuple[tuple[str, Spans], ...]:
     """Only the detectors that can match: an e-mail needs an ``@``, every other kind a digit.
-    Most prompts have neither, and the four scans cost ~25-50 µs per text part."""
+    Most prompts have neither, and the four scans are then wasted work on every text part
+    (docs/performance.md → Decisions)."""
     if DIGIT.search(text) is not None:
         return PII_DETECTORS if "@" in text else PII_DETECTORS[1:]
     return PII_DETECTORS[:1] if "@" in text else ()

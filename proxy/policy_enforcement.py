@@ -98,7 +98,7 @@ def _period(budget: Budget, now: float, *, monthly: bool) -> tuple[str, int]:
     """The period's label and the milliseconds until it ends, in the budget's time zone.
 
     Remembered per time zone until the period ends: building zone-aware datetimes on every
-    request cost ~1-2% of the event loop."""
+    request showed in the event loop's profile (docs/performance.md → Decisions)."""
     cached = _periods.get((budget.timezone, monthly))
     if cached is None or not cached[1] <= now < cached[2]:
         cached = _periods[(budget.timezone, monthly)] = _period_bounds(budget.timezone, now, monthly=monthly)

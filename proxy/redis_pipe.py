@@ -1,10 +1,10 @@
 """A lean, pipelined Redis connection for the proxy's per-request commands (the limit store's
 two Lua scripts): one connection per process, every command of a loop tick written at once.
 
-Why not redis-py here: measured on this project's benchmark machine, a redis-py asyncio
-``EVALSHA`` costs 150-300 µs of CPU (connection pool, retry wrapper, event dispatch, one
-write per command), about a third of the worker's event-loop time, against ~40-50 µs
-over this connection. Encoding and parsing stay with a library (``hiredis``: its
+Why not redis-py here: a redis-py asyncio ``EVALSHA`` pays for a connection pool, a retry
+wrapper, event dispatch and one write per command, and on the benchmark that was a large share
+of the worker's event-loop time; this connection costs a fraction of it (figures:
+docs/performance.md → Decisions). Encoding and parsing stay with a library (``hiredis``: its
 ``pack_command`` and ``Reader``); what is here is only the asyncio transport around them.
 redis-py remains the client for everything off the request path.
 

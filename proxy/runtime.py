@@ -59,9 +59,9 @@ _frozen = False
 
 
 def _startup_objects_freeze() -> None:
-    """Everything alive when the first runtime starts (Django, settings, modules: over 100,000
-    objects) lives as long as the process: keep it out of the collector's full passes. A full
-    pass over it took 30-80 ms here, the slowest requests' extra milliseconds (p99)."""
+    """Everything alive when the first runtime starts (Django, settings, modules) lives as long
+    as the process: keep it out of the collector's full passes. A full pass over it was the
+    slowest requests' extra milliseconds (p99; docs/performance.md → Decisions)."""
     global _frozen
     if not _frozen:
         _frozen = True

@@ -123,10 +123,11 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 # Django's own requests run under ASGI on a new thread each (asgiref gives every request its
 # own thread-sensitive executor), so a per-thread persistent connection is never reused, and
-# connecting cost ~8 ms of every management API call on the benchmark machine. On PostgreSQL
-# Django's side therefore borrows from a psycopg pool per process (returned when the request
-# ends); each borrowed connection is checked first, so one broken by a database restart is
-# replaced rather than failing a request. DATABASE_POOL=false connects per request instead.
+# connecting was a large part of every management API call (docs/performance.md → Decisions,
+# the PostgreSQL pool). On PostgreSQL Django's side therefore borrows from a psycopg pool per
+# process (returned when the request ends); each borrowed connection is checked first, so one
+# broken by a database restart is replaced rather than failing a request. DATABASE_POOL=false
+# connects per request instead.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=True):
     from psycopg_pool import ConnectionPool
@@ -235,8 +236,8 @@ AUDIT_SEAL_INTERVAL_SECONDS: float = env.float("AUDIT_SEAL_INTERVAL_SECONDS", de
 # A response waits for its record's commit. With this off (the default) that commit does not
 # also wait for PostgreSQL's WAL flush to disk: the record is committed and visible before the
 # answer, survives any gateway or PostgreSQL process crash, and is lost only if the database
-# host itself fails within about 3 x wal_writer_delay (0.6 s). On, the fsync (~3 ms on a
-# common disk) is part of every answer's latency. See docs/decisions.md.
+# host itself fails within about 3 x wal_writer_delay (0.6 s). On, the fsync is part of every
+# answer's latency (what it costs: docs/performance.md → Decisions). See docs/decisions.md.
 AUDIT_RECORD_FSYNC: bool = env.bool("AUDIT_RECORD_FSYNC", default=False)
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()

@@ -1,4 +1,4 @@
-"""The tenant's price table through the API (issue 9: editable in the admin and the API)."""
+"""The tenant's price table through the API (SPEC 5.8: a table the tenant can edit, in the admin and the API)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Concurrency (issue 7): 200 parallel requests through the live gateway leave 200 records,
-and two sealers racing over them build one chain 1..200 without gaps or forks."""
+"""Concurrency (SPEC 6: one record per request, one chain): 200 parallel requests through the live
+gateway leave 200 records, and two sealers racing over them build one chain 1..200 without gaps
+or forks."""
 
 from __future__ import annotations
 

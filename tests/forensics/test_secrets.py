@@ -1,4 +1,4 @@
-"""No secret in the evidence (SPEC 6, issue 7): requests are driven with every kind of secret
+"""No secret in the evidence (SPEC 6): requests are driven with every kind of secret
 (agent keys, org keys, a provider API key, JWTs, valid or not), then every record, export,
 log API answer and event is scanned for them."""
 

@@ -2,9 +2,9 @@
 
 The verifier's caches are keyed by the content of an app's settings. Keyed by ``id()`` of the
 settings object, a token signed for app A was accepted by app B once B's settings were built
-at the address A's had before they were dropped (issue 21, item 4). A token whose algorithm
-does not fit the key (an RS256 token against an EC key) made PyJWT raise a TypeError or an
-InvalidKeyError out of the pipeline: a 500 and a traceback in the log (item 12).
+at the address A's had before they were dropped. A token whose algorithm does not fit the
+key (an RS256 token against an EC key) made PyJWT raise a TypeError or an InvalidKeyError out
+of the pipeline: a 500 and a traceback in the log.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def test_a_streamed_answer_consumes_the_budget(world):
 
 
 def test_a_stream_read_to_its_end_then_dropped_consumes_the_budget(world):
-    # Issue 21: streams whose client left before [DONE] were recorded with 0 tokens and their
+    # Streams whose client left before [DONE] used to be recorded with 0 tokens and their
     # reservation released, so any number of them passed a daily budget.
     factories.make_policy(world.tenant, tenant_wide=True, daily_token_budget=10)
     world.upstream.behaviour["/v1/chat/completions"] = lambda r: {

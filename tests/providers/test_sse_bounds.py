@@ -189,7 +189,7 @@ def test_it_stops_buffering_an_event_that_never_ends_once_it_passes_1_mib(world)
 
 
 def test_it_splits_an_event_cut_into_many_small_reads_in_linear_time():
-    # Issue 21: every read used to copy and rescan the whole pending event, so a 1 MiB event in
+    # Every read used to copy and rescan the whole pending event, so a 1 MiB event in
     # 32-byte reads took tens of seconds of a worker's event loop; linear, it takes milliseconds.
     event = b'data: {"x": "' + b"a" * (MAX_EVENT - 20) + b'"}\n\n'
     buffer = SSEBuffer()

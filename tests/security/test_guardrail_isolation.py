@@ -1,4 +1,4 @@
-"""One tenant's guardrails cannot stall the gateway for the others (SPEC 3.5, issue 21 item 2).
+"""One tenant's guardrails cannot stall the gateway for the others (SPEC 3.5).
 
 A real gateway process on the test database, real HTTP: one tenant sends hostile requests back
 to back (patterns and prompts that used to hold the event loop for seconds to minutes) while
@@ -56,7 +56,8 @@ HOSTILE = {
         ["a" * 16 + "!"] * 2000,
         (400, "guardrail_timeout"),
     ),
-    # The issue's own case (16 s on the old gateway). RE2 takes the pattern: checked, and sent.
+    # The case that held a worker 16 s under the old per-pattern cap (docs/decisions.md →
+    # Policies). RE2 takes the pattern: checked, and sent.
     "linear pattern over many texts": (
         {"blocked_patterns": [{"name": "redos", "pattern": r"(a|aa)+b"}]},
         ["a" * 20] * 2000,
