@@ -9,7 +9,7 @@ blocks: at most about twenty for 30 days, instead of 720 hours or 30 days.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -63,17 +63,6 @@ def _starts_block(moment: datetime, span: int) -> bool:
 
 def span_delta(span: int) -> timedelta:
     return HOUR * span
-
-
-def blocks_between(start: datetime, end: datetime, span: int) -> Iterator[datetime]:
-    """Starts of the blocks of ``span`` that lie whole within ``[start, end)``."""
-    step = span_delta(span)
-    at = block_start(start, span)
-    if at < start:
-        at += step
-    while at + step <= end:
-        yield at
-        at += step
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,13 +31,15 @@ def report_create(*, tenant_id: str, actor: Actor, framework: str, since: dateti
         raise ValidationError({"until": "must be after since"})
     report = Report.objects.create(tenant_id=tenant_id, framework=framework, since=since, until=until)
     event_record(
-        tenant_id=tenant_id, actor=actor, action="report.requested", object_type="report", object_id=report.id,
+        report,
+        actor=actor,
+        action="report.requested",
         changes={
             "framework": {"before": None, "after": framework},
             "since": {"before": None, "after": since.isoformat()},
             "until": {"before": None, "after": until.isoformat()},
         },
-    )  # fmt: skip
+    )
     # After commit: a worker on another connection must find the row.
     transaction.on_commit(lambda: _report_enqueue(report.id))
     return report

@@ -283,9 +283,8 @@ def usage_rollup_due() -> list[str]:
 @transaction.atomic
 def report_delete(*, report: Report, actor: Actor) -> None:
     event_record(
-        tenant_id=report.tenant_id, actor=actor, action="report.deleted", object_type="report", object_id=report.id,
-        changes={"framework": {"before": report.framework, "after": None}},
-    )  # fmt: skip
+        report, actor=actor, action="report.deleted", changes={"framework": {"before": report.framework, "after": None}}
+    )
     report.delete()
 
 

@@ -11,7 +11,7 @@ from apps.jwt_settings import jwt_settings_clean
 from apps.policy_rules import policy_fields_clean
 from core.ids import IdFactory
 from core.models import TenantOwned
-from core.validation import SLUG_RE, validate_domains
+from core.validation import SLUG_RE, domains_clean
 
 
 class KeyLocation(models.TextChoices):
@@ -52,7 +52,7 @@ class App(TenantOwned):
     def clean(self) -> None:
         if not SLUG_RE.match(self.slug or ""):
             raise ValidationError({"slug": "use 1-64 lower-case letters, digits and inner hyphens"})
-        self.allowed_user_domains = validate_domains(self.allowed_user_domains)
+        self.allowed_user_domains = domains_clean(self.allowed_user_domains)
         if self.jwt is not None:
             self.jwt = jwt_settings_clean(self.jwt, tenant_id=self.tenant_id)
         if self.key_location == KeyLocation.QUERY and self.key_name.lower() == "authorization":

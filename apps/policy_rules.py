@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from core.validation import validate_globs, validate_restriction_list
+from core.validation import globs_clean, restriction_list_clean
 
 ENDPOINTS = ("chat", "embeddings", "models")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -47,11 +47,11 @@ def allowed_hours_clean(value: Any) -> dict | None:
 def policy_fields_clean(
     *, allowed_models: Any, allowed_endpoints: Any, allowed_hours: Any, timezone: Any
 ) -> dict[str, Any]:
-    endpoints = validate_restriction_list(allowed_endpoints, field="allowed_endpoints")
+    endpoints = restriction_list_clean(allowed_endpoints, field="allowed_endpoints")
     if endpoints is not None and any(e not in ENDPOINTS for e in endpoints):
         raise ValidationError({"allowed_endpoints": f"each must be one of {', '.join(ENDPOINTS)}"})
     return {
-        "allowed_models": validate_globs(allowed_models),
+        "allowed_models": globs_clean(allowed_models),
         "allowed_endpoints": endpoints,
         "allowed_hours": allowed_hours_clean(allowed_hours),
         "timezone": timezone_clean(timezone),

@@ -11,7 +11,7 @@ from apps.models import App, GuardrailPolicy, Policy
 from core.actors import Actor
 from core.errors import invalid_request
 from core.model_changes import model_update, snapshot
-from forensics.services import event_record
+from forensics.services import event_record, update_recorded
 from identity.models import Agent
 
 APP_FIELDS = [
@@ -49,10 +49,7 @@ def app_create(*, tenant_id: str, actor: Actor, name: str, slug: str, **fields: 
     _default_unset_others(app)
     app.save()
     GuardrailPolicy.objects.create(app=app, tenant_id=tenant_id)
-    event_record(
-        tenant_id=tenant_id, actor=actor, action="app.created", object_type="app", object_id=app.id,
-        changes=snapshot(app, APP_FIELDS),
-    )  # fmt: skip
+    event_record(app, actor=actor, action="app.created", changes=snapshot(app, APP_FIELDS))
     return app
 
 
@@ -62,21 +59,13 @@ def app_update(*, app: App, actor: Actor, data: dict[str, Any]) -> App:
         _slug_check(data["slug"], exclude_id=app.pk)
     if data.get("is_default"):
         App.objects.for_tenant(app.tenant_id).filter(is_default=True).exclude(pk=app.pk).update(is_default=False)
-    changes = model_update(app, data, fields=APP_FIELDS)
-    if changes:
-        event_record(
-            tenant_id=app.tenant_id, actor=actor, action="app.updated", object_type="app", object_id=app.id,
-            changes=changes,
-        )  # fmt: skip
+    update_recorded(app, data, fields=APP_FIELDS, actor=actor, action="app.updated")
     return app
 
 
 @transaction.atomic
 def app_delete(*, app: App, actor: Actor) -> None:
-    event_record(
-        tenant_id=app.tenant_id, actor=actor, action="app.deleted", object_type="app", object_id=app.id,
-        changes={"slug": {"before": app.slug, "after": None}},
-    )  # fmt: skip
+    event_record(app, actor=actor, action="app.deleted", changes={"slug": {"before": app.slug, "after": None}})
     app.delete()
 
 
@@ -90,12 +79,7 @@ def guardrails_put(*, app: App, actor: Actor, data: dict[str, Any]) -> Guardrail
     """Replace the whole object: a field left out takes its default (SPEC 3.5)."""
     guardrails = guardrails_get(app=app)
     full = {"blocked_patterns": [], "pii": "off", "max_prompt_chars": None} | data
-    changes = model_update(guardrails, full, fields=GUARDRAIL_FIELDS)
-    if changes:
-        event_record(
-            tenant_id=app.tenant_id, actor=actor, action="guardrails.updated", object_type="guardrails",
-            object_id=app.id, changes=changes,
-        )  # fmt: skip
+    update_recorded(guardrails, full, fields=GUARDRAIL_FIELDS, actor=actor, action="guardrails.updated")
     return guardrails
 
 
@@ -126,10 +110,7 @@ def policy_create(
     changes = snapshot(policy, POLICY_FIELDS)
     changes["app_ids"] = {"before": None, "after": [a.pk for a in apps]}
     changes["agent_ids"] = {"before": None, "after": [a.pk for a in agents]}
-    event_record(
-        tenant_id=tenant_id, actor=actor, action="policy.created", object_type="policy", object_id=policy.id,
-        changes=changes,
-    )  # fmt: skip
+    event_record(policy, actor=actor, action="policy.created", changes=changes)
     return policy
 
 
@@ -150,10 +131,7 @@ def policy_update(*, policy: Policy, actor: Actor, data: dict[str, Any]) -> Poli
                 getattr(policy, relation).set(targets)
                 changes[field] = {"before": before, "after": after}
     if changes:
-        event_record(
-            tenant_id=policy.tenant_id, actor=actor, action="policy.updated", object_type="policy",
-            object_id=policy.id, changes=changes,
-        )  # fmt: skip
+        event_record(policy, actor=actor, action="policy.updated", changes=changes)
         # M2M edits do not touch the row; bump it so caches keyed on updated_at see the change.
         policy.save(update_fields=["updated_at"])
     return policy
@@ -161,8 +139,5 @@ def policy_update(*, policy: Policy, actor: Actor, data: dict[str, Any]) -> Poli
 
 @transaction.atomic
 def policy_delete(*, policy: Policy, actor: Actor) -> None:
-    event_record(
-        tenant_id=policy.tenant_id, actor=actor, action="policy.deleted", object_type="policy",
-        object_id=policy.id, changes={"name": {"before": policy.name, "after": None}},
-    )  # fmt: skip
+    event_record(policy, actor=actor, action="policy.deleted", changes={"name": {"before": policy.name, "after": None}})
     policy.delete()

@@ -1,4 +1,14 @@
-"""Validators for values that several models and both APIs accept (one rule, one place)."""
+"""Validators for values that several models and both APIs accept (one rule, one place).
+
+The naming rule of the project, for validators here and in every app's rule modules:
+
+- ``<thing>_clean(value)`` checks a value and returns it normalised, raising
+  ``ValidationError`` that names the field;
+- ``<rule>_check(...)`` enforces a rule on values already clean, raising the domain's error
+  (``ValidationError`` or the SPEC's ``GatewayError``) when it is broken;
+- ``is_<thing>(value)`` answers yes or no and never raises.
+
+``validate_<field>`` is left to DRF's and Django's own hooks."""
 
 from __future__ import annotations
 
@@ -71,7 +81,7 @@ def model_glob_compile(pattern: str) -> re2._Regexp:
     return re2.compile("".join(out), _RE2_OPTIONS)
 
 
-def validate_restriction_list(value: Any, *, field: str, allow_empty: bool = False) -> list[str] | None:
+def restriction_list_clean(value: Any, *, field: str, allow_empty: bool = False) -> list[str] | None:
     """``None`` means no restriction; ``[]`` is refused unless the field allows it (SPEC 1)."""
     if value is None:
         return None
@@ -82,8 +92,8 @@ def validate_restriction_list(value: Any, *, field: str, allow_empty: bool = Fal
     return value
 
 
-def validate_globs(value: Any, *, field: str = "allowed_models") -> list[str] | None:
-    patterns = validate_restriction_list(value, field=field)
+def globs_clean(value: Any, *, field: str = "allowed_models") -> list[str] | None:
+    patterns = restriction_list_clean(value, field=field)
     if patterns is None:
         return None
     for pattern in patterns:
@@ -96,8 +106,8 @@ def validate_globs(value: Any, *, field: str = "allowed_models") -> list[str] | 
     return patterns
 
 
-def validate_domains(value: Any, *, field: str = "allowed_user_domains", allow_empty: bool = False) -> list[str] | None:
-    domains = validate_restriction_list(value, field=field, allow_empty=allow_empty)
+def domains_clean(value: Any, *, field: str = "allowed_user_domains", allow_empty: bool = False) -> list[str] | None:
+    domains = restriction_list_clean(value, field=field, allow_empty=allow_empty)
     if domains is None:
         return None
     for domain in domains:

@@ -12,7 +12,7 @@ from core.actors import SYSTEM
 from forensics.canonical import CHAINED_FIELDS, chain_hash, checkpoint_statement, row_document, timestamp_text
 from forensics.chain_walk import ChainVerdict, chain_walk
 from forensics.models import AuditChainHead, AuditCheckpoint, CheckpointKind, RequestLog
-from forensics.services import event_record
+from forensics.services import event_record_raw
 from forensics.signing import signing_key, statement_sign
 from tenants.models import RETENTION_FLOOR_DAYS
 
@@ -218,7 +218,7 @@ def audit_retention_apply(*, tenant_id: str, retention_days: int, now=None) -> i
             tenant_id=tenant_id, kind=CheckpointKind.PRUNE, seq=last["seq"], chain_hash_value=last["chain_hash"],
             records=count,
         )  # fmt: skip
-        event_record(
+        event_record_raw(
             tenant_id=tenant_id,
             actor=SYSTEM,
             action="logs.pruned",

@@ -6,7 +6,7 @@ from django.db import models
 
 from core.ids import IdFactory
 from core.models import TenantOwned
-from core.validation import validate_globs
+from core.validation import globs_clean
 
 
 class AgentStatus(models.TextChoices):
@@ -40,4 +40,4 @@ class Agent(TenantOwned):
         return self.name
 
     def clean(self) -> None:
-        self.allowed_models = validate_globs(self.allowed_models)
+        self.allowed_models = globs_clean(self.allowed_models)

@@ -47,10 +47,7 @@ def agent_create(*, tenant_id: str, actor: Actor, name: str, app: TenantOwned | 
     agent.save()
     agent.fingerprint = agent_fingerprint(agent)
     Agent.objects.filter(pk=agent.pk).update(fingerprint=agent.fingerprint)
-    event_record(
-        tenant_id=tenant_id, actor=actor, action="agent.created", object_type="agent", object_id=agent.id,
-        changes=snapshot(agent, AGENT_FIELDS),
-    )  # fmt: skip
+    event_record(agent, actor=actor, action="agent.created", changes=snapshot(agent, AGENT_FIELDS))
     return agent
 
 
@@ -65,10 +62,7 @@ def agent_update(*, agent: Agent, actor: Actor, data: dict[str, Any]) -> Agent:
         action = "agent.updated"
         if "status" in changes:
             action = "agent.suspended" if agent.status == AgentStatus.SUSPENDED else "agent.reactivated"
-        event_record(
-            tenant_id=agent.tenant_id, actor=actor, action=action, object_type="agent", object_id=agent.id,
-            changes=changes,
-        )  # fmt: skip
+        event_record(agent, actor=actor, action=action, changes=changes)
     return agent
 
 
@@ -82,9 +76,11 @@ def agent_delete(*, agent: Agent, actor: Actor) -> None:
     agent.status = AgentStatus.SUSPENDED
     agent.save(update_fields=["deleted_at", "status", "updated_at"])
     event_record(
-        tenant_id=agent.tenant_id, actor=actor, action="agent.deleted", object_type="agent", object_id=agent.id,
+        agent,
+        actor=actor,
+        action="agent.deleted",
         changes={
             "deleted_at": {"before": None, "after": now.isoformat()},
             "keys_revoked": {"before": None, "after": revoked},
         },
-    )  # fmt: skip
+    )

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from core.ids import IdFactory
 from core.models import TenantOwned
-from core.validation import validate_domains
+from core.validation import domains_clean
 from keys.rules import SCOPES, scopes_clean
 
 
@@ -73,7 +73,7 @@ class Key(CredentialBase):
     def clean(self) -> None:
         self.scopes = scopes_clean(self.scopes)
         # [] on a key means "any domain", overriding the app's list (SPEC 1).
-        self.allowed_user_domains = validate_domains(self.allowed_user_domains, allow_empty=True)
+        self.allowed_user_domains = domains_clean(self.allowed_user_domains, allow_empty=True)
 
 
 class OrgRole(models.TextChoices):

@@ -17,8 +17,8 @@ from django.utils import timezone
 from apps.models import App
 from core.actors import Actor
 from core.errors import GatewayError, forbidden, invalid_request, unauthorized
-from core.model_changes import model_update, snapshot
-from forensics.services import event_record
+from core.model_changes import snapshot
+from forensics.services import event_record, update_recorded
 from identity.models import Agent, AgentStatus
 from keys.models import CredentialState, Key, OrgKey, OrgRole
 from keys.rules import (
@@ -83,10 +83,7 @@ def key_create(
     key.scopes = scopes_clean(key.scopes)
     key.full_clean()
     key.save()
-    event_record(
-        tenant_id=key.tenant_id, actor=actor, action="key.created", object_type="key", object_id=key.id,
-        changes=snapshot(key, KEY_EVENT_FIELDS),
-    )  # fmt: skip
+    event_record(key, actor=actor, action="key.created", changes=snapshot(key, KEY_EVENT_FIELDS))
     return key, secret
 
 
@@ -99,12 +96,7 @@ def key_update(*, key: Key, actor: Actor, data: dict) -> Key:
     unknown = set(data) - set(KEY_EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({next(iter(unknown)): "cannot be changed on an existing key"})
-    changes = model_update(key, data, fields=KEY_EDITABLE_FIELDS)
-    if changes:
-        event_record(
-            tenant_id=key.tenant_id, actor=actor, action="key.updated", object_type="key", object_id=key.id,
-            changes=changes,
-        )  # fmt: skip
+    update_recorded(key, data, fields=KEY_EDITABLE_FIELDS, actor=actor, action="key.updated")
     return key
 
 
@@ -118,9 +110,11 @@ def key_revoke(*, key: Key, actor: Actor) -> Key:
     key.revoked_at = now
     key.save(update_fields=["revoked_at", "updated_at"])
     event_record(
-        tenant_id=key.tenant_id, actor=actor, action="key.revoked", object_type="key", object_id=key.id,
+        key,
+        actor=actor,
+        action="key.revoked",
         changes={"revoked_at": {"before": before and before.isoformat(), "after": now.isoformat()}},
-    )  # fmt: skip
+    )
     return key
 
 
@@ -148,12 +142,14 @@ def key_rotate(*, key: Key, actor: Actor, grace_seconds: int = 0) -> tuple[Key, 
     key.revoked_at = ends
     key.save(update_fields=["rotated_to", "revoked_at", "updated_at"])
     event_record(
-        tenant_id=key.tenant_id, actor=actor, action="key.rotated", object_type="key", object_id=key.id,
+        key,
+        actor=actor,
+        action="key.rotated",
         changes={
             "rotated_to": {"before": None, "after": new_key.id},
             "revoked_at": {"before": None, "after": ends.isoformat()},
         },
-    )  # fmt: skip
+    )
     return new_key, secret
 
 
@@ -219,10 +215,7 @@ def org_key_create(
     )  # fmt: skip
     org_key.full_clean()
     org_key.save()
-    event_record(
-        tenant_id=tenant_id, actor=actor, action="org_key.created", object_type="org_key", object_id=org_key.id,
-        changes=snapshot(org_key, ORG_KEY_EVENT_FIELDS),
-    )  # fmt: skip
+    event_record(org_key, actor=actor, action="org_key.created", changes=snapshot(org_key, ORG_KEY_EVENT_FIELDS))
     return org_key, secret
 
 
@@ -257,9 +250,11 @@ def org_key_revoke(*, org_key: OrgKey, actor: Actor) -> None:
     org_key.revoked_at = now
     org_key.save(update_fields=["revoked_at", "updated_at"])
     event_record(
-        tenant_id=org_key.tenant_id, actor=actor, action="org_key.revoked", object_type="org_key",
-        object_id=org_key.id, changes={"revoked_at": {"before": None, "after": now.isoformat()}},
-    )  # fmt: skip
+        org_key,
+        actor=actor,
+        action="org_key.revoked",
+        changes={"revoked_at": {"before": None, "after": now.isoformat()}},
+    )
 
 
 def org_key_verify(secret: str) -> OrgKey:

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from core.upstream_guard import url_clean
-from core.validation import is_model_name, validate_globs
+from core.validation import globs_clean, is_model_name
 from providers.kinds import KINDS_WITHOUT_DEFAULT_URL, PROVIDER_KINDS
 
 FORBIDDEN_EXTRA_HEADERS = {
@@ -62,7 +62,7 @@ def provider_fields_clean(*, kind: str, base_url: str, models: Any, timeout_seco
     if models is None:
         models = []
     if models:
-        validate_globs(models, field="models")
+        globs_clean(models, field="models")
     elif not isinstance(models, list):
         raise ValidationError({"models": "must be a list of patterns"})
     if (

@@ -12,7 +12,7 @@ from core.actors import Actor
 from core.crypto import decrypt_secret, encrypt_secret
 from core.errors import invalid_request
 from core.model_changes import model_update, snapshot
-from forensics.services import event_record
+from forensics.services import event_record, update_recorded
 from providers.models import EXTRA_HEADER_MASK, Alias, ModelPrice, Provider
 from providers.rules import extra_headers_clean
 
@@ -135,10 +135,7 @@ def provider_create(
     changes = snapshot(provider, PROVIDER_FIELDS)
     changes["extra_headers"] = {"before": None, "after": provider.extra_headers_masked}
     changes["api_key_set"] = {"before": None, "after": provider.api_key_set}
-    event_record(
-        tenant_id=tenant_id, actor=actor, action="provider.created", object_type="provider", object_id=provider.id,
-        changes=changes,
-    )  # fmt: skip
+    event_record(provider, actor=actor, action="provider.created", changes=changes)
     return provider
 
 
@@ -161,19 +158,15 @@ def provider_update(*, provider: Provider, actor: Actor, data: dict[str, Any]) -
         provider.save(update_fields=["api_key_encrypted", "updated_at"])
         changes["api_key"] = {"before": None, "after": None, "changed": True}
     if changes:
-        event_record(
-            tenant_id=provider.tenant_id, actor=actor, action="provider.updated", object_type="provider",
-            object_id=provider.id, changes=changes,
-        )  # fmt: skip
+        event_record(provider, actor=actor, action="provider.updated", changes=changes)
     return provider
 
 
 @transaction.atomic
 def provider_delete(*, provider: Provider, actor: Actor) -> None:
     event_record(
-        tenant_id=provider.tenant_id, actor=actor, action="provider.deleted", object_type="provider",
-        object_id=provider.id, changes={"name": {"before": provider.name, "after": None}},
-    )  # fmt: skip
+        provider, actor=actor, action="provider.deleted", changes={"name": {"before": provider.name, "after": None}}
+    )
     provider.delete()
 
 
@@ -184,30 +177,19 @@ def alias_create(*, tenant_id: str, actor: Actor, alias: str, targets: list[dict
     obj = Alias(tenant_id=tenant_id, alias=alias, targets=targets)
     obj.full_clean()
     obj.save()
-    event_record(
-        tenant_id=tenant_id, actor=actor, action="alias.created", object_type="alias", object_id=obj.id,
-        changes=snapshot(obj, ALIAS_FIELDS),
-    )  # fmt: skip
+    event_record(obj, actor=actor, action="alias.created", changes=snapshot(obj, ALIAS_FIELDS))
     return obj
 
 
 @transaction.atomic
 def alias_update(*, alias: Alias, actor: Actor, data: dict[str, Any]) -> Alias:
-    changes = model_update(alias, data, fields=ALIAS_FIELDS)
-    if changes:
-        event_record(
-            tenant_id=alias.tenant_id, actor=actor, action="alias.updated", object_type="alias", object_id=alias.id,
-            changes=changes,
-        )  # fmt: skip
+    update_recorded(alias, data, fields=ALIAS_FIELDS, actor=actor, action="alias.updated")
     return alias
 
 
 @transaction.atomic
 def alias_delete(*, alias: Alias, actor: Actor) -> None:
-    event_record(
-        tenant_id=alias.tenant_id, actor=actor, action="alias.deleted", object_type="alias", object_id=alias.id,
-        changes={"alias": {"before": alias.alias, "after": None}},
-    )  # fmt: skip
+    event_record(alias, actor=actor, action="alias.deleted", changes={"alias": {"before": alias.alias, "after": None}})
     alias.delete()
 
 
@@ -219,28 +201,22 @@ def price_create(*, tenant_id: str, actor: Actor, **fields: Any) -> ModelPrice:
     price = ModelPrice(tenant_id=tenant_id, **{f: fields[f] for f in PRICE_FIELDS if f in fields})
     price.full_clean()
     price.save()
-    event_record(
-        tenant_id=tenant_id, actor=actor, action="model_price.created", object_type="model_price",
-        object_id=str(price.pk), changes=snapshot(price, PRICE_FIELDS),
-    )  # fmt: skip
+    event_record(price, actor=actor, action="model_price.created", changes=snapshot(price, PRICE_FIELDS))
     return price
 
 
 @transaction.atomic
 def price_update(*, price: ModelPrice, actor: Actor, data: dict[str, Any]) -> ModelPrice:
-    changes = model_update(price, data, fields=PRICE_FIELDS)
-    if changes:
-        event_record(
-            tenant_id=price.tenant_id, actor=actor, action="model_price.updated", object_type="model_price",
-            object_id=str(price.pk), changes=changes,
-        )  # fmt: skip
+    update_recorded(price, data, fields=PRICE_FIELDS, actor=actor, action="model_price.updated")
     return price
 
 
 @transaction.atomic
 def price_delete(*, price: ModelPrice, actor: Actor) -> None:
     event_record(
-        tenant_id=price.tenant_id, actor=actor, action="model_price.deleted", object_type="model_price",
-        object_id=str(price.pk), changes={"model_pattern": {"before": price.model_pattern, "after": None}},
-    )  # fmt: skip
+        price,
+        actor=actor,
+        action="model_price.deleted",
+        changes={"model_pattern": {"before": price.model_pattern, "after": None}},
+    )
     price.delete()

@@ -14,7 +14,7 @@ from django.db import transaction
 from core.actors import SYSTEM, Actor
 from core.errors import invalid_request
 from core.model_changes import model_update
-from forensics.services import event_record
+from forensics.services import event_record, update_recorded
 from keys.models import OrgKey
 from keys.services import org_key_create, tenant_admin_credentials_count
 from providers.services import price_table_seed
@@ -30,10 +30,7 @@ def tenant_create(*, name: str, actor: Actor = SYSTEM, admin_email: str | None =
     tenant.full_clean()
     tenant.save()
     price_table_seed(tenant_id=tenant.id)
-    event_record(
-        tenant_id=tenant.id, actor=actor, action="tenant.created", object_type="tenant", object_id=tenant.id,
-        changes={"name": {"before": None, "after": name}},
-    )  # fmt: skip
+    event_record(tenant, actor=actor, action="tenant.created", changes={"name": {"before": None, "after": name}})
     org_key, secret = org_key_create(tenant_id=tenant.id, actor=actor, name="first admin key")
     if admin_email:
         membership_create(tenant=tenant, email=admin_email, actor=actor)
@@ -57,9 +54,11 @@ def membership_create(*, tenant: Tenant, email: str, actor: Actor, role: str = M
         user.save(update_fields=["is_staff"])
     membership, _ = Membership.objects.update_or_create(user=user, defaults={"tenant": tenant, "role": role})
     event_record(
-        tenant_id=tenant.id, actor=actor, action="member.added", object_type="user", object_id=str(user.pk),
+        membership,
+        actor=actor,
+        action="member.added",
         changes={"email": {"before": None, "after": email}, "role": {"before": None, "after": role}},
-    )  # fmt: skip
+    )
     return membership
 
 
@@ -76,12 +75,7 @@ def membership_update(*, membership: Membership, actor: Actor, role: str) -> Mem
         raise ValidationError({"role": "must be admin or viewer"})
     if role != MembershipRole.ADMIN and _removes_last_admin(membership):
         raise invalid_request("the last admin credential of a tenant cannot be removed", "last_admin")
-    changes = model_update(membership, {"role": role}, fields=["role"])
-    if changes:
-        event_record(
-            tenant_id=membership.tenant_id, actor=actor, action="member.updated", object_type="user",
-            object_id=str(membership.user_id), changes=changes,
-        )  # fmt: skip
+    update_recorded(membership, {"role": role}, fields=["role"], actor=actor, action="member.updated")
     return membership
 
 
@@ -90,9 +84,8 @@ def membership_delete(*, membership: Membership, actor: Actor) -> None:
     if _removes_last_admin(membership):
         raise invalid_request("the last admin credential of a tenant cannot be removed", "last_admin")
     event_record(
-        tenant_id=membership.tenant_id, actor=actor, action="member.removed", object_type="user",
-        object_id=str(membership.user_id), changes={"role": {"before": membership.role, "after": None}},
-    )  # fmt: skip
+        membership, actor=actor, action="member.removed", changes={"role": {"before": membership.role, "after": None}}
+    )
     membership.delete()
 
 
@@ -105,8 +98,5 @@ def tenant_update(*, tenant: Tenant, actor: Actor, data: dict) -> Tenant:
         # here rolls the whole update back with the transaction.
         retention_days_check(days=tenant.log_retention_days, actor=actor)
     if changes:
-        event_record(
-            tenant_id=tenant.id, actor=actor, action="tenant.updated", object_type="tenant", object_id=tenant.id,
-            changes=changes,
-        )  # fmt: skip
+        event_record(tenant, actor=actor, action="tenant.updated", changes=changes)
     return tenant

@@ -26,7 +26,7 @@ _compiled_globs: dict[str, Any] = {}
 _NOTHING = object()
 
 
-def model_allowed(patterns: tuple[str, ...] | None, model: str) -> bool:
+def patterns_match_model(patterns: tuple[str, ...] | None, model: str) -> bool:
     """``None`` means no restriction; patterns are case-sensitive globs whose ``*`` stays
     within one ``/``-separated segment (``core.validation.model_glob_compile``, SPEC 3.4, 3.6)."""
     if patterns is None:

@@ -28,7 +28,7 @@ from proxy.policy_enforcement import (
     limits_admit,
     max_tokens_check,
     model_policy_check,
-    models_allowed,
+    policy_allows_model,
     token_estimate,
 )
 from proxy.policy_resolution import effective_policy
@@ -83,7 +83,7 @@ async def _serve(
         await limits_admit(ctx, policy, runtime.limits, estimate=0, fail_modes=fail_modes)
         # A list of what exists: it names a provider or alias created a moment ago elsewhere.
         config = await runtime.config.tenant_confirmed(config, ctx.started)
-        names = [m for m in concrete_model_names(config) if models_allowed(policy, m)]
+        names = [m for m in concrete_model_names(config) if policy_allows_model(policy, m)]
         created = int(ctx.started_wall)
         payload = {
             "object": "list",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.errors import GatewayError, forbidden, invalid_request
-from proxy.access import model_allowed
+from proxy.access import patterns_match_model
 from proxy.limit_store import Check, LimitStoreUnavailable, Settlement, retry_after_seconds
 from proxy.policy_resolution import Budget, EffectivePolicy
 from proxy.request_context import RequestContext
@@ -35,12 +35,13 @@ def endpoint_check(policy: EffectivePolicy, endpoint: str) -> None:
         raise forbidden("endpoint_not_allowed", f"the endpoint {endpoint!r} is not allowed by policy")
 
 
-def models_allowed(policy: EffectivePolicy, model: str) -> bool:
-    return all(model_allowed(patterns, model) for patterns in policy.model_lists)
+def policy_allows_model(policy: EffectivePolicy, model: str) -> bool:
+    """Whether every model list that binds the request (key, agent, policies) lets ``model`` in."""
+    return all(patterns_match_model(patterns, model) for patterns in policy.model_lists)
 
 
 def model_policy_check(policy: EffectivePolicy, model: str, agent_id: str | None) -> None:
-    if not models_allowed(policy, model):
+    if not policy_allows_model(policy, model):
         raise forbidden("model_not_allowed", f"model {model[:200]!r} is not allowed for agent {agent_id}")
 
 

@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 
 from core.errors import forbidden, invalid_request, unauthorized
 from identity.models import Agent
-from tenants.access import console_user_access, console_user_check
+from tenants.access import console_user_access, is_console_user
 
 PLAYGROUND_HEADER = "x-aidgate-playground"
 
@@ -51,7 +51,7 @@ def session_caller_load(session_key: str, agent_id: str) -> SessionCaller | None
     store = import_string(settings.SESSION_ENGINE).SessionStore(session_key)
     # get_user also checks the session's auth hash, so a changed password ends the session.
     user = get_user(SimpleNamespace(session=store))
-    if not console_user_check(user):
+    if not is_console_user(user):
         return None
     access = console_user_access(user)
     agent = Agent.objects.filter(pk=agent_id, deleted_at=None).values("tenant_id").first()

@@ -6,7 +6,7 @@ these two functions. Before they did, the management API let a signed-in user th
 was no longer staff, where the console had sent them to its sign-in page: three places
 worked out a console user's tenant, each with its own rule.
 
-A console user is signed in, active and staff (:func:`console_user_check`). Such a user sees
+A console user is signed in, active and staff (:func:`is_console_user`). Such a user sees
 every tenant as a platform superuser, or the one tenant of their membership with its role;
 staff without a membership see nothing (:func:`console_user_access`).
 """
@@ -42,7 +42,7 @@ class ConsoleAccess:
         return self.role == MembershipRole.ADMIN
 
 
-def console_user_check(user: Any) -> bool:
+def is_console_user(user: Any) -> bool:
     """Whether ``user`` may use the console at all: signed in, active and staff.
 
     Django's session loading already turns an inactive user into an anonymous one with the
@@ -61,12 +61,12 @@ def _membership_of(user: Any) -> Membership | None:
 def console_user_access(user: Any) -> ConsoleAccess | None:
     """The console access of ``user``, or None when they may see nothing at all.
 
-    None for whoever fails :func:`console_user_check`, and for staff without a membership
+    None for whoever fails :func:`is_console_user`, and for staff without a membership
     (created by hand, or whose membership was removed) rather than some default tenant: no
     access is the safe failure. A caller that must tell the two apart (the management API
-    answers 401 for the first and 403 for the second) asks :func:`console_user_check` first.
+    answers 401 for the first and 403 for the second) asks :func:`is_console_user` first.
     """
-    if not console_user_check(user):
+    if not is_console_user(user):
         return None
     membership = _membership_of(user)
     home_tenant_id = membership.tenant_id if membership is not None else None

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from core.actors import Actor
 from core.api.principal import REALM, TENANT_HEADER, USER, Principal
 from core.errors import forbidden, not_found
-from tenants.access import ConsoleAccess, console_user_access, console_user_check
+from tenants.access import ConsoleAccess, console_user_access, is_console_user
 from tenants.models import Tenant
 
 if TYPE_CHECKING:  # the schema generator imports DRF's views, which import this module
@@ -37,7 +37,7 @@ class ConsoleSessionAuthentication(SessionAuthentication):
         # DRF's own check is only is_active; a session is a credential here exactly when the
         # console would let its user in.
         user = getattr(request._request, "user", None)
-        if not console_user_check(user):
+        if not is_console_user(user):
             return None
         self.enforce_csrf(request)
         access = console_user_access(user)

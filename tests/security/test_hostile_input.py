@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import GatewayError
-from core.validation import TOKEN_ID_RE, is_email, validate_globs
-from proxy.access import model_allowed
+from core.validation import TOKEN_ID_RE, globs_clean, is_email
+from proxy.access import patterns_match_model
 from proxy.adapters.openai_like import MAX_REPORTED_TOKENS, PassthroughStream, upstream_error_message, usage_of
 from proxy.adapters.sse import SSEBuffer
 from proxy.config_snapshot import AppEntry, GuardrailEntry, KeyEntry
@@ -230,10 +230,10 @@ def test_it_applies_key_overrides_of_identity_settings_to_any_header(key, value)
 @given(st.lists(st.text(max_size=60), max_size=5) | json_values, st.text(max_size=220))
 def test_it_validates_any_globs_and_matches_any_model_against_the_valid_ones(patterns, model):
     try:
-        valid = validate_globs(patterns)
+        valid = globs_clean(patterns)
     except ValidationError:
         return
-    allowed = model_allowed(tuple(valid) if valid is not None else None, model)
+    allowed = patterns_match_model(tuple(valid) if valid is not None else None, model)
 
     assert isinstance(allowed, bool)
     if valid is None or model in valid:
