@@ -6,7 +6,13 @@ import pytest
 
 from tests import factories
 
-pytest_plugins = ["tests.support.live_fixtures", "tests.support.jwt_fixtures", "tests.support.api_fixtures"]
+pytest_plugins = [
+    "tests.support.live_fixtures",
+    "tests.support.jwt_fixtures",
+    "tests.support.api_fixtures",
+    # needs_postgresql, needs_browser: skipped locally without the service, failed in CI.
+    "tests.support.requirements",
+]
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 gateway: the real ASGI application under uvicorn, serving Django's pages, static files and
 the proxy on one origin, as ``make run`` does.
 
-Skipped with the reason where no browser exists (see tests/support/browser.py).
+Skipped with the reason where no browser exists, failed where CI is set
+(tests/support/requirements.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from keys.models import CredentialState, Key
 from keys.services import key_verify
 from tests import factories
 from tests.console.conftest import make_request_log
-from tests.support.browser import browser_missing, chromium, console_login, eventually
+from tests.support.browser import chromium, console_login, eventually
+from tests.support.requirements import needs_browser
 
-pytestmark = pytest.mark.skipif(browser_missing() is not None, reason=f"browser tests: {browser_missing()}")
+pytestmark = needs_browser
 
 SECRET_RE = re.compile(r"^aid_sk_[A-Za-z0-9]{32,}$")
 

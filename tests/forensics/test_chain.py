@@ -19,6 +19,7 @@ from forensics.export import export_jsonl, export_verify_file
 from forensics.models import AuditCheckpoint, Event, RequestLog
 from forensics.sealing import audit_chain_verify, audit_retention_apply, audit_seal_all, tenant_chain_seal
 from forensics.signing import public_key_pem
+from tests.support.requirements import needs_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -158,7 +159,7 @@ def test_it_finds_a_forged_checkpoint(chain):
     assert "signature" in verdict.problem
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL triggers: this runs in CI (.ci/run)")
+@needs_postgresql  # the refusing triggers are PostgreSQL's
 def test_postgresql_refuses_update_and_delete_of_sealed_records_and_checkpoints(chain):
     tenant, _ = chain
     sealed = by_seq(tenant.id, 1)

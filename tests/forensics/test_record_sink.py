@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from django.db import connection
 
 from core.ids import new_id
 from forensics.models import RequestLog
@@ -23,9 +22,10 @@ from forensics.recorder import (
     Unwritable,
     postgres_params,
 )
+from tests.support.requirements import needs_postgresql
 
 pytestmark = [
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL sink: this runs in CI (.ci/run)"),
+    needs_postgresql,
     pytest.mark.django_db(transaction=True),
 ]
 

@@ -22,11 +22,9 @@ from forensics.models import AuditCheckpoint, RequestLog
 from forensics.sealing import audit_chain_verify, audit_seal_all, tenant_chain_seal
 from forensics.signing import public_key_pem
 from tests.forensics.support import make_logs, record
+from tests.support.requirements import needs_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="advisory locks are PostgreSQL's: this runs in CI (.ci/run)"
-)
 LOG_UPDATE = re.compile(r'UPDATE "?forensics_requestlog"?')
 
 
@@ -120,7 +118,7 @@ def assert_gapless(tenant_id: str, count: int) -> None:
     assert (verdict.valid, verdict.checked) == (True, count)
 
 
-@postgresql_only
+@needs_postgresql  # advisory locks are PostgreSQL's
 def test_a_second_sealer_skips_its_pass_while_another_seals(tenant, outsider, monkeypatch):
     make_logs(tenant.id, 20)
     make_logs(outsider.id, 20)
@@ -165,7 +163,7 @@ def test_a_second_sealer_skips_its_pass_while_another_seals(tenant, outsider, mo
     assert AuditCheckpoint.objects.filter(tenant_id__in=[tenant.id, outsider.id]).count() == 2
 
 
-@postgresql_only
+@needs_postgresql  # advisory locks are PostgreSQL's
 def test_racing_passes_build_each_chain_once(tenant, outsider):
     tenants = [tenant.id, outsider.id]
     for tenant_id in tenants:

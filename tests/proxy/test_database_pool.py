@@ -12,12 +12,13 @@ import time
 
 import httpx
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
+from tests.support.requirements import needs_postgresql
 from tests.support.servers import GatewayServer
 
 pytestmark = [
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="the pool is PostgreSQL's: this runs in CI (.ci/run)"),
+    needs_postgresql,  # the pool is PostgreSQL's
     pytest.mark.django_db(transaction=True),
 ]
 

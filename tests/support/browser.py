@@ -2,7 +2,8 @@
 
 Never a browser downloaded by ``playwright install``: the machines reach package registries
 only, so ``.ci/run`` installs Debian's ``chromium`` and this module launches that binary.
-Where there is none, :func:`browser_missing` says why and the browser tests skip.
+Where there is none, :func:`browser_missing` says why, and the browser tests skip (or fail
+where CI is set: tests/support/requirements.py).
 """
 
 from __future__ import annotations
