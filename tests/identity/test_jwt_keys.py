@@ -9,6 +9,7 @@ of the pipeline: a 500 and a traceback in the log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -47,7 +48,11 @@ async def refusal(verifier: TokenVerifier, app: AppEntry, token: str) -> str | N
     return None
 
 
-async def test_it_never_checks_a_token_with_another_apps_key_however_settings_churn():
+def test_it_never_checks_a_token_with_another_apps_key_however_settings_churn():
+    asyncio.run(_it_never_checks_a_token_with_another_apps_key_however_settings_churn())
+
+
+async def _it_never_checks_a_token_with_another_apps_key_however_settings_churn() -> None:
     keys = {"app_a": SigningKey.rsa("a"), "app_b": SigningKey.rsa("b")}
     tokens = {name: key.sign({"sub": name}, kid=None) for name, key in keys.items()}
     verifier = TokenVerifier()
@@ -71,7 +76,11 @@ async def test_it_never_checks_a_token_with_another_apps_key_however_settings_ch
         assert await refusal(verifier, app_entry(name, pem_settings(key)), tokens[name]) is None
 
 
-async def test_it_forgets_a_verified_token_when_its_apps_keys_change():
+def test_it_forgets_a_verified_token_when_its_apps_keys_change():
+    asyncio.run(_it_forgets_a_verified_token_when_its_apps_keys_change())
+
+
+async def _it_forgets_a_verified_token_when_its_apps_keys_change() -> None:
     old, new = SigningKey.rsa("old"), SigningKey.rsa("new")
     verifier = TokenVerifier()
     token = old.sign({"sub": "u"}, kid=None)
@@ -80,7 +89,11 @@ async def test_it_forgets_a_verified_token_when_its_apps_keys_change():
     assert await refusal(verifier, app_entry("app_a", pem_settings(new)), token) == "401 invalid_token"
 
 
-async def test_it_keeps_a_verified_token_across_a_rebuild_of_the_same_settings():
+def test_it_keeps_a_verified_token_across_a_rebuild_of_the_same_settings():
+    asyncio.run(_it_keeps_a_verified_token_across_a_rebuild_of_the_same_settings())
+
+
+async def _it_keeps_a_verified_token_across_a_rebuild_of_the_same_settings() -> None:
     key = SigningKey.rsa("k")
     verifier = TokenVerifier()
     token = key.sign({"sub": "u"}, kid=None)
