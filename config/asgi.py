@@ -23,6 +23,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 from config.django_bodies import BoundedBodyApplication  # noqa: E402
 from forensics.background_sealer import BackgroundSealer  # noqa: E402
 from proxy.asgi_app import ProxyApplication, proxy_path_match  # noqa: E402
+from proxy.health import HEALTH_PATHS, health_serve  # noqa: E402
 
 
 class GatewayApplication:
@@ -43,6 +44,8 @@ class GatewayApplication:
         match = proxy_path_match(scope["path"]) if scope["type"] == "http" else None
         if match is not None:
             await self.proxy.serve(match, scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] in HEALTH_PATHS:
+            await health_serve(scope, self.proxy.runtime, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:

@@ -253,6 +253,9 @@ class RecordWriter:
         self._sink = sink
         self._pending: list[tuple[dict[str, Any], asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
+        # While a batch waits out a failing database: the kind of failure (readiness reads
+        # it). None again once the batch is written or its retries are spent.
+        self.retrying: str | None = None
 
     def submit(self, record: dict[str, Any]) -> asyncio.Future:
         """Queue a record; the future resolves once its batch is committed (or has failed).
@@ -295,16 +298,20 @@ class RecordWriter:
         for delay in (*RETRY_DELAYS, None):
             try:
                 await self._sink.insert(records)
+                self.retrying = None
                 return None
             except UNWRITABLE as exc:
                 logger.error("a forensic record was refused: %s", type(exc).__name__)
                 return Unwritable(type(exc).__name__)
             except (DatabaseError, psycopg.Error, OSError) as exc:
+                self.retrying = type(exc).__name__
                 if delay is None:
+                    self.retrying = None
                     logger.error("forensic records could not be written: %s", type(exc).__name__)
                     return exc
                 await asyncio.sleep(delay)
             except Exception as exc:  # a bug must fail its requests, never leave them waiting
+                self.retrying = None
                 logger.exception("forensic records could not be written")
                 return exc
         return None
