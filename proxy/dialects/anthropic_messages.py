@@ -51,6 +51,8 @@ FIELDS = frozenset(
     {"model", "messages", "system", "max_tokens", "temperature", "top_p", "stop_sequences", "metadata", "stream",
      "tools", "tool_choice"}
 )  # fmt: skip
+# Hints the chat form does without: the answer is the same with or without them.
+DROPPED = frozenset({"cache_control", "service_tier"})
 # Content blocks whose text the guardrails read; any other type is refused on every route,
 # since its text would reach the model unchecked.
 BLOCK_TYPES = frozenset({"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"})
@@ -491,7 +493,7 @@ class MessagesDialect:
 
     def chat_body(self, body: dict[str, Any]) -> dict[str, Any]:
         for name, value in body.items():
-            if name not in FIELDS and value is not None:
+            if name not in FIELDS and name not in DROPPED and value is not None:
                 if name == "thinking" and isinstance(value, dict) and value.get("type") == "disabled":
                     continue
                 raise unsupported(name, "it has no equivalent in the chat form this provider is reached through")
