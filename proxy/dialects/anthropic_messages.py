@@ -17,6 +17,7 @@ import orjson
 
 from core.errors import GatewayError, invalid_request
 from proxy.adapters.base import StreamTranslator, UpstreamCall, Usage, estimate_tokens, stream_usage
+from proxy.adapters.openai_like import MAX_REPORTED_TOKENS
 from proxy.adapters.sse import SSEBuffer
 from proxy.adapters.translation import as_int
 from proxy.config_snapshot import ProviderEntry
@@ -224,10 +225,14 @@ def _tool_choice(choice: dict[str, Any]) -> tuple[Any, bool]:
 def _tokens_of(usage: Any) -> Usage:
     """Anthropic's ``input_tokens`` leaves out cache reads and writes; the record counts them."""
     usage = usage if isinstance(usage, dict) else {}
-    prompt = sum(
-        as_int(usage.get(n)) for n in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-    )
-    return Usage(prompt_tokens=prompt, completion_tokens=as_int(usage.get("output_tokens")), reported=True)
+    prompt = sum(_count(usage, n) for n in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))
+    return Usage(prompt_tokens=prompt, completion_tokens=_count(usage, "output_tokens"), reported=True)
+
+
+def _count(usage: dict[str, Any], name: str) -> int:
+    """A reported count within [0, MAX_REPORTED_TOKENS]: a broken provider's numbers must not
+    overflow the record's columns."""
+    return min(max(as_int(usage.get(name)), 0), MAX_REPORTED_TOKENS)
 
 
 def _usage_payload(usage: Usage, cached: int = 0) -> dict[str, Any]:
@@ -402,7 +407,7 @@ class MessagesNativeStream:
             usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
             if as_int(usage.get("input_tokens")):
                 self.usage.prompt_tokens = _tokens_of(usage).prompt_tokens
-            self.usage.completion_tokens = as_int(usage.get("output_tokens")) or self.usage.completion_tokens
+            self.usage.completion_tokens = _count(usage, "output_tokens") or self.usage.completion_tokens
         elif kind == "message_stop":
             self.complete = True
             return False  # the pipeline sends it once the record is committed
@@ -481,6 +486,8 @@ class MessagesDialect:
         elif kind == "thinking":
             yield from string_slot(block, "thinking", "a thinking block's 'thinking'")
         elif kind == "tool_use":
+            if isinstance(block.get("input"), str):
+                yield block, "input"
             yield from _object_slots(block.get("input"))
         elif kind == "tool_result":
             content = block.get("content")

@@ -547,3 +547,35 @@ def test_it_returns_anthropic_shaped_usage_from_a_native_stream_with_cache_reads
 
     assert isinstance(final, at.Message)
     assert final.usage.cache_read_input_tokens == 5
+
+
+def test_it_checks_a_tool_calls_input_sent_as_a_string(world, claude):
+    guardrails_put(app=world.app, actor=SYSTEM, data={"blocked_patterns": [{"name": "zeus", "pattern": "zeus"}]})
+    call = {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": '{"q": "zeus"}'}]}
+    body = {"model": CLAUDE, "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}, call]}
+
+    response = world.http(**{"x-api-key": world.secret}).post(MESSAGES, json=body)
+
+    assert response.json()["error"]["reason"] == "zeus"
+
+
+def test_it_answers_a_body_over_the_limit_with_anthropics_request_too_large(world):
+    body = {"model": GPT, "max_tokens": 5, "messages": [{"role": "user", "content": "x" * (2 << 20)}]}
+
+    response = world.http(**{"x-api-key": world.secret}).post(MESSAGES, json=body)
+
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large"
+
+
+def test_it_clamps_the_usage_a_broken_provider_reports(world, claude):
+    payload = message([text_block("ok")])
+    payload["usage"] = {"input_tokens": 10**30, "output_tokens": -5}
+    world.upstream.behaviour[MESSAGES] = lambda seen: {"json": payload}
+
+    raw = client(world).messages.with_raw_response.create(
+        model=CLAUDE, max_tokens=5, messages=[{"role": "user", "content": "Hi"}]
+    )
+
+    record = record_of(raw.headers["x-request-id"])
+    assert (record.prompt_tokens, record.completion_tokens) == (100_000_000, 0)
