@@ -22,10 +22,13 @@ import orjson
 
 from core.errors import error_body, invalid_request
 from core.ids import random_base62
-from core.validation import is_model_name
-from proxy.adapters.base import Usage, estimate_tokens, stream_usage
+from proxy.adapters.base import StreamTranslator, UpstreamCall, Usage, estimate_tokens, stream_usage
 from proxy.adapters.openai_like import MAX_REPORTED_TOKENS
 from proxy.adapters.sse import SSEBuffer
+from proxy.config_snapshot import ProviderEntry
+from proxy.dialects.base import ChatFormStream
+from proxy.guardrails import TextSlot
+from proxy.request_body import model_of
 
 # Refused on every path: each needs state the gateway does not keep (SPEC 3.9), or text that
 # the guardrails cannot see (a stored prompt template).
@@ -91,18 +94,6 @@ def _set(body: Mapping[str, Any], name: str) -> bool:
 # --- reading the request -------------------------------------------------------------------
 
 
-def _model_of(body: Mapping[str, Any]) -> str:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise invalid_request("'model' is required and must be a non-empty string", "invalid_model")
-    if not is_model_name(model):
-        raise invalid_request(
-            "'model' must be at most 256 characters of letters, digits and ._:@/+- without '..', '//' or a leading '/'",
-            "invalid_model",
-        )
-    return model
-
-
 def _items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``input`` as a list of items (a string is one user message)."""
     value = body.get("input")
@@ -125,7 +116,7 @@ def responses_body_check(body: Mapping[str, Any]) -> tuple[str, bool, int]:
     and input items the gateway cannot read; the shape of each read item is checked here so
     that the translation and the guardrails never meet a surprise.
     """
-    model = _model_of(body)
+    model = model_of(body)
     for name, why in STATEFUL_FIELDS.items():
         if _set(body, name):
             raise unsupported(name, why)
@@ -553,8 +544,11 @@ def _function_item(item_id: str, call_id: str, name: str, arguments: str, status
     }
 
 
-def responses_answer(completion: Mapping[str, Any], body: Mapping[str, Any], model: str) -> dict[str, Any]:
-    """An OpenAI chat completion → the Response object the client asked for."""
+def responses_answer(
+    completion: Mapping[str, Any], model: str, body: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """An OpenAI chat completion → the Response object; ``body``, the request, fills the
+    settings a Response repeats back (instructions, tools, …) where it is known."""
     choices = completion.get("choices") or []
     choice = choices[0] if choices and isinstance(choices[0], dict) else {}
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
@@ -582,7 +576,7 @@ def responses_answer(completion: Mapping[str, Any], body: Mapping[str, Any], mod
         )
     created = completion.get("created")
     return _response(
-        body,
+        body or {},
         response_id=new_response_id(),
         created_at=created if isinstance(created, int) and not isinstance(created, bool) else int(time.time()),
         model=model,
@@ -635,150 +629,35 @@ class _Call:
     done: bool = False
 
 
-class ResponsesStream:
-    """OpenAI chat completion chunk SSE (what every provider adapter emits) in, the Responses
-    API's typed events out, in OpenAI's order, each with its ``sequence_number``.
+class ResponsesChatStream(ChatFormStream):
+    """The OpenAI chunk SSE of any provider adapter (``inner``) → the Responses API's typed
+    events, in OpenAI's order, each with its ``sequence_number``.
 
-    ``feed`` and ``close`` return events as they become known; the final
+    ``inner`` keeps counting usage and telling whether the provider finished. The terminal
     ``response.completed`` (``response.incomplete`` for an answer cut by its token limit)
-    comes from :meth:`completion` alone, so that the pipeline sends it only once the
-    request's record is committed, as it holds back ``[DONE]`` on chat. ``complete`` says
-    whether the chat stream finished its answer; ``error`` holds the provider's mid-stream
-    error message, which has already gone out as an error event.
+    comes from :meth:`ending` alone, once the request's record is committed.
     """
 
-    def __init__(self, body: Mapping[str, Any], model: str, prompt_chars: int, request_id: str | None = None) -> None:
-        self._body = body
-        self._model = model
-        self._request_id = request_id
-        self._events = SSEBuffer()
+    def __init__(self, inner: StreamTranslator, model: str) -> None:
+        super().__init__(inner, model)
         self._sequence = 0
         self._created_at = int(time.time())
         self.response_id = new_response_id()
         self._started = False
-        self._output: list[dict[str, Any]] = []  # finished items, by output index
-        self._next_index = 0
+        self._output: list[dict[str, Any] | None] = []  # by output index; None until done
         self._message_id: str | None = None
         self._message_index = 0
         self._text: list[str] = []
         self._calls: dict[int, _Call] = {}
         self._open_call: _Call | None = None
-        self._text_chars = 0
         self._chat_usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
-        self.saw_done = False
-        self.error: str | None = None
-        self.usage = Usage(prompt_tokens=estimate_tokens(prompt_chars))
 
-    @property
-    def complete(self) -> bool:
-        return self.error is None and (self.saw_done or self.finish_reason is not None)
-
-    @property
-    def sequence_number(self) -> int:
-        """The number the next event takes (an error event the pipeline writes uses it)."""
-        return self._sequence
-
-    def spent(self) -> Usage:
-        return stream_usage(self.usage, self._text_chars, complete=self.complete)
-
-    def feed(self, data: bytes) -> list[bytes]:
+    def chunk(self, chunk: dict[str, Any]) -> list[bytes]:
         out: list[bytes] = []
-        for _, payload in self._events.feed(data):
-            self._chunk(payload, out)
-        return [b"".join(out)] if out else []
-
-    def close(self) -> list[bytes]:
-        """What the chat stream's end makes known: the open items closed (when the answer is
-        complete). Never the final ``response.completed``: see :meth:`completion`."""
-        out: list[bytes] = []
-        for _, payload in self._events.feed(b"\n\n"):
-            self._chunk(payload, out)
-        if self.complete:
-            self._start(out)
-            self._message_close(out)
-            self._call_close(out)
-        return [b"".join(out)] if out else []
-
-    def completion(self) -> bytes:
-        """The last event: the whole Response with its usage (call after :meth:`close`)."""
-        status = _status_of(self.finish_reason)
-        usage = self._chat_usage if self._chat_usage is not None else self._estimated_usage()
-        response = self._snapshot(status, responses_usage(usage))
-        kind = "response.incomplete" if status == "incomplete" else "response.completed"
-        return self._event({"type": kind, "response": response})
-
-    def error_event(self, status: int, code: str, message: str, reason: str | None) -> bytes:
-        return self._emit_error(status, code, message, reason)
-
-    # -- internals
-
-    def _estimated_usage(self) -> dict[str, Any]:
-        spent = self.spent()
-        return {"prompt_tokens": spent.prompt_tokens, "completion_tokens": spent.completion_tokens}
-
-    def _event(self, event: dict[str, Any]) -> bytes:
-        event["sequence_number"] = self._sequence
-        self._sequence += 1
-        return event_encode(event)
-
-    def _item_event(self, kind: str, output_index: int, item: dict[str, Any]) -> bytes:
-        return self._event({"type": kind, "output_index": output_index, "item": item})
-
-    def _emit_error(self, status: int, code: str, message: str, reason: str | None) -> bytes:
-        encoded = error_event(status, code, message, reason, self._request_id, self._sequence)
-        self._sequence += 1
-        return encoded
-
-    def _snapshot(self, status: str, usage: dict[str, Any] | None) -> dict[str, Any]:
-        for call in self._calls.values():
-            item = self._output[call.output_index]
-            if item is not None:  # late fragments of a closed call still belong to it
-                item["arguments"] = "".join(call.arguments)
-        return _response(
-            self._body,
-            response_id=self.response_id,
-            created_at=self._created_at,
-            model=self._model,
-            status=status,
-            output=[item for item in self._output if item is not None],
-            usage=usage,
-            finish_reason=self.finish_reason,
-        )
-
-    def _start(self, out: list[bytes]) -> None:
-        if self._started:
-            return
-        self._started = True
-        for kind in ("response.created", "response.in_progress"):
-            response = self._snapshot("in_progress", None)
-            response["output"] = []
-            out.append(self._event({"type": kind, "response": response}))
-
-    def _chunk(self, payload: bytes, out: list[bytes]) -> None:
-        if not payload or self.saw_done:
-            return
-        if payload.strip() == b"[DONE]":
-            self.saw_done = True
-            return
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(chunk, dict):
-            return
         self._start(out)
-        if "error" in chunk:
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else error
-            self.error = message[:500] if isinstance(message, str) and message else "upstream error"
-            reason = error.get("reason") if isinstance(error, dict) else None
-            out.append(self._emit_error(502, "upstream_error", self.error, reason or "upstream_stream_error"))
-            return
         if isinstance(chunk.get("usage"), dict):
             self._chat_usage = chunk["usage"]
-            reported = responses_usage(chunk["usage"])
-            self.usage = Usage(reported["input_tokens"], reported["output_tokens"], reported=True)
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -791,11 +670,81 @@ class ResponsesStream:
                     self._call_delta(call, out)
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
-        if not self.usage.reported:
-            self.usage.completion_tokens = estimate_tokens(self._text_chars)
+        return out
+
+    def failure(self, error: dict[str, Any]) -> list[bytes]:
+        out: list[bytes] = []
+        self._start(out)
+        message = error.get("message")
+        message = message[:500] if isinstance(message, str) and message else "upstream error"
+        reason = error.get("reason") if isinstance(error.get("reason"), str) else "upstream_stream_error"
+        out.append(self._error(502, "upstream_error", message, reason))
+        return out
+
+    def finish(self) -> list[bytes]:
+        out: list[bytes] = []
+        self._start(out)
+        self._message_close(out)
+        self._call_close(out)
+        return out
+
+    def ending(self, failed: bool) -> bytes:
+        """The terminal event: the whole Response with its usage; nothing after a failure
+        (the stream has already ended on an error event)."""
+        if failed:
+            return b""
+        status = _status_of(self.finish_reason)
+        usage = self._chat_usage
+        if usage is None:
+            spent = self.spent()
+            usage = {"prompt_tokens": spent.prompt_tokens, "completion_tokens": spent.completion_tokens}
+        response = self._snapshot(status, responses_usage(usage))
+        kind = "response.incomplete" if status == "incomplete" else "response.completed"
+        return self._event({"type": kind, "response": response})
+
+    # -- internals
+
+    def _event(self, event: dict[str, Any]) -> bytes:
+        event["sequence_number"] = self._sequence
+        self._sequence += 1
+        return event_encode(event)
+
+    def _item_event(self, kind: str, output_index: int, item: dict[str, Any]) -> bytes:
+        return self._event({"type": kind, "output_index": output_index, "item": item})
+
+    def _error(self, status: int, code: str, message: str, reason: str | None) -> bytes:
+        encoded = error_event(status, code, message, reason, None, self._sequence)
+        self._sequence += 1
+        return encoded
+
+    def _snapshot(self, status: str, usage: dict[str, Any] | None) -> dict[str, Any]:
+        for call in self._calls.values():
+            item = self._output[call.output_index]
+            if item is not None:  # late fragments of a closed call still belong to it
+                item["arguments"] = "".join(call.arguments)
+        return _response(
+            {},
+            response_id=self.response_id,
+            created_at=self._created_at,
+            model=self.model,
+            status=status,
+            output=[item for item in self._output if item is not None],
+            usage=usage,
+            finish_reason=self.finish_reason,
+        )
+
+    def _start(self, out: list[bytes]) -> None:
+        if self._started:
+            return
+        self._started = True
+        for kind in ("response.created", "response.in_progress"):
+            out.append(self._event({"type": kind, "response": self._snapshot("in_progress", None)}))
+
+    def _reserve(self) -> int:
+        self._output.append(None)
+        return len(self._output) - 1
 
     def _text_delta(self, text: str, out: list[bytes]) -> None:
-        self._text_chars += len(text)
         if self._message_id is None:
             self._call_close(out)
             self._message_id = _new_item_id("msg")
@@ -803,30 +752,12 @@ class ResponsesStream:
             item = _message_item(self._message_id, "", "in_progress")
             item["content"] = []
             out.append(self._item_event("response.output_item.added", self._message_index, item))
-            out.append(
-                self._event(
-                    {
-                        "type": "response.content_part.added",
-                        "item_id": self._message_id,
-                        "output_index": self._message_index,
-                        "content_index": 0,
-                        "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
-                    }
-                )
-            )
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            where = {"item_id": self._message_id, "output_index": self._message_index, "content_index": 0}
+            out.append(self._event({"type": "response.content_part.added", **where, "part": part}))
         self._text.append(text)
-        out.append(
-            self._event(
-                {
-                    "type": "response.output_text.delta",
-                    "item_id": self._message_id,
-                    "output_index": self._message_index,
-                    "content_index": 0,
-                    "delta": text,
-                    "logprobs": [],
-                }
-            )
-        )
+        where = {"item_id": self._message_id, "output_index": self._message_index, "content_index": 0}
+        out.append(self._event({"type": "response.output_text.delta", **where, "delta": text, "logprobs": []}))
 
     def _message_close(self, out: list[bytes]) -> None:
         if self._message_id is None:
@@ -840,12 +771,6 @@ class ResponsesStream:
         self._output[self._message_index] = item
         out.append(self._item_event("response.output_item.done", self._message_index, item))
         self._message_id, self._text = None, []
-
-    def _reserve(self) -> int:
-        index = self._next_index
-        self._next_index += 1
-        self._output.append(None)  # type: ignore[arg-type]  # filled when the item is done
-        return index
 
     def _call_delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
         index = delta.get("index", 0)
@@ -867,20 +792,11 @@ class ResponsesStream:
             out.append(self._item_event("response.output_item.added", call.output_index, item))
         if not arguments:
             return
-        self._text_chars += len(arguments)
         call.arguments.append(arguments)
         if call.done:
             return  # a late fragment of a call already closed: kept for the final response only
-        out.append(
-            self._event(
-                {
-                    "type": "response.function_call_arguments.delta",
-                    "item_id": call.item_id,
-                    "output_index": call.output_index,
-                    "delta": arguments,
-                }
-            )
-        )
+        where = {"item_id": call.item_id, "output_index": call.output_index}
+        out.append(self._event({"type": "response.function_call_arguments.delta", **where, "delta": arguments}))
 
     def _call_close(self, out: list[bytes]) -> None:
         call, self._open_call = self._open_call, None
@@ -888,15 +804,10 @@ class ResponsesStream:
             return
         call.done = True
         arguments = "".join(call.arguments)
+        where = {"item_id": call.item_id, "output_index": call.output_index}
         out.append(
             self._event(
-                {
-                    "type": "response.function_call_arguments.done",
-                    "item_id": call.item_id,
-                    "output_index": call.output_index,
-                    "name": call.name,
-                    "arguments": arguments,
-                }
+                {"type": "response.function_call_arguments.done", **where, "name": call.name, "arguments": arguments}
             )
         )
         item = _function_item(call.item_id, call.call_id, call.name, arguments, "completed")
@@ -983,3 +894,63 @@ class ResponsesNativeStream:
             message = event.get("message")
             self.error = message[:500] if isinstance(message, str) and message else "upstream error"
         return True
+
+
+def _native_url(adapter: Any, provider: ProviderEntry) -> str:
+    base = adapter.base_url(provider)
+    if provider.kind != "azure_openai":
+        return f"{base}/responses"
+    # Azure serves the Responses API on its v1 path, model (the deployment) in the body and no
+    # api-version: the deployment URLs of chat have no Responses operation.
+    for suffix in ("/openai/v1", "/openai"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    return f"{base}/openai/v1/responses"
+
+
+class ResponsesDialect:
+    """``POST /v1/responses`` (SPEC 3.9): native to the kinds with a Responses API, through
+    the chat form to every other; errors in SPEC section 4's envelope, as on chat."""
+
+    endpoint = "responses"
+    policy_endpoint = "chat"
+    native_kinds = frozenset({"openai", "azure_openai"})
+
+    def body_check(self, body: dict[str, Any]) -> tuple[str, bool, int]:
+        return responses_body_check(body)
+
+    def max_output_tokens(self, body: dict[str, Any]) -> int | None:
+        return body.get("max_output_tokens")
+
+    def text_slots(self, body: dict[str, Any]) -> Iterator[TextSlot]:
+        return responses_text_slots(body)
+
+    def chat_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        return responses_chat_body(body)
+
+    def chat_answer(self, payload: dict[str, Any], model: str) -> dict[str, Any]:
+        return responses_answer(payload, model)
+
+    def chat_stream(self, inner: StreamTranslator, model: str) -> ResponsesChatStream:
+        return ResponsesChatStream(inner, model)
+
+    def native_request(self, adapter: Any, provider: ProviderEntry, model: str, body: dict[str, Any]) -> UpstreamCall:
+        headers = {**provider.extra_headers, **adapter.auth_headers(provider), "Content-Type": "application/json"}
+        return UpstreamCall("POST", _native_url(adapter, provider), headers, responses_native_body(body, model))
+
+    def native_answer(self, payload: dict[str, Any], model: str) -> tuple[dict[str, Any], Usage]:
+        if payload.get("object") != "response" or not isinstance(payload.get("output"), list):
+            raise ValueError("not a Response object")
+        return payload, native_usage(payload) or Usage()
+
+    def native_stream(self, model: str, prompt_chars: int) -> ResponsesNativeStream:
+        return ResponsesNativeStream(prompt_chars)
+
+    def error_body(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> dict[str, Any]:
+        return error_body(status, code, message, reason, request_id)
+
+    def stream_error(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
+        # The pipeline's own closing event: the translator's count is not at hand here, and
+        # the SDK raises on the envelope before it reads the number.
+        return error_event(status, code, message, reason, request_id, 0)

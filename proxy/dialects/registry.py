@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from proxy.dialects.anthropic_messages import MessagesDialect
 from proxy.dialects.base import Dialect
+from proxy.dialects.openai_responses import ResponsesDialect
 
 DIALECTS: dict[str, Dialect] = {
     "messages": MessagesDialect(),
+    "responses": ResponsesDialect(),
 }
 
 

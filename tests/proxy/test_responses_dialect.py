@@ -15,9 +15,12 @@ from pydantic import TypeAdapter
 
 from core.errors import GatewayError
 from proxy.adapters.anthropic import AnthropicAdapter
+from proxy.adapters.openai_like import AzureOpenAIAdapter, OpenAIAdapter, PassthroughStream
 from proxy.config_snapshot import ProviderEntry
 from proxy.dialects.openai_responses import (
-    ResponsesStream,
+    ResponsesChatStream,
+    ResponsesDialect,
+    ResponsesNativeStream,
     native_usage,
     responses_answer,
     responses_body_check,
@@ -304,7 +307,7 @@ def test_it_answers_a_completion_as_a_response_object():
     request = body(instructions="Be brief", metadata={"a": "b"}, temperature=0.5)
     completion = chat_completion("claude-x", "Hello there", prompt=11, completion=3)
     completion["usage"]["prompt_tokens_details"] = {"cached_tokens": 4}
-    answer = Response.model_validate(responses_answer(completion, request, "claude-x"))
+    answer = Response.model_validate(responses_answer(completion, "claude-x", request))
     assert answer.id.startswith("resp_")
     assert answer.object == "response"
     assert answer.status == "completed"
@@ -332,7 +335,7 @@ def test_it_answers_tool_calls_as_function_call_items():
         ],
     }
     completion["choices"][0]["finish_reason"] = "tool_calls"
-    answer = Response.model_validate(responses_answer(completion, body(tools=[WEATHER]), "gpt-4o"))
+    answer = Response.model_validate(responses_answer(completion, "gpt-4o", body(tools=[WEATHER])))
     assert answer.status == "completed"
     [call] = answer.output
     assert (call.type, call.call_id, call.name, call.arguments) == (
@@ -348,7 +351,7 @@ def test_it_answers_tool_calls_as_function_call_items():
 def test_it_answers_a_length_stop_as_incomplete():
     completion = chat_completion("gpt-4o", "cut sh")
     completion["choices"][0]["finish_reason"] = "length"
-    answer = Response.model_validate(responses_answer(completion, body(max_output_tokens=2), "gpt-4o"))
+    answer = Response.model_validate(responses_answer(completion, "gpt-4o", body(max_output_tokens=2)))
     assert answer.status == "incomplete"
     assert answer.incomplete_details.reason == "max_output_tokens"
     assert answer.max_output_tokens == 2
@@ -366,17 +369,15 @@ def sse(chunks: list) -> bytes:
     return b"".join(sse_event(None, chunk) for chunk in chunks)
 
 
-def run_stream(
-    chunks: list, request: dict | None = None, split: int | None = None
-) -> tuple[list[dict], ResponsesStream]:
-    """The translated events, as dicts, of a whole chat stream (fed in pieces of ``split`` bytes)."""
-    stream = ResponsesStream(request or body(stream=True), "gpt-4o", prompt_chars=8)
+def run_stream(chunks: list, split: int | None = None) -> tuple[list[dict], ResponsesChatStream]:
+    """The translated events, as dicts, of a whole chat stream (fed in pieces of ``split``
+    bytes), the way the pipeline drives a dialect stream: feed, close, then the ending."""
+    stream = ResponsesChatStream(PassthroughStream(prompt_chars=8), "gpt-4o")
     raw = sse(chunks)
     pieces = [raw[i : i + split] for i in range(0, len(raw), split)] if split else [raw]
     out = b"".join(b"".join(stream.feed(piece)) for piece in pieces)
     out += b"".join(stream.close())
-    if stream.complete:
-        out += stream.completion()
+    out += stream.ending(failed=not stream.complete or stream.error is not None)
     return parse_events(out), stream
 
 
@@ -453,7 +454,7 @@ def test_it_streams_the_same_events_however_the_bytes_are_cut():
 
 
 def test_it_streams_tool_calls_as_function_call_items():
-    events, _ = run_stream(tool_call_chunks(), body(stream=True, tools=[WEATHER]))
+    events, _ = run_stream(tool_call_chunks())
     kinds = [e["type"] for e in events]
     assert kinds == [
         "response.created",
@@ -519,12 +520,153 @@ def test_it_turns_a_provider_error_into_an_error_event_the_sdk_raises():
 
 
 def test_its_own_error_event_carries_the_spec_envelope():
-    stream = ResponsesStream(body(stream=True), "gpt-4o", prompt_chars=2, request_id="req_abc")
-    events = parse_events(stream.error_event(502, "upstream_error", "it broke", "upstream_stream_interrupted"))
-    assert events[0]["error"] == {
+    raw = ResponsesDialect().stream_error(502, "upstream_error", "it broke", "upstream_stream_interrupted", "req_abc")
+    [event] = parse_events(raw)
+    assert event["error"] == {
         "code": "upstream_error",
         "reason": "upstream_stream_interrupted",
         "message": "it broke",
         "type": "api_error",
         "request_id": "req_abc",
     }
+    EVENTS.validate_python(event)
+
+
+# --- the native path -----------------------------------------------------------------------
+
+
+def provider_of(kind: str, base_url: str, **fields) -> ProviderEntry:
+    values = {
+        "id": "prv_x",
+        "kind": kind,
+        "base_url": base_url,
+        "api_key": "k",
+        "models": (),
+        "timeout_seconds": 5,
+        "extra_headers": {},
+        "priority": 0,
+        "api_version": "",
+        "created_at": 0,
+    }
+    return ProviderEntry(**{**values, **fields})
+
+
+def test_the_native_request_goes_to_the_responses_api_of_each_kind():
+    dialect = ResponsesDialect()
+    openai_call = dialect.native_request(
+        OpenAIAdapter(), provider_of("openai", "https://api.test/v1", extra_headers={"X-Org": "o"}), "gpt-4o", body()
+    )
+    assert openai_call.url == "https://api.test/v1/responses"
+    assert openai_call.headers["Authorization"] == "Bearer k"
+    assert openai_call.headers["X-Org"] == "o"
+    assert openai_call.json == {"model": "gpt-4o", "input": "Hi", "store": False}
+    for base in (
+        "https://r.openai.azure.com",
+        "https://r.openai.azure.com/openai",
+        "https://r.openai.azure.com/openai/v1",
+    ):
+        azure_call = dialect.native_request(
+            AzureOpenAIAdapter(), provider_of("azure_openai", base), "my-deploy", body()
+        )
+        assert azure_call.url == "https://r.openai.azure.com/openai/v1/responses"
+        assert azure_call.headers["api-key"] == "k"
+        assert azure_call.json["model"] == "my-deploy"
+
+
+def native_response(text: str = "Hi there", status: str = "completed") -> Response:
+    return Response.model_validate(
+        {
+            "id": "resp_native1",
+            "object": "response",
+            "created_at": 1700000000,
+            "status": status,
+            "model": "gpt-4o",
+            "output": [
+                {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": {
+                "input_tokens": 9,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": 2,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 11,
+            },
+        }
+    )
+
+
+def test_the_native_answer_goes_out_as_it_came_with_its_usage():
+    payload = native_response().model_dump(mode="json")
+    answer, usage = ResponsesDialect().native_answer(payload, "gpt-4o")
+    assert answer is payload
+    assert (usage.prompt_tokens, usage.completion_tokens) == (9, 2)
+    with pytest.raises(ValueError, match="Response"):
+        ResponsesDialect().native_answer({"choices": []}, "gpt-4o")
+
+
+def native_events(final: Response) -> list[dict]:
+    in_progress = final.model_dump(mode="json") | {"status": "in_progress", "output": [], "usage": None}
+    item = final.output[0].model_dump(mode="json")
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    return [
+        {"type": "response.created", "response": in_progress},
+        {"type": "response.output_item.added", "output_index": 0, "item": item | {"content": []}},
+        {
+            "type": "response.content_part.added",
+            **where,
+            "part": {"type": "output_text", "text": "", "annotations": []},
+        },
+        {"type": "response.output_text.delta", **where, "delta": "Hi there", "logprobs": []},
+        {"type": "response.output_text.done", **where, "text": "Hi there", "logprobs": []},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": final.model_dump(mode="json")},
+    ]
+
+
+def native_sse(events: list[dict]) -> bytes:
+    return b"".join(
+        sse_event(e["type"], {**e, "sequence_number": n}).replace(b"\n", b"\r\n") for n, e in enumerate(events)
+    )
+
+
+def test_the_native_stream_holds_back_its_terminal_event_until_the_ending():
+    stream = ResponsesNativeStream(prompt_chars=40)
+    raw = native_sse(native_events(native_response()))
+    relayed = b"".join(b"".join(stream.feed(raw[i : i + 13])) for i in range(0, len(raw), 13))
+    relayed += b"".join(stream.close())
+    assert b"response.completed" not in relayed
+    assert stream.complete
+    assert (stream.spent().prompt_tokens, stream.spent().completion_tokens) == (9, 2)
+    ending = stream.ending(failed=False)
+    assert ending.startswith(b"event: response.completed")
+    final = sdk_final_response(parse_events(relayed + ending))
+    assert final.output_text == "Hi there"
+    assert stream.ending(failed=True) == b""
+
+
+def test_the_native_stream_estimates_what_it_relayed_when_it_stops_short():
+    stream = ResponsesNativeStream(prompt_chars=40)
+    stream.feed(native_sse(native_events(native_response("x" * 40))[:4]))
+    assert not stream.complete
+    assert (stream.spent().prompt_tokens, stream.spent().completion_tokens) == (10, 2)
+
+
+def test_the_native_stream_relays_a_failure_and_drops_what_no_sdk_reads():
+    stream = ResponsesNativeStream(prompt_chars=4)
+    failed = native_response().model_dump(mode="json") | {"status": "failed", "error": {"code": "x", "message": "boom"}}
+    raw = b": keep-alive\n\n" + b"data: not json\n\n" + native_sse([{"type": "response.failed", "response": failed}])
+    relayed = b"".join(stream.feed(raw))
+    assert relayed.startswith(b": keep-alive\n\n")
+    assert b"not json" not in relayed
+    assert b"response.failed" in relayed
+    assert stream.error == "boom"
+    assert not stream.complete
