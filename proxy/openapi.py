@@ -42,6 +42,21 @@ MESSAGES_ERROR_ENVELOPE = {
 }
 
 SCHEMAS: dict[str, Any] = {
+    "ResponsesRequest": {
+        "type": "object",
+        "description": "OpenAI's Responses request, stateless (SPEC 3.9; field by field: docs/providers.md).",
+        "properties": {
+            "model": {"type": "string", "description": "a model name or one of the tenant's aliases"},
+            "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "instructions": {"type": "string"},
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+            "max_output_tokens": {"type": "integer", "minimum": 1},
+            "stream": {"type": "boolean", "default": False},
+        },
+        "required": ["model", "input"],
+        "additionalProperties": True,
+    },
     "MessagesErrorEnvelope": MESSAGES_ERROR_ENVELOPE,
     "MessagesRequest": {
         "type": "object",
@@ -250,6 +265,10 @@ def proxy_operations() -> dict[str, dict[str, Any]]:
         "application/json": {"schema": {"type": "object", "description": "Anthropic's message object"}},
         "text/event-stream": {"schema": {"type": "string", "description": "with stream: true, Anthropic's events"}},
     }
+    responses_response = {
+        "application/json": {"schema": {"type": "object", "description": "OpenAI's response object"}},
+        "text/event-stream": {"schema": {"type": "string", "description": "with stream: true, the typed events"}},
+    }
     return {
         "/v1/chat/completions": {
             "post": _operation(
@@ -275,6 +294,16 @@ def proxy_operations() -> dict[str, dict[str, Any]]:
                 "MessagesRequest",
                 error_ref={"$ref": "#/components/schemas/MessagesErrorEnvelope"},
                 format_name="Anthropic's Messages API (SPEC 3.8)",
+            )
+        },
+        "/v1/responses": {
+            "post": _operation(
+                "proxy_responses",
+                "OpenAI Responses",
+                "chat:completions",
+                responses_response,
+                "ResponsesRequest",
+                format_name="OpenAI's Responses API, stateless (SPEC 3.9)",
             )
         },
     }

@@ -32,10 +32,12 @@ SPEC_OPERATIONS = {
     "/v1/embeddings": {"post"},
     "/v1/models": {"get"},
     "/v1/messages": {"post"},
+    "/v1/responses": {"post"},
     "/apps/{app_slug}/v1/chat/completions": {"post"},
     "/apps/{app_slug}/v1/embeddings": {"post"},
     "/apps/{app_slug}/v1/models": {"get"},
     "/apps/{app_slug}/v1/messages": {"post"},
+    "/apps/{app_slug}/v1/responses": {"post"},
 }
 ASSET_RE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 
