@@ -5,14 +5,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from core.errors import error_body
+from proxy.dialects.registry import DIALECTS, dialect_for
 from proxy.http_io import Receive, Send, headers_of, query_of, send_json
 from proxy.pipeline import request_handle
 from proxy.request_context import RequestContext
 from proxy.runtime import GatewayRuntime
 
+# path → (the record's endpoint, method); each dialect serves /v1/{its endpoint} (SPEC 3.8, 3.9).
+ENDPOINTS = {
+    "chat/completions": ("chat", "POST"),
+    "embeddings": ("embeddings", "POST"),
+    "models": ("models", "GET"),
+    **{endpoint: (endpoint, "POST") for endpoint in DIALECTS},
+}
 # /v1/{endpoint} or /apps/{slug}/v1/{endpoint}
-PROXY_PATH = re.compile(r"^(?:/apps/(?P<slug>[^/]{1,64}))?/v1/(?P<endpoint>chat/completions|embeddings|models)/?$")
-ENDPOINTS = {"chat/completions": ("chat", "POST"), "embeddings": ("embeddings", "POST"), "models": ("models", "GET")}
+PROXY_PATH = re.compile(
+    rf"^(?:/apps/(?P<slug>[^/]{{1,64}}))?/v1/(?P<endpoint>{'|'.join(map(re.escape, ENDPOINTS))})/?$"
+)
 
 
 def proxy_path_match(path: str) -> re.Match[str] | None:
@@ -49,15 +59,12 @@ class ProxyApplication:
             client_ip=client[0] if client else None,
         )
         if scope["method"] != method:
-            body = {
-                "error": {
-                    "code": "invalid_request",
-                    "reason": "method_not_allowed",
-                    "message": f"use {method} on this path",
-                    "type": "invalid_request_error",
-                    "request_id": ctx.id,
-                }
-            }
+            message = f"use {method} on this path"
+            dialect = dialect_for(endpoint)
+            if dialect is not None:
+                body = dialect.error_body(405, "invalid_request", message, "method_not_allowed", ctx.id)
+            else:
+                body = error_body(405, "invalid_request", message, "method_not_allowed", ctx.id)
             await send_json(send, 405, body, {"X-Request-ID": ctx.id, "Allow": method})
             return
         runtime = self.runtime

@@ -160,7 +160,12 @@ def _blocked(pattern: BlockedPattern, text: str, encoded: bytes, budget: Budget)
         raise budget_exhausted() from None
 
 
-def _string_slot(container: Any, key: str, where: str) -> Iterator[tuple[Any, Any]]:
+# (container, key) of one text: ``container[key]`` is a ``str``, read and replaced in place.
+TextSlot = tuple[Any, Any]
+TextSlots = Callable[[dict[str, Any]], Iterator[TextSlot]]
+
+
+def string_slot(container: Any, key: str, where: str) -> Iterator[TextSlot]:
     """The slot of ``container[key]`` when it holds text. Any other value but null (an object
     where OpenAI takes a string) is refused: a provider might still read text out of it, and
     text that reaches the model unchecked is what guardrails exist to prevent."""
@@ -179,7 +184,7 @@ def _dicts(value: Any) -> Iterator[dict[str, Any]]:
         yield from (item for item in value if isinstance(item, dict))
 
 
-def _text_slots(body: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
+def openai_text_slots(body: dict[str, Any]) -> Iterator[TextSlot]:
     """(container, index) of every text the request carries toward the model (SPEC 3.5), so it
     can be read and replaced: message contents and their text parts (tool results included),
     the arguments of the assistant's tool calls (a JSON document in a string: checked and
@@ -190,14 +195,14 @@ def _text_slots(body: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
             yield message, "content"
         elif isinstance(content, list):
             for part in _dicts(content):
-                yield from _string_slot(part, "text", "a content part's 'text'")
+                yield from string_slot(part, "text", "a content part's 'text'")
         for call in _dicts(message.get("tool_calls")):
-            yield from _string_slot(call.get("function"), "arguments", "'tool_calls[].function.arguments'")
-        yield from _string_slot(message.get("function_call"), "arguments", "'function_call.arguments'")
+            yield from string_slot(call.get("function"), "arguments", "'tool_calls[].function.arguments'")
+        yield from string_slot(message.get("function_call"), "arguments", "'function_call.arguments'")
     for tool in _dicts(body.get("tools")):
-        yield from _string_slot(tool.get("function"), "description", "'tools[].function.description'")
+        yield from string_slot(tool.get("function"), "description", "'tools[].function.description'")
     for function in _dicts(body.get("functions")):
-        yield from _string_slot(function, "description", "'functions[].description'")
+        yield from string_slot(function, "description", "'functions[].description'")
     value = body.get("input")
     if isinstance(value, str):
         yield body, "input"
@@ -207,13 +212,17 @@ def _text_slots(body: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
                 yield value, index
 
 
-def guardrails_apply(guardrails: GuardrailEntry, body: dict[str, Any]) -> bool:
+def guardrails_apply(
+    guardrails: GuardrailEntry, body: dict[str, Any], text_slots: TextSlots = openai_text_slots
+) -> bool:
     """Refuse or redact in place; returns whether the body was changed. All of it runs within
-    one ``Budget`` (``BUDGET_SECONDS``), however many texts and patterns the request brings."""
+    one ``Budget`` (``BUDGET_SECONDS``), however many texts and patterns the request brings.
+    ``text_slots`` finds the texts: the OpenAI bodies' by default, a dialect's own (SPEC 3.8,
+    3.9) for the other formats."""
     if not guardrails.active:
         return False
     budget = Budget()
-    slots = list(_text_slots(body))
+    slots = list(text_slots(body))
     if guardrails.max_prompt_chars is not None:
         total = sum(len(container[index]) for container, index in slots)
         if total > guardrails.max_prompt_chars:

@@ -31,7 +31,48 @@ ERROR_ENVELOPE = {
     "required": ["error"],
 }
 
+# SPEC 3.8: Anthropic's error shape on /v1/messages, the gateway's fields inside.
+MESSAGES_ERROR_ENVELOPE = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["error"]},
+        "error": copy.deepcopy(ERROR_ENVELOPE["properties"]["error"]),
+    },
+    "required": ["type", "error"],
+}
+
 SCHEMAS: dict[str, Any] = {
+    "ResponsesRequest": {
+        "type": "object",
+        "description": "OpenAI's Responses request, stateless (SPEC 3.9; field by field: docs/providers.md).",
+        "properties": {
+            "model": {"type": "string", "description": "a model name or one of the tenant's aliases"},
+            "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "instructions": {"type": "string"},
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+            "max_output_tokens": {"type": "integer", "minimum": 1},
+            "stream": {"type": "boolean", "default": False},
+        },
+        "required": ["model", "input"],
+        "additionalProperties": True,
+    },
+    "MessagesErrorEnvelope": MESSAGES_ERROR_ENVELOPE,
+    "MessagesRequest": {
+        "type": "object",
+        "description": "Anthropic's Messages request (SPEC 3.8; field by field: docs/providers.md).",
+        "properties": {
+            "model": {"type": "string", "description": "a model name or one of the tenant's aliases"},
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "system": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "messages": {"type": "array", "items": {"type": "object"}},
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {"type": "object"},
+            "stream": {"type": "boolean", "default": False},
+        },
+        "required": ["model", "max_tokens", "messages"],
+        "additionalProperties": True,
+    },
     "ChatMessage": {
         "type": "object",
         "properties": {
@@ -188,18 +229,21 @@ def _json(ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
 
-def _operation(operation_id: str, summary: str, scope: str, response: dict[str, Any], request: str | None) -> dict:
+def _operation(
+    operation_id: str, summary: str, scope: str, response: dict[str, Any], request: str | None,
+    *, error_ref: dict[str, str] = ERROR_REF, format_name: str = "OpenAI-compatible",
+) -> dict:  # fmt: skip
     responses: dict[str, Any] = {"200": {"description": "OK", "headers": RESPONSE_HEADERS, "content": response}}
     for status, description in ERRORS.items():
         responses[status] = {
             "description": description,
             "headers": {"X-Request-ID": RESPONSE_HEADERS["X-Request-ID"]},
-            "content": {"application/json": {"schema": ERROR_REF}},
+            "content": {"application/json": {"schema": error_ref}},
         }
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
-        "description": f"OpenAI-compatible; served by the gateway's proxy pipeline. Key scope: `{scope}`.",
+        "description": f"{format_name}; served by the gateway's proxy pipeline. Key scope: `{scope}`.",
         "tags": ["proxy"],
         "security": PROXY_SECURITY,
         "parameters": list(REQUEST_HEADERS),
@@ -217,6 +261,14 @@ def proxy_operations() -> dict[str, dict[str, Any]]:
             "schema": {"type": "string", "description": "with stream: true, OpenAI chunks ending data: [DONE]"}
         },
     }
+    messages_response = {
+        "application/json": {"schema": {"type": "object", "description": "Anthropic's message object"}},
+        "text/event-stream": {"schema": {"type": "string", "description": "with stream: true, Anthropic's events"}},
+    }
+    responses_response = {
+        "application/json": {"schema": {"type": "object", "description": "OpenAI's response object"}},
+        "text/event-stream": {"schema": {"type": "string", "description": "with stream: true, the typed events"}},
+    }
     return {
         "/v1/chat/completions": {
             "post": _operation(
@@ -231,6 +283,27 @@ def proxy_operations() -> dict[str, dict[str, Any]]:
         "/v1/models": {
             "get": _operation(
                 "proxy_models", "Models and aliases this credential may use", "models:read", _json("ModelList"), None
+            )
+        },
+        "/v1/messages": {
+            "post": _operation(
+                "proxy_messages",
+                "Anthropic Messages",
+                "chat:completions",
+                messages_response,
+                "MessagesRequest",
+                error_ref={"$ref": "#/components/schemas/MessagesErrorEnvelope"},
+                format_name="Anthropic's Messages API (SPEC 3.8)",
+            )
+        },
+        "/v1/responses": {
+            "post": _operation(
+                "proxy_responses",
+                "OpenAI Responses",
+                "chat:completions",
+                responses_response,
+                "ResponsesRequest",
+                format_name="OpenAI's Responses API, stateless (SPEC 3.9)",
             )
         },
     }

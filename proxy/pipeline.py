@@ -19,6 +19,8 @@ from proxy.access import scope_check
 from proxy.adapters.sse import MAX_STREAM_EVENT_BYTES, UpstreamEventTooLarge
 from proxy.authentication import caller_authenticate
 from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
+from proxy.dialects.base import Dialect
+from proxy.dialects.registry import dialect_for
 from proxy.end_user import client_request_id_read, conversation_id_read, header_identity_resolve
 from proxy.guardrails import guardrails_apply
 from proxy.http_io import ClientDisconnected, Receive, Send, body_read, encode_headers, send_json
@@ -29,6 +31,7 @@ from proxy.policy_enforcement import (
     max_tokens_check,
     model_policy_check,
     policy_allows_model,
+    requested_max_tokens,
     token_estimate,
 )
 from proxy.policy_resolution import effective_policy
@@ -36,7 +39,7 @@ from proxy.request_body import chat_body_check, embeddings_body_check, json_body
 from proxy.request_context import RequestContext
 from proxy.routing import Target, concrete_model_names, model_not_found, route_resolve
 from proxy.runtime import GatewayRuntime
-from proxy.upstream import JsonAnswer, StreamAnswer, forward
+from proxy.upstream import DialectRequest, JsonAnswer, StreamAnswer, forward
 
 logger = logging.getLogger(__name__)
 # What the client's closing error event says, per reason of a stream the provider broke off.
@@ -70,12 +73,15 @@ async def _serve(
     ctx: RequestContext, receive: Receive, send: Send, runtime: GatewayRuntime,
     config: TenantConfig, app: AppEntry, key: KeyEntry | None,
 ) -> None:  # fmt: skip
-    scope_check(ctx.endpoint, ctx.scopes)
+    dialect = dialect_for(ctx.endpoint)
+    # Scopes and allowed_endpoints know chat, embeddings and models (SPEC 3.4): a dialect is chat.
+    policy_endpoint = dialect.policy_endpoint if dialect is not None else ctx.endpoint
+    scope_check(policy_endpoint, ctx.scopes)
     header_identity_resolve(ctx, app, key)
     conversation_id_read(ctx)
     policy = effective_policy(config, app_id=app.id, agent_id=ctx.agent_id, key=key)
     ctx.policy_ids = list(policy.policy_ids)
-    endpoint_check(policy, ctx.endpoint)
+    endpoint_check(policy, policy_endpoint)
     hours_check(policy)
     fail_modes = (config.rate_limit_fail_mode, config.budget_fail_mode)
 
@@ -97,25 +103,38 @@ async def _serve(
 
     raw = await body_read(receive, limit=runtime.max_request_bytes, declared_length=ctx.headers.get("content-length"))
     body = json_body_parse(raw)
-    if ctx.endpoint == "chat":
+    if dialect is not None:
+        model, ctx.stream, prompt_chars = dialect.body_check(body)
+        requested = dialect.max_output_tokens(body)
+    elif ctx.endpoint == "chat":
         model, ctx.stream, prompt_chars = chat_body_check(body)
+        requested = requested_max_tokens(body)
     else:
         model, prompt_chars = embeddings_body_check(body)
+        requested = None
     ctx.model_requested = model
     ctx.body = body
     model_policy_check(policy, model, ctx.agent_id)
-    max_tokens_check(policy, body)
-    redacted = guardrails_apply(app.guardrails, body)
+    max_tokens_check(policy, requested)
+    if dialect is not None:
+        redacted = guardrails_apply(app.guardrails, body, dialect.text_slots)
+    else:
+        redacted = guardrails_apply(app.guardrails, body)
     targets, config = await _route(ctx, runtime, config, model)
-    await limits_admit(
-        ctx, policy, runtime.limits, estimate=token_estimate(policy, body, prompt_chars), fail_modes=fail_modes
-    )
+    dialect_request = None
+    if dialect is not None:
+        # The chat form of the (redacted) body, when a target may need it: what it cannot carry
+        # is refused here, before anything is sent upstream.
+        translated = any(target.provider.kind not in dialect.native_kinds for target in targets)
+        dialect_request = DialectRequest(dialect, dialect.chat_body(body) if translated else None)
+    estimate = token_estimate(policy, prompt_chars, requested, completes=ctx.endpoint != "embeddings")
+    await limits_admit(ctx, policy, runtime.limits, estimate=estimate, fail_modes=fail_modes)
     if app.capture_bodies:
         # What is kept is what was sent upstream: after redaction.
         captured = orjson.dumps(body) if redacted else raw
         ctx.request_body_capture = captured[: app.body_capture_max_bytes].decode("utf-8", "replace")
 
-    answer = await forward(runtime.upstream, ctx, targets, body, prompt_chars)
+    answer = await forward(runtime.upstream, ctx, targets, body, prompt_chars, dialect_request)
     if isinstance(answer, JsonAnswer):
         ctx.prompt_tokens, ctx.completion_tokens = answer.usage.prompt_tokens, answer.usage.completion_tokens
         ctx.status_code = 200
@@ -138,7 +157,7 @@ async def _serve(
         )
         await send({"type": "http.response.body", "body": encoded})
         return
-    await _stream(ctx, receive, send, runtime, config, answer)
+    await _stream(ctx, receive, send, runtime, config, answer, dialect)
 
 
 async def _route(
@@ -175,13 +194,15 @@ async def _stream(
     runtime: GatewayRuntime,
     config: TenantConfig,
     answer: StreamAnswer,
+    dialect: Dialect | None = None,
 ) -> None:
     """Relay a stream chunk by chunk; the client leaving cancels the upstream call.
 
     Once the 200 has gone out nothing can turn the answer into an error response: an
     upstream that fails mid-stream (reset, stall past its timeout, truncation, bytes no
     translator can read) ends the stream with an SSE error event in the SPEC's envelope,
-    then ``[DONE]`` once the record, which names the failure, is committed.
+    then ``[DONE]`` once the record, which names the failure, is committed. A dialect's
+    stream ends the same way, in its own events (``DialectStream.ending``).
     """
     ctx.status_code = 200
     started = False
@@ -203,11 +224,19 @@ async def _stream(
             }
         )
         started = True
-        if answer.local is not None:
+        if answer.local is not None and answer.translator is None:
             async for chunk in answer.local.chunks:
                 if chunk == b"data: [DONE]\n\n":
                     break
                 await body_send(chunk)
+        elif answer.local is not None:
+            # A local kind's OpenAI chunks, translated into a dialect's events.
+            translator = answer.translator
+            async for chunk in answer.local.chunks:
+                for out in translator.feed(chunk):
+                    await body_send(out)
+            for out in translator.close():
+                await body_send(out)
         else:
             translator = answer.translator
             failure: str | None = None
@@ -241,7 +270,7 @@ async def _stream(
                 ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_error"
             elif failure is not None or not getattr(translator, "complete", True):
                 ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_incomplete"
-                await body_send(_stream_error_event(ctx, STREAM_FAILURES[ctx.error_reason]))
+                await body_send(_stream_error_event(ctx, STREAM_FAILURES[ctx.error_reason], dialect))
 
     async def watch_disconnect() -> None:
         while True:
@@ -276,16 +305,22 @@ async def _stream(
         logger.exception("stream relay failed (request %s)", ctx.id)
         ctx.error_code, ctx.error_reason = "internal_error", "internal_error"
         with contextlib.suppress(OSError):
-            await body_send(_stream_error_event(ctx, "internal error"))
+            await body_send(_stream_error_event(ctx, "internal error", dialect))
     _stream_cost(ctx, config, answer)
     recorded = await _record(ctx, runtime)
     if started:
         # [DONE] goes out only once the record is committed; without it the stream ends on an
         # error event, so no client takes an unrecorded answer for a complete one.
-        ending = b"data: [DONE]\n\n"
+        if dialect is not None:
+            ending = answer.translator.ending(failed=ctx.error_code is not None)
+        else:
+            ending = b"data: [DONE]\n\n"
         if not recorded:
             error = record_unavailable()
-            ending = b"data: " + orjson.dumps(error.body(ctx.id)) + b"\n\n"
+            if dialect is not None:
+                ending = dialect.stream_error(error.status, error.code, error.message, error.reason, ctx.id)
+            else:
+                ending = b"data: " + orjson.dumps(error.body(ctx.id)) + b"\n\n"
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": ending, "more_body": False})
 
@@ -297,15 +332,19 @@ def _stream_cost(ctx: RequestContext, config: TenantConfig, answer: StreamAnswer
     off, counts what was streamed (the provider's usage where it arrived, else the estimate
     of the text relayed), so dropping the connection never makes an answer free.
     """
-    usage = answer.local.usage if answer.local is not None else answer.translator.spent()
+    usage = answer.translator.spent() if answer.translator is not None else answer.local.usage
     ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     ctx.cost_usd = _cost(config, ctx)
 
 
-def _stream_error_event(ctx: RequestContext, message: str) -> bytes:
-    """The SPEC section 4 envelope as an SSE event: OpenAI SDKs raise it as an API error."""
+def _stream_error_event(ctx: RequestContext, message: str, dialect: Dialect | None) -> bytes:
+    """The SPEC section 4 envelope as an SSE event: OpenAI SDKs raise it as an API error (a
+    dialect's SDK too, in the dialect's envelope)."""
     status = 500 if ctx.error_code == "internal_error" else 502
-    body = error_body(status, ctx.error_code or "upstream_error", message, ctx.error_reason, ctx.id)
+    code, reason = ctx.error_code or "upstream_error", ctx.error_reason or ctx.error_code or "upstream_error"
+    if dialect is not None:
+        return dialect.stream_error(status, code, message, reason, ctx.id)
+    body = error_body(status, code, message, ctx.error_reason, ctx.id)
     return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
@@ -354,10 +393,13 @@ async def _respond_error(ctx: RequestContext, send: Send, runtime: GatewayRuntim
     await _record(ctx, runtime)
     headers = _headers(ctx)
     headers.update(error.headers)
+    dialect = dialect_for(ctx.endpoint)
+    if dialect is not None:
+        body = dialect.error_body(error.status, error.code, error.message, error.reason, ctx.id)
+    else:
+        body = error_body(error.status, error.code, error.message, error.reason, ctx.id)
     with contextlib.suppress(OSError):
-        await send_json(
-            send, error.status, error_body(error.status, error.code, error.message, error.reason, ctx.id), headers
-        )
+        await send_json(send, error.status, body, headers)
 
 
 def record_of(ctx: RequestContext) -> dict[str, Any]:

@@ -72,22 +72,22 @@ def requested_max_tokens(body: dict[str, Any]) -> int | None:
     return max(values) if values else None
 
 
-def max_tokens_check(policy: EffectivePolicy, body: dict[str, Any]) -> None:
+def max_tokens_check(policy: EffectivePolicy, requested: int | None) -> None:
+    """``requested``: the completion the request asks for at most (:func:`requested_max_tokens`
+    on chat, the dialect's own field on the other formats)."""
     cap = policy.max_tokens_per_request
-    requested = requested_max_tokens(body)
     if cap is not None and requested is not None and requested > cap:
         raise invalid_request(f"max_tokens {requested} exceeds this policy's cap of {cap}", "max_tokens_exceeded")
 
 
-def token_estimate(policy: EffectivePolicy, body: dict[str, Any] | None, prompt_chars: int) -> int:
-    """Prompt characters / 4, plus the completion the request may ask for."""
-    if body is None:
-        return 0
-    completion = requested_max_tokens(body)
+def token_estimate(policy: EffectivePolicy, prompt_chars: int, requested: int | None, *, completes: bool) -> int:
+    """Prompt characters / 4, plus the completion the request may ask for (``requested``, else
+    a default); none for a request that ``completes`` nothing (embeddings)."""
+    completion = requested
     if completion is None:
         completion = min(DEFAULT_COMPLETION_ESTIMATE, policy.max_tokens_per_request or DEFAULT_COMPLETION_ESTIMATE)
-    if "input" in body and "messages" not in body:
-        completion = 0  # embeddings produce no completion tokens
+    if not completes:
+        completion = 0
     return math.ceil(prompt_chars / 4) + completion
 
 

@@ -39,7 +39,7 @@ def json_body_parse(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _model_of(body: dict[str, Any]) -> str:
+def model_of(body: dict[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise invalid_request("'model' is required and must be a non-empty string", "invalid_model")
@@ -68,7 +68,7 @@ def text_length(content: Any) -> int:
 
 def chat_body_check(body: dict[str, Any]) -> tuple[str, bool, int]:
     """Returns the model, whether the client asked for a stream, and the prompt's characters."""
-    model = _model_of(body)
+    model = model_of(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid_request("'messages' must be a non-empty list", "invalid_messages")
@@ -89,7 +89,7 @@ def chat_body_check(body: dict[str, Any]) -> tuple[str, bool, int]:
 
 
 def embeddings_body_check(body: dict[str, Any]) -> tuple[str, int]:
-    model = _model_of(body)
+    model = model_of(body)
     value = body.get("input")
     if isinstance(value, str):
         if not value:

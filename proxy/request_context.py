@@ -15,7 +15,7 @@ class RequestContext:
 
     method: str
     path: str
-    endpoint: str  # chat | embeddings | models
+    endpoint: str  # chat | embeddings | models | messages | responses
     app_slug: str | None
     headers: dict[str, str]
     query: dict[str, str]

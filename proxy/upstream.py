@@ -17,7 +17,9 @@ from django.conf import settings
 from core.errors import GatewayError
 from core.upstream_guard import GuardedResolver, UpstreamAddressRefused, url_literal_refusal
 from proxy.adapters.base import LocalResult, StreamTranslator, UpstreamCall, Usage
+from proxy.adapters.openai_like import PassthroughStream
 from proxy.adapters.registry import adapter_for
+from proxy.dialects.base import Dialect
 from proxy.request_context import RequestContext
 from proxy.routing import Target
 
@@ -173,8 +175,22 @@ async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
         return b""
 
 
+@dataclass(slots=True)
+class DialectRequest:
+    """A request of a dialect (SPEC 3.8, 3.9): its own body goes to the dialect's native kinds,
+    ``chat`` (its chat form, None when every target is native) to the others."""
+
+    dialect: Dialect
+    chat: dict[str, Any] | None
+
+
 async def forward(
-    client: UpstreamClient, ctx: RequestContext, targets: list[Target], body: dict[str, Any], prompt_chars: int
+    client: UpstreamClient,
+    ctx: RequestContext,
+    targets: list[Target],
+    body: dict[str, Any],
+    prompt_chars: int,
+    dialect: DialectRequest | None = None,
 ) -> JsonAnswer | StreamAnswer:
     """Try each target in order; fall back on connection error, timeout, 429 or 5xx."""
     last_error: GatewayError | None = None
@@ -186,7 +202,7 @@ async def forward(
         ctx.provider_id, ctx.model_resolved = target.provider.id, target.model
         started = time.perf_counter()
         try:
-            answer = await _forward_one(client, ctx, adapter, target, body, prompt_chars)
+            answer = await _forward_one(client, ctx, adapter, target, body, prompt_chars, dialect)
         except _Retryable as retry:
             last_error = retry.error
             continue
@@ -196,18 +212,31 @@ async def forward(
     raise last_error or GatewayError(502, "upstream_error", "no provider could answer")
 
 
-async def _forward_one(client, ctx, adapter, target: Target, body, prompt_chars) -> JsonAnswer | StreamAnswer:
+async def _forward_one(
+    client, ctx, adapter, target: Target, body, prompt_chars, dialect: DialectRequest | None
+) -> JsonAnswer | StreamAnswer:
     embeddings = ctx.endpoint == "embeddings"
+    native = dialect is not None and target.provider.kind in dialect.dialect.native_kinds
+    if dialect is not None and not native:
+        body = dialect.chat
     if adapter.local:
         if embeddings:
             result = await adapter.embeddings_local(target.provider, target.model, body)
         else:
             result = await adapter.chat_local(target.provider, target.model, body, prompt_chars)
         if result.chunks is not None:
+            if dialect is not None:
+                # The local chunks are OpenAI SSE: read like an OpenAI stream, then translated.
+                translator = dialect.dialect.chat_stream(PassthroughStream(prompt_chars), target.model)
+                return StreamAnswer(translator=translator, local=result)
             return StreamAnswer(translator=None, local=result)
+        if dialect is not None:
+            return JsonAnswer(dialect.dialect.chat_answer(result.payload, target.model), result.usage)
         return JsonAnswer(result.payload, result.usage)
     if embeddings:
         call = adapter.embeddings_request(target.provider, target.model, body)
+    elif native:
+        call = dialect.dialect.native_request(adapter, target.provider, target.model, body)
     else:
         call = adapter.chat_request(target.provider, target.model, body)
     response = await _send(client, call, target, ctx)
@@ -227,7 +256,12 @@ async def _forward_one(client, ctx, adapter, target: Target, body, prompt_chars)
         if not first:
             response.close()
             raise _Retryable(_final_error("unreachable", "the provider closed the stream before its first byte"))
-        translator = adapter.stream_translator(target.model, prompt_chars)
+        if native:
+            translator = dialect.dialect.native_stream(target.model, prompt_chars)
+        else:
+            translator = adapter.stream_translator(target.model, prompt_chars)
+            if dialect is not None:
+                translator = dialect.dialect.chat_stream(translator, target.model)
         return StreamAnswer(translator=translator, response=response, first=first)
     try:
         raw = await asyncio.wait_for(_body_read(response), timeout=timeout)
@@ -247,9 +281,16 @@ async def _forward_one(client, ctx, adapter, target: Target, body, prompt_chars)
         raise _Retryable(_final_error("unreachable", "the provider answered with invalid JSON")) from exc
     if not isinstance(payload, dict):
         raise _Retryable(_final_error("unreachable", "the provider answered with unexpected JSON"))
-    translate = adapter.embeddings_response if embeddings else adapter.chat_response
+    if embeddings:
+        translate = adapter.embeddings_response
+    elif native:
+        translate = dialect.dialect.native_answer
+    else:
+        translate = adapter.chat_response
     try:
         translated, usage = translate(payload, target.model)
+        if dialect is not None and not native:
+            translated = dialect.dialect.chat_answer(translated, target.model)
     except GatewayError as error:
         if error.status >= 500:  # the provider reported a failed generation: try the next target
             raise _Retryable(error) from error

@@ -31,9 +31,13 @@ SPEC_OPERATIONS = {
     "/v1/chat/completions": {"post"},
     "/v1/embeddings": {"post"},
     "/v1/models": {"get"},
+    "/v1/messages": {"post"},
+    "/v1/responses": {"post"},
     "/apps/{app_slug}/v1/chat/completions": {"post"},
     "/apps/{app_slug}/v1/embeddings": {"post"},
     "/apps/{app_slug}/v1/models": {"get"},
+    "/apps/{app_slug}/v1/messages": {"post"},
+    "/apps/{app_slug}/v1/responses": {"post"},
 }
 ASSET_RE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 
@@ -82,7 +86,9 @@ def test_it_documents_bodies_answers_and_errors_of_every_operation(schema):
                 assert "requestBody" in operation, where
             assert {"401", "403"} <= set(operation["responses"]), where
             error = operation["responses"]["401"]["content"]["application/json"]["schema"]
-            assert error == {"$ref": "#/components/schemas/ErrorEnvelope"}, where
+            # SPEC 3.8: /v1/messages answers errors in Anthropic's shape.
+            envelope = "MessagesErrorEnvelope" if path.endswith("/v1/messages") else "ErrorEnvelope"
+            assert error == {"$ref": f"#/components/schemas/{envelope}"}, where
 
 
 def test_it_documents_lists_as_pages(schema):
@@ -149,7 +155,8 @@ def test_it_forbids_the_docs_pages_to_load_anything_from_elsewhere(db, path):
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/chat/completions", "/v1/embeddings", "/v1/models", "/apps/demo/v1/chat/completions"]
+    "path",
+    ["/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/messages", "/apps/demo/v1/chat/completions"],
 )
 def test_it_leaves_the_proxy_paths_to_the_proxy(path):
     with pytest.raises(Resolver404):

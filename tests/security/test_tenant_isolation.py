@@ -21,10 +21,12 @@ from apps.services import guardrails_get
 from core.ids import new_id
 from forensics.models import Event, RequestLog
 from providers.models import ModelPrice
+from proxy.asgi_app import ENDPOINTS
 from tests import factories
 from tests.api.support import client_for
 
-PROXY_PATHS = re.compile(r"/v1/(chat/completions|embeddings|models)$")
+# The proxy's paths (every dialect's included) are not the management API's.
+PROXY_PATHS = re.compile(rf"/v1/({'|'.join(map(re.escape, ENDPOINTS))})$")
 
 
 @dataclass

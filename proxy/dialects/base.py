@@ -1,0 +1,153 @@
+"""What the pipeline asks of a dialect: a client-facing API format other than OpenAI chat
+completions (Anthropic Messages, SPEC 3.8; OpenAI Responses, SPEC 3.9).
+
+A dialect request goes through every stage of the chat path. The dialect says what its body
+means to those stages (the model, whether it streams, the prompt's size, its texts for the
+guardrails, the completion it may ask for), and how it reaches a provider:
+
+- **natively** to the provider kinds in ``native_kinds``: the body goes upstream as it came
+  (the routed model in place of the client's), the answer comes back as the provider sent
+  it, and the dialect only reads its usage;
+- **through the chat form** to every other kind: ``chat_body`` turns the request into an
+  OpenAI chat request, which the kind's adapter translates as for any chat client, and the
+  OpenAI answer (JSON, or the chunk SSE every adapter's ``StreamTranslator`` emits) is turned
+  into the dialect's answer.
+
+Errors go out in the dialect's envelope (``error_body``, ``stream_error``). A dialect stream
+never sends its own last event by itself: the pipeline asks for it with
+:meth:`DialectStream.ending` once the request's record is committed, as it holds back
+``data: [DONE]`` on chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import orjson
+
+from proxy.adapters.base import StreamTranslator, UpstreamCall, Usage
+from proxy.adapters.sse import SSEBuffer
+from proxy.config_snapshot import ProviderEntry
+from proxy.guardrails import TextSlot
+
+
+class DialectStream(StreamTranslator, Protocol):
+    """A :class:`StreamTranslator` whose output is the dialect's events, plus its ending."""
+
+    complete: bool
+
+    def ending(self, failed: bool) -> bytes:
+        """The stream's last bytes, sent once the record is committed (Anthropic's
+        ``message_stop``). ``failed``: the stream already ended on an error event."""
+
+
+class Dialect(Protocol):
+    # The record's ``endpoint`` (SPEC 6), also the path: ``/v1/{endpoint}``.
+    endpoint: str
+    # What scopes and ``allowed_endpoints`` see (SPEC 3.4 knows chat, embeddings, models).
+    policy_endpoint: str
+    # Provider kinds that take the body as it came.
+    native_kinds: frozenset[str]
+
+    def body_check(self, body: dict[str, Any]) -> tuple[str, bool, int]:
+        """The model, whether a stream is asked for, and the prompt's characters; bad input
+        raises the SPEC's 400."""
+
+    def max_output_tokens(self, body: dict[str, Any]) -> int | None:
+        """The completion the request asks for at most (policy caps and token reservations)."""
+
+    def text_slots(self, body: dict[str, Any]) -> Iterator[TextSlot]:
+        """Every text the request carries toward the model (SPEC 3.5)."""
+
+    def chat_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request in the chat form, for the kinds that are not native; what the chat
+        form cannot carry raises ``400 invalid_request``, reason ``unsupported_parameter``."""
+
+    def chat_answer(self, payload: dict[str, Any], model: str) -> dict[str, Any]:
+        """An OpenAI chat completion → the dialect's answer."""
+
+    def chat_stream(self, inner: StreamTranslator, model: str) -> DialectStream:
+        """Wraps the adapter's translator (OpenAI chunk SSE out) so it emits the dialect's events."""
+
+    def native_request(self, adapter: Any, provider: ProviderEntry, model: str, body: dict[str, Any]) -> UpstreamCall:
+        """The upstream call of a native kind: ``body`` as it came, ``model`` in place."""
+
+    def native_answer(self, payload: dict[str, Any], model: str) -> tuple[dict[str, Any], Usage]:
+        """A native JSON answer as it goes to the client, and the usage read from it."""
+
+    def native_stream(self, model: str, prompt_chars: int) -> DialectStream:
+        """Passes a native stream through event by event, reading its usage."""
+
+    def error_body(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> dict[str, Any]:
+        """The dialect's error envelope carrying SPEC 4's fields."""
+
+    def stream_error(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
+        """The same error as the stream's closing event."""
+
+
+class ChatFormStream:
+    """Base of the wrappers that turn OpenAI chunk SSE into a dialect's events.
+
+    The inner translator is the provider adapter's (or the passthrough of a local kind); it
+    keeps counting usage and telling whether the provider finished. Subclasses implement
+    :meth:`chunk` (one OpenAI chunk → events), :meth:`failure` (the inner translator's error
+    chunk → the dialect's error event), :meth:`finish` (events once the provider's stream is
+    over) and :meth:`ending`.
+    """
+
+    def __init__(self, inner: StreamTranslator, model: str) -> None:
+        self.inner = inner
+        self.model = model
+        self._events = SSEBuffer()
+
+    @property
+    def usage(self) -> Usage:
+        return self.inner.usage
+
+    @property
+    def error(self) -> str | None:
+        return self.inner.error
+
+    @property
+    def complete(self) -> bool:
+        return bool(getattr(self.inner, "complete", getattr(self.inner, "finished", True)))
+
+    def spent(self) -> Usage:
+        return self.inner.spent()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        return self._translate(self.inner.feed(data))
+
+    def close(self) -> list[bytes]:
+        out = self._translate([*self.inner.close(), b"\n\n"])
+        if self.inner.error is None and self.complete:
+            out.extend(self.finish())
+        return out
+
+    def _translate(self, pieces: list[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        for _, payload in self._events.feed(b"".join(pieces)):
+            if not payload or payload.strip() == b"[DONE]":
+                continue
+            chunk = orjson.loads(payload)
+            if not isinstance(chunk, dict):
+                continue
+            if "error" in chunk:
+                error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                out.extend(self.failure(error))
+            else:
+                out.extend(self.chunk(chunk))
+        return out
+
+    def chunk(self, chunk: dict[str, Any]) -> list[bytes]:
+        raise NotImplementedError
+
+    def failure(self, error: dict[str, Any]) -> list[bytes]:
+        raise NotImplementedError
+
+    def finish(self) -> list[bytes]:
+        raise NotImplementedError
+
+    def ending(self, failed: bool) -> bytes:
+        raise NotImplementedError
