@@ -58,6 +58,7 @@ class Tenant:
     viewer_secret: str
     url: str
     cwd: Path
+    agent_secret: str | None = None
 
     @property
     def id(self) -> str:
@@ -75,17 +76,18 @@ class Tenant:
 
     def traffic(self, count: int, *, model: str = "mock-small", **headers: str) -> list[str]:
         """``count`` proxied requests through a mock provider; their request ids, oldest first.
-        Once per test: it sets up the tenant's default app and provider."""
-        factories.make_provider(self.tenant, kind="mock", models=["mock-*"])
-        factories.make_app(self.tenant, is_default=True)
-        _, secret = factories.make_key(factories.make_agent(self.tenant))
+        The first call sets up the tenant's default app, provider, agent and key."""
+        if self.agent_secret is None:
+            factories.make_provider(self.tenant, kind="mock", models=["mock-*"])
+            factories.make_app(self.tenant, is_default=True)
+            _, self.agent_secret = factories.make_key(factories.make_agent(self.tenant))
         ids = []
         with httpx.Client(base_url=self.url, timeout=10) as client:
             for _ in range(count):
                 response = client.post(
                     "/v1/chat/completions",
                     json={"model": model, "messages": [{"role": "user", "content": "Hi"}]},
-                    headers={"Authorization": f"Bearer {secret}", **headers},
+                    headers={"Authorization": f"Bearer {self.agent_secret}", **headers},
                 )
                 assert response.status_code == 200, response.text
                 ids.append(response.headers["x-request-id"])
