@@ -1,0 +1,88 @@
+"""The client library on its own, as a script imports it: pages, errors, configuration, secrecy."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+
+import pytest
+
+from aidgate.client import AidgateClient, AidgateError
+from tests import factories
+
+
+def client_of(org, **kwargs) -> AidgateClient:
+    return AidgateClient(org.url, org.admin_secret, **kwargs)
+
+
+def test_it_walks_pages_transparently(org):
+    made = [factories.make_agent(org.tenant).id for _ in range(7)]
+    with client_of(org, page_size=3) as client:
+        assert [a["id"] for a in client.agent_list()] == made
+        assert len(list(client.agent_list(limit=4))) == 4
+
+
+def test_it_reads_url_and_key_from_the_environment(org, monkeypatch):
+    monkeypatch.setenv("AIDGATE_URL", org.url + "/")
+    monkeypatch.setenv("AIDGATE_ORG_KEY", org.admin_secret)
+    client = AidgateClient()
+    assert client.url == org.url
+    assert list(client.agent_list()) == []
+
+
+def test_it_raises_one_error_type_carrying_the_envelope(org):
+    with pytest.raises(AidgateError) as caught, client_of(org) as client:
+        client.agent_get("ag_doesnotexist1234")
+    error = caught.value
+    assert (error.status, error.code, error.reason) == (404, "not_found", "not_found")
+    assert error.request_id.startswith("req_")
+    assert error.envelope()["error"]["message"] == error.message == "no such agent"
+
+
+def test_it_never_shows_the_key(org):
+    client = client_of(org)
+    assert org.admin_secret not in repr(client)
+    with pytest.raises(AidgateError) as caught:
+        AidgateClient(org.url, "aid_org_" + "y" * 40).agent_list().__next__()
+    assert "aid_org_" not in str(caught.value) + json.dumps(caught.value.envelope())
+
+
+def test_it_refuses_to_start_without_configuration(monkeypatch):
+    monkeypatch.delenv("AIDGATE_URL", raising=False)
+    monkeypatch.delenv("AIDGATE_ORG_KEY", raising=False)
+    with pytest.raises(AidgateError) as caught:
+        AidgateClient()
+    assert (caught.value.status, caught.value.code) == (None, "configuration")
+
+
+def test_it_times_out(org):
+    # A listening socket that never answers: the accept queue holds the connection.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        client = AidgateClient(f"http://127.0.0.1:{silent.getsockname()[1]}", org.admin_secret, timeout=0.3)
+        with pytest.raises(AidgateError) as caught:
+            client.agent_get("ag_x")
+    assert (caught.value.status, caught.value.code) == (None, "timeout")
+
+
+def test_it_streams_an_export_into_an_open_file(org):
+    ids = org.traffic(2)
+    seen: list[tuple[int, int]] = []
+    buffer = io.BytesIO()
+    written, records = client_of(org).log_export(buffer, on_progress=lambda b, r: seen.append((b, r)))
+    assert (written, records) == (len(buffer.getvalue()), 2)
+    assert seen[-1] == (written, 2)
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    assert sorted(r["id"] for r in lines if r["type"] == "record") == sorted(ids)
+
+
+def test_it_suspends_resumes_and_creates_keys(org):
+    agent = factories.make_agent(org.tenant)
+    client = client_of(org)
+    assert client.agent_suspend(agent.id)["status"] == "suspended"
+    assert client.agent_resume(agent.id)["status"] == "active"
+    key = client.key_create(agent.id, name="k", scopes=["embeddings"])
+    assert key["key"].startswith("aid_sk_")
+    assert [k["id"] for k in client.key_list(agent.id)] == [key["id"]]
