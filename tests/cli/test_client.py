@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +90,20 @@ def test_it_suspends_resumes_and_creates_keys(org):
     key = client.key_create(agent.id, name="k", scopes=["embeddings"])
     assert key["key"].startswith("aid_sk_")
     assert [k["id"] for k in client.key_list(agent.id)] == [key["id"]]
+
+
+def test_the_script_example_of_the_docs_suspends_idle_agents(org):
+    """The Python example of docs/cli.md → Scripts, run as written."""
+    org.traffic(1)
+    busy = org.ok("logs", "list")[0]["agent_id"]
+    idle = factories.make_agent(org.tenant)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    example = doc.split("## Scripts", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AIDGATE_")}
+    environment.update(AIDGATE_URL=org.url, AIDGATE_ORG_KEY=org.admin_secret)
+    done = subprocess.run([sys.executable, "-c", example], env=environment, capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["suspended", idle.id, idle.name]
+    assert org.ok("agents", "show", busy)["status"] == "active"
+    assert org.ok("agents", "show", idle.id)["status"] == "suspended"
