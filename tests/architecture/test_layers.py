@@ -57,6 +57,28 @@ def test_a_cycle_between_the_modules_of_a_package_fails_the_check(tmp_path):
     assert "No cycles are allowed in keys" in result.stdout
 
 
+def test_the_client_importing_the_gateway_or_django_fails_the_check(tmp_path):
+    copy = layered_copy(tmp_path)
+    with (copy / "aidgate" / "client.py").open("a") as module:
+        module.write("\n\nfrom core import ids  # noqa\nimport django.conf  # noqa\n")
+    result = lint_imports(copy)
+    assert result.returncode != 0
+    assert "aidgate.client -> core.ids" in result.stdout
+    assert "aidgate.client -> django" in result.stdout
+
+
+def test_the_client_loads_without_django():
+    """The command runs where only the client is installed (docs/cli.md)."""
+    code = (
+        "import sys\n"
+        "import aidgate.cli\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('django'))\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
 def _imports_inside_functions(path: Path) -> list[tuple[str, str]]:
     found = []
     tree = ast.parse(path.read_text())
