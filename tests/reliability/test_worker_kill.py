@@ -43,7 +43,10 @@ def gunicorn(transactional_db):
 def warm_up(server: Gunicorn, secret: str) -> None:
     """Enough fresh connections that both workers have loaded the tenant's configuration."""
     for _ in range(12):
-        response = httpx.get(server.url + "/v1/models", headers={"X-API-Key": secret, "Connection": "close"})
+        # A generous timeout: a worker's first request loads the tenant, slow on a loaded host.
+        response = httpx.get(
+            server.url + "/v1/models", headers={"X-API-Key": secret, "Connection": "close"}, timeout=30
+        )
         assert response.status_code == 200
 
 
