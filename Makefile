@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint audit format bench bench-ab bench-instructions bench-propagation venv clean serve check screenshots
+.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-propagation venv clean serve check screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -54,13 +54,19 @@ bench: $(STAMP)
 bench-propagation: $(STAMP)
 	BENCH_PHASES=propagation BENCH_QUIET_WAIT_SECONDS=0 BENCH_TIMEOUT_SECONDS=600 bash bench/run.sh
 
+# Only the dialects phase: chat, /v1/messages and /v1/responses (plain and streamed, chat form and
+# native) turn about, each as a ratio to chat (a few minutes; docs/performance.md is left as it is).
+bench-dialects: $(STAMP)
+	BENCH_PHASES=dialects BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-30} bash bench/run.sh
+
 # Working tree against REF (default HEAD), both gateways up, runs interleaved (bench/ab_compare.py).
 bench-ab: $(STAMP)
 	BENCH_ENTRY=bench.ab_compare BENCH_AB_REF=$(or $(REF),HEAD) bash bench/run.sh
 
-# Instructions per request under valgrind's callgrind, the working tree (and REF when given).
+# Instructions per request under valgrind's callgrind, the working tree (and REF when given), for
+# the request scenarios of SCENARIOS (default chat; e.g. messages,messages-stream: chat is added).
 bench-instructions: $(STAMP)
-	BENCH_ENTRY=bench.instruction_count BENCH_AB_REF=$(REF) bash bench/run.sh
+	BENCH_ENTRY=bench.instruction_count BENCH_AB_REF=$(REF) BENCH_INSTR_SCENARIOS=$(or $(SCENARIOS),$(BENCH_INSTR_SCENARIOS),chat) bash bench/run.sh
 
 # PNGs of the console (dashboard, playground, a log record) in docs/img/, from a seeded demo gateway
 # driven by Debian's chromium (apt-get install -y chromium).

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.request_scenarios import DIALECT_SCENARIOS
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -72,7 +74,7 @@ def _int_list(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     return values
 
 
-PHASES = "proxy,streams,propagation,litellm,open_streams,profile,logs"
+PHASES = "proxy,dialects,streams,propagation,litellm,open_streams,profile,logs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ class BenchSettings:
     propagation_changes: int
     propagation_port: int
     phases: tuple[str, ...]
+    dialect_connections: tuple[int, ...]
+    dialect_scenarios: tuple[str, ...]
 
     @property
     def database_url(self) -> str:
@@ -159,4 +163,9 @@ def settings_from_env() -> BenchSettings:
         propagation_port=int_setting("BENCH_PROPAGATION_PORT", 18085, minimum=1024),
         # Which phases run after the set-up (all by default; a partial run leaves the docs alone).
         phases=tuple(p.strip() for p in os.environ.get("BENCH_PHASES", PHASES).split(",") if p.strip()),
+        # The dialects phase: connection counts, and which request scenarios (bench/request_scenarios.py).
+        dialect_connections=_int_list("BENCH_DIALECT_CONNECTIONS", (1, 16)),
+        dialect_scenarios=tuple(
+            p.strip() for p in os.environ.get("BENCH_DIALECT_SCENARIOS", DIALECT_SCENARIOS).split(",") if p.strip()
+        ),
     )

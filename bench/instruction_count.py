@@ -9,12 +9,19 @@ change to the hot path can be weighed in one run of a few minutes.
 
 ``make bench-instructions [REF=<commit>]``: one uvicorn process of the working tree (and of
 ``REF`` when given, from a worktree as in ``bench/ab_compare.py``) runs under callgrind with
-the production settings, PostgreSQL, Redis and the mock upstream of ``make bench``. After a
-warm-up its counters are zeroed, ``BENCH_INSTR_REQUESTS`` chat completions (default 300) are
-sent one after the other on one keep-alive connection, and the counters are dumped. Also
-counted: the same wall time idle, so that background work (configuration polling) is
-known and can be told apart. Prints instructions per request and the share of the largest
-libraries; writes ``bench/results/instructions-<stamp>.json``.
+the production settings, PostgreSQL, Redis and the mock upstream of ``make bench``. For each
+scenario of ``BENCH_INSTR_SCENARIOS`` (default ``chat``; the names of
+``bench/request_scenarios.py``, e.g. ``messages,messages-stream,responses-native``), after a
+warm-up its counters are zeroed, ``BENCH_INSTR_REQUESTS`` requests (default 300) are sent one
+after the other on one keep-alive connection, and the counters are dumped. Also counted: the
+process idle, so that background work (configuration polling) is known and taken out of
+each scenario in proportion to its wall time. Prints instructions per request, the share of
+the largest libraries, and each dialect scenario's count as a ratio to chat's (streamed to
+streamed) on the same process; writes ``bench/results/instructions-<stamp>.json``.
+
+Why the ratio is taken on one process in one run: the dialects' target is a cost within 10%
+of chat's, and two counts of the same code agree within a fraction of that only when the
+interpreter, the warm caches and the configuration are the same.
 
 Instructions are not time: a cache miss or a system call's wait costs time and few
 instructions. This weighs CPU work; latency stays measured by ``make bench``.
@@ -38,7 +45,8 @@ from bench.ab_compare import worktree_of
 from bench.bench_settings import REPO, RESULTS_DIR, int_setting, settings_from_env
 from bench.gateway_process import VENV_PYTHON
 from bench.processes import http_wait, process_start
-from bench.run_bench import CHAT_BODY, BenchRun, log
+from bench.request_scenarios import SCENARIOS, RequestScenario, ratios_to_baseline, scenarios_choose
+from bench.run_bench import BenchRun, log
 
 CALLGRIND = ("valgrind", "--tool=callgrind", "--dump-instr=no", "--separate-threads=no")
 TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
@@ -46,16 +54,19 @@ TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 OBJECT_LINE = re.compile(rb"^c?ob=\((\d+)\)(?: (.*))?$")
 
 
-def requests_send(port: int, headers: dict[str, str], count: int) -> None:
-    """``count`` chat completions in series on one keep-alive connection; any non-200 stops."""
+def requests_send(
+    port: int, headers: dict[str, str], count: int, scenario: RequestScenario = SCENARIOS["chat"]
+) -> None:
+    """``count`` requests of ``scenario`` in series on one keep-alive connection, each answer
+    read to its end (a stream's last event included); any non-200 stops."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         for _ in range(count):
-            connection.request("POST", "/v1/chat/completions", body=CHAT_BODY, headers=headers)
+            connection.request("POST", scenario.path, body=scenario.body, headers=headers)
             response = connection.getresponse()
             body = response.read()
             if response.status != 200:
-                raise RuntimeError(f"gateway answered {response.status}: {body[:300]!r}")
+                raise RuntimeError(f"gateway answered {scenario.name} with {response.status}: {body[:300]!r}")
     finally:
         connection.close()
 
@@ -111,7 +122,42 @@ def dump_totals(path: Path) -> tuple[int, dict[str, int]]:
     return total, {names.get(key, key): cost for key, cost in by_object.items()}
 
 
-def measure(label: str, source: Path, run: BenchRun, port: int, requests: int) -> dict[str, Any]:
+def scenario_count(
+    pid: int, port: int, headers: dict[str, str], scenario: RequestScenario, requests: int, out_prefix: Path
+) -> dict[str, Any]:
+    """One scenario's busy count: warm, zero, send, dump."""
+    requests_send(port, headers, max(20, requests // 3), scenario)
+    callgrind_zero(pid)
+    started = time.monotonic()
+    requests_send(port, headers, requests, scenario)
+    busy_seconds = time.monotonic() - started
+    busy_total, by_object = dump_totals(callgrind_dump(pid, out_prefix, f"busy-{scenario.name}"))
+    shares = sorted(by_object.items(), key=lambda item: -item[1])[:8]
+    return {
+        "scenario": scenario.name, "path": scenario.path, "route": scenario.route, "baseline": scenario.baseline,
+        "busy_seconds": busy_seconds, "instructions_busy": busy_total,
+        "by_object_percent": {name: round(100 * cost / max(1, busy_total), 1) for name, cost in shares},
+    }  # fmt: skip
+
+
+def idle_rate(pid: int, seconds: float, out_prefix: Path) -> float:
+    """Instructions a second the process spends with no request (configuration polling, timers)."""
+    callgrind_zero(pid)
+    time.sleep(seconds)
+    idle_total, _ = dump_totals(callgrind_dump(pid, out_prefix, "idle"))
+    return idle_total / seconds
+
+
+def per_request(counts: list[dict[str, Any]], idle_per_second: float, requests: int) -> dict[str, int]:
+    """Each scenario's instructions a request, net of what its wall time costs idle."""
+    return {
+        c["scenario"]: round((c["instructions_busy"] - idle_per_second * c["busy_seconds"]) / requests) for c in counts
+    }
+
+
+def measure(
+    label: str, source: Path, run: BenchRun, port: int, requests: int, scenarios: list[RequestScenario]
+) -> dict[str, Any]:
     settings = run.settings
     out_prefix = settings.run_dir / f"callgrind-{label}.out"
     argv = [
@@ -122,34 +168,51 @@ def measure(label: str, source: Path, run: BenchRun, port: int, requests: int) -
     process = process_start(f"callgrind-{label}", argv, run_dir=settings.run_dir, env=run.env, cwd=source)
     run.processes.append(process)
     http_wait(f"http://127.0.0.1:{port}/v1/models", process=process, timeout=600)
-    headers = dict(run.gateway_request("/v1/chat/completions", CHAT_BODY).headers)
+    headers = dict(run.gateway_request("/v1/chat/completions", b"").headers)
     log(f"{label}: warming up under callgrind")
-    requests_send(port, headers, max(50, requests // 3))
-    callgrind_zero(process.pid)
-    started = time.monotonic()
-    requests_send(port, headers, requests)
-    busy_seconds = time.monotonic() - started
-    busy_total, by_object = dump_totals(callgrind_dump(process.pid, out_prefix, "busy"))
-    callgrind_zero(process.pid)
-    time.sleep(busy_seconds)
-    idle_total, _ = dump_totals(callgrind_dump(process.pid, out_prefix, "idle"))
+    # Every scenario once before any is counted: the first request of a path imports and
+    # builds what later ones reuse, which no scenario's count should carry.
+    for scenario in scenarios:
+        requests_send(port, headers, 10, scenario)
+    counts = []
+    for scenario in scenarios:
+        counts.append(scenario_count(process.pid, port, headers, scenario, requests, out_prefix))
+        log(f"{label}: {scenario.name} counted ({counts[-1]['busy_seconds']:.0f} s)")
+    # Idle for as long as the longest scenario took, at most a minute: the idle rate is steady.
+    idle_per_second = idle_rate(process.pid, min(60.0, max(c["busy_seconds"] for c in counts)), out_prefix)
     process.stop()
-    per_request = (busy_total - idle_total) / requests
-    shares = sorted(by_object.items(), key=lambda item: -item[1])[:8]
+    instructions = per_request(counts, idle_per_second, requests)
+    ratios = ratios_to_baseline({name: float(value) for name, value in instructions.items()})
+    # Gross (idle left in) beside net: on a busy host the scenarios' wall times differ, and with
+    # them the idle share taken out; where the two ratios agree, that share does not matter.
+    gross = ratios_to_baseline({c["scenario"]: c["instructions_busy"] / requests for c in counts})
+    for c in counts:
+        c["instructions_per_request"] = instructions[c["scenario"]]
+        c["ratio_to_baseline"] = ratios[c["scenario"]]
+        c["gross_ratio_to_baseline"] = gross[c["scenario"]]
+        c["busy_seconds"] = round(c["busy_seconds"], 1)
+        ratio = (
+            ""
+            if c["scenario"] == c["baseline"]
+            else f", {ratios[c['scenario']]:.3f} of {c['baseline']}'s ({gross[c['scenario']]:.3f} with idle left in)"
+        )
+        log(f"{label}: {c['scenario']}: {c['instructions_per_request']:,} instructions a request{ratio}")
+        log(f"{label}: {c['scenario']}: by object: {c['by_object_percent']}")
+    chat = next((c for c in counts if c["scenario"] == "chat"), counts[0])
+    # The top-level figures stay chat's, as before scenarios existed: earlier results read the same.
     result = {
-        "label": label, "source": str(source), "requests": requests, "busy_seconds": round(busy_seconds, 1),
-        "instructions_busy": busy_total, "instructions_idle_same_time": idle_total,
-        "instructions_per_request": round(per_request),
-        "by_object_percent": {name: round(100 * cost / max(1, busy_total), 1) for name, cost in shares},
+        "label": label, "source": str(source), "requests": requests,
+        "idle_instructions_per_second": round(idle_per_second),
+        "instructions_per_request": chat["instructions_per_request"], "by_object_percent": chat["by_object_percent"],
+        "scenarios": counts,
     }  # fmt: skip
-    log(f"{label}: {per_request:,.0f} instructions a request (idle for the same time: {idle_total / requests:,.0f})")
-    log(f"{label}: by object: {result['by_object_percent']}")
     return result
 
 
 def main() -> int:
     settings = settings_from_env()
     requests = int_setting("BENCH_INSTR_REQUESTS", 300, minimum=10)
+    scenarios = scenarios_choose(os.environ.get("BENCH_INSTR_SCENARIOS", "chat"))
     ref = os.environ.get("BENCH_AB_REF", "").strip()
     run = BenchRun(settings)
     results: list[dict[str, Any]] = []
@@ -161,17 +224,32 @@ def main() -> int:
             log(f"A: working tree; B: {ref} ({commit[:12]}) from {other}")
             sides.append(("B", other))
         for index, (label, source) in enumerate(sides):
-            results.append(measure(label, source, run, settings.gateway_port + 11 + index, requests))
+            results.append(measure(label, source, run, settings.gateway_port + 11 + index, requests, scenarios))
     finally:
         run.stop_all()
         db.database_drop(settings)
         db.redis_flush(settings)
     path = RESULTS_DIR / f"instructions-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps({"ref": ref or None, "results": results}, indent=2))
-    summary = " ".join(f"instructions_per_request_{r['label']}={r['instructions_per_request']}" for r in results)
+    summary = " ".join(summary_fields(results))
     print(summary, flush=True)
     log(f"results: {path}")
     return 0
+
+
+def summary_fields(results: list[dict[str, Any]]) -> list[str]:
+    """The last line's ``name=value`` fields: chat's count per side as before, then each other
+    scenario's count and its ratio to its baseline."""
+    fields = [f"instructions_per_request_{r['label']}={r['instructions_per_request']}" for r in results]
+    for r in results:
+        for c in r["scenarios"]:
+            if c["scenario"] == "chat":
+                continue
+            name = c["scenario"].replace("-", "_")
+            fields.append(f"instructions_per_request_{name}_{r['label']}={c['instructions_per_request']}")
+            if c["scenario"] != c["baseline"]:
+                fields.append(f"ratio_{name}_{r['label']}={c['ratio_to_baseline']:.4f}")
+    return fields
 
 
 if __name__ == "__main__":

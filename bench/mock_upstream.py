@@ -5,6 +5,13 @@ It answers from prebuilt bytes so that it costs a small fraction of what the gat
 ``POST …/embeddings`` and ``GET …/models``. Paths under ``/slow`` stream one event every
 ``--slow-interval`` seconds for ``--slow-events`` events, to hold many streams open at once.
 
+For the dialect rows it also speaks the two native formats the gateway passes through:
+``POST …/v1/messages`` as Anthropic does (an ``anthropic`` provider whose base URL is the
+mock) and ``POST …/responses`` as OpenAI's Responses API does (an ``openai`` provider). Each
+answers the same text and usage as the chat answer, so that the rows differ by the gateway's
+work on the format, not by what the model said; the streams carry the events the real
+services send for a short text answer, in their order.
+
 Run: ``python -m bench.mock_upstream --port 18081``.
 """
 
@@ -87,6 +94,107 @@ FAST_STREAM_EVENTS = [
     DONE_EVENT,
 ]
 SLOW_EVENT = stream_chunk("tick ")
+STREAM_TEXTS = ("Bench", "marks ", "measure", ".")
+ANSWER_TEXT = "Benchmarks measure; they do not guess."
+ANTHROPIC_MODEL = "claude-bench"
+
+
+def named_event(name: str, payload: dict) -> bytes:
+    """An SSE event with an ``event:`` line, as Anthropic and the Responses API send them."""
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+MESSAGE_ANSWER = orjson.dumps(
+    {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": ANTHROPIC_MODEL,
+        "content": [{"type": "text", "text": ANSWER_TEXT}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 24, "output_tokens": 9},
+    }
+)
+MESSAGE_STREAM_EVENTS = [
+    named_event(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "model": ANTHROPIC_MODEL,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 24, "output_tokens": 1},
+            },
+        },
+    ),
+    named_event(
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ),
+    *(
+        named_event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+        )
+        for text in STREAM_TEXTS
+    ),
+    named_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    named_event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 5},
+        },
+    ),
+    named_event("message_stop", {"type": "message_stop"}),
+]
+
+
+def response_object(status: str, output: list, usage: dict | None) -> dict:
+    """A Response object of the Responses API (``store`` false, as the gateway sends it)."""
+    return {
+        "id": "resp_bench", "object": "response", "created_at": 1_700_000_000, "status": status, "model": MODEL,
+        "output": output, "store": False, "usage": usage,
+    }  # fmt: skip
+
+
+OUTPUT_MESSAGE = {
+    "type": "message", "id": "msg_bench", "status": "completed", "role": "assistant",
+    "content": [{"type": "output_text", "text": ANSWER_TEXT, "annotations": []}],
+}  # fmt: skip
+RESPONSE_ANSWER = orjson.dumps(
+    response_object("completed", [OUTPUT_MESSAGE], {"input_tokens": 24, "output_tokens": 9, "total_tokens": 33})
+)
+_STREAMED_TEXT = "".join(STREAM_TEXTS)
+_STREAMED_PART = {"type": "output_text", "text": _STREAMED_TEXT, "annotations": []}
+_STREAMED_MESSAGE = {**OUTPUT_MESSAGE, "content": [_STREAMED_PART]}
+_RESPONSE_EVENTS: list[dict] = [
+    {"type": "response.created", "response": response_object("in_progress", [], None)},
+    {"type": "response.output_item.added", "output_index": 0,
+     "item": {**OUTPUT_MESSAGE, "status": "in_progress", "content": []}},
+    {"type": "response.content_part.added", "item_id": "msg_bench", "output_index": 0, "content_index": 0,
+     "part": {"type": "output_text", "text": "", "annotations": []}},
+    *({"type": "response.output_text.delta", "item_id": "msg_bench", "output_index": 0, "content_index": 0,
+       "delta": text} for text in STREAM_TEXTS),
+    {"type": "response.output_text.done", "item_id": "msg_bench", "output_index": 0, "content_index": 0,
+     "text": _STREAMED_TEXT},
+    {"type": "response.content_part.done", "item_id": "msg_bench", "output_index": 0, "content_index": 0,
+     "part": _STREAMED_PART},
+    {"type": "response.output_item.done", "output_index": 0, "item": _STREAMED_MESSAGE},
+    {"type": "response.completed",
+     "response": response_object("completed", [_STREAMED_MESSAGE],
+                                 {"input_tokens": 24, "output_tokens": 5, "total_tokens": 29})},
+]  # fmt: skip
+RESPONSE_STREAM_EVENTS = [
+    named_event(event["type"], {**event, "sequence_number": number}) for number, event in enumerate(_RESPONSE_EVENTS)
+]
 
 
 def http_chunk(data: bytes) -> bytes:
@@ -103,9 +211,18 @@ def json_response(status: bytes, body: bytes) -> bytes:
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 FAST_STREAM_RESPONSE = STREAM_HEAD + b"".join(http_chunk(e) for e in FAST_STREAM_EVENTS) + b"0\r\n\r\n"
 CHAT_RESPONSE = json_response(b"200 OK", CHAT_ANSWER)
+MESSAGE_RESPONSE = json_response(b"200 OK", MESSAGE_ANSWER)
+MESSAGE_STREAM_RESPONSE = STREAM_HEAD + b"".join(http_chunk(e) for e in MESSAGE_STREAM_EVENTS) + b"0\r\n\r\n"
+RESPONSE_RESPONSE = json_response(b"200 OK", RESPONSE_ANSWER)
+RESPONSE_STREAM_RESPONSE = STREAM_HEAD + b"".join(http_chunk(e) for e in RESPONSE_STREAM_EVENTS) + b"0\r\n\r\n"
 EMBEDDING_RESPONSE = json_response(b"200 OK", EMBEDDING_ANSWER)
 MODELS_RESPONSE = json_response(b"200 OK", MODELS_ANSWER)
 NOT_FOUND_RESPONSE = json_response(b"404 Not Found", NOT_FOUND)
+
+
+def wants_stream(body: bytes) -> bool:
+    """Whether a request body asks for a stream (parsed only when it names the field)."""
+    return b'"stream"' in body and orjson.loads(body).get("stream") is True
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -161,9 +278,11 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def response_for(self, method: bytes, path: bytes, body: bytes) -> bytes:
         if method == b"POST" and path.endswith(b"/chat/completions"):
-            if b'"stream"' in body and orjson.loads(body).get("stream") is True:
-                return FAST_STREAM_RESPONSE
-            return CHAT_RESPONSE
+            return FAST_STREAM_RESPONSE if wants_stream(body) else CHAT_RESPONSE
+        if method == b"POST" and path.endswith(b"/v1/messages"):
+            return MESSAGE_STREAM_RESPONSE if wants_stream(body) else MESSAGE_RESPONSE
+        if method == b"POST" and path.endswith(b"/responses"):
+            return RESPONSE_STREAM_RESPONSE if wants_stream(body) else RESPONSE_RESPONSE
         if method == b"POST" and path.endswith(b"/embeddings"):
             return EMBEDDING_RESPONSE
         if method == b"GET" and path.endswith(b"/models"):

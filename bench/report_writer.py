@@ -177,6 +177,33 @@ def _load_section(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _dialects_section(results: dict[str, Any]) -> list[str]:
+    """Chat and the client dialects measured turn about, each as a ratio to its chat baseline."""
+    found = results.get("dialects") or {}
+    out = ["", "### Client dialects beside chat, closed loop (wrk, one thread)", ""]
+    if not found.get("rows"):
+        return [*out, "Not measured in this run.", ""]
+    rows = [
+        [r["scenario"], r["path"], r["route"], r["connections"], r["throughput_rps"], r["p50_ms"], r["p99_ms"],
+         r["errors"], r["cpu_ms_per_request"], r["overhead_p50_ms"], r["baseline"], r["cpu_ratio"], r["p50_ratio"]]
+        for r in found["rows"]
+    ]  # fmt: skip
+    headers = [
+        "scenario", "path", "route", "conns", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req (SUT)",
+        "p50 overhead ms (over direct)", "against", "CPU/req ratio", "p50 ratio",
+    ]  # fmt: skip
+    return [
+        *out,
+        "Every scenario of `bench/request_scenarios.py` through the same gateway, mock and tenant, one run after",
+        "the other at each connection count; the ratios divide a row's CPU a request and p50 by those of the",
+        "chat row it is compared with (streamed with streamed) at the same connections. The target: a",
+        "dialect's cost a request within 10% of chat's (`make bench-instructions` weighs it without noise).",
+        "",
+        _table(headers, rows),
+        "",
+    ]
+
+
 def _rounds_text(row: dict[str, Any]) -> str:
     if row.get("rounds", 1) <= 1:
         return "-"
@@ -360,6 +387,7 @@ def markdown_block(results: dict[str, Any]) -> str:
         "",
     ]
     out += _load_section(results)
+    out += _dialects_section(results)
     out += _streams_section(results)
     out += _litellm_section(results)
     out += _propagation_section(results)

@@ -47,18 +47,16 @@ from bench.processes import (
 from bench.profile_gateway import profile_fold, py_spy_record
 from bench.propagation import propagation_measure
 from bench.report_writer import performance_doc_update, results_write, summary_line
+from bench.request_scenarios import (
+    CHAT_BODY,
+    PROMPT,
+    STREAM_BODY,
+    RequestScenario,
+    ratios_to_baseline,
+    scenarios_choose,
+)
 from bench.wrk_load import LoadRequest, LoadResult, wrk_run
 
-PROMPT = (
-    "You are reviewing a pull request. Summarise the change in two sentences and list the risks you see, "
-    "if any, for a reader who has not seen the code: the gateway now batches its forensic records."
-)
-CHAT_BODY = json.dumps(
-    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64}
-).encode()
-STREAM_BODY = json.dumps(
-    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64, "stream": True}
-).encode()
 EMBEDDINGS_BODY = json.dumps({"model": "text-embedding-3-small", "input": PROMPT}).encode()
 SLOW_STREAM_BODY = json.dumps(
     {"model": "slow-stream", "messages": [{"role": "user", "content": "hold"}], "stream": True}
@@ -230,6 +228,7 @@ class BenchRun:
         connections: int,
         sut_pids: list[int],
         repeat: int = 0,
+        into: list[LoadResult] | None = None,
     ) -> LoadResult:
         if target == "aidgate":
             db.limit_windows_clear(self.settings)
@@ -270,7 +269,8 @@ class BenchRun:
             f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}  "
             f"cpu {result.cpu_ms_per_request} ms/req  other load {self.machine_load[-1]['other_cores']} cores"
         )
-        self.load.append(result)
+        # The chat table and its overhead pairs read self.load; the dialects phase keeps its own.
+        (self.load if into is None else into).append(result)
         return result
 
     def warm(self, request: LoadRequest, connections: int = 16) -> None:
@@ -320,6 +320,44 @@ class BenchRun:
         self.results["limit_window_probe"] = limit_window_probe(self.settings)
         for row in self.results["limit_window_probe"]:
             log(f"limit window probe: {row}")
+
+    def dialects_phase(self) -> None:
+        """Chat and the client dialects (``/v1/messages``, ``/v1/responses``), plain and streamed,
+        through the chat form and natively, turn about at each of ``BENCH_DIALECT_CONNECTIONS``.
+
+        Why turn about: a dialect's figures are read as ratios to chat's (CPU a request, p50), and
+        only runs taken minutes apart on a shared host drift by more than the 10% target. A direct
+        run precedes each gateway run whose request the mock answers as it came (chat, and the
+        native routes), so the gateway's overhead is there too; a chat-form request's upstream
+        call is chat's.
+        """
+        s = self.settings
+        scenarios = scenarios_choose(",".join(s.dialect_scenarios))
+        for scenario in scenarios:
+            self.warm(self.gateway_request(scenario.path, scenario.body), connections=4)
+        load: list[LoadResult] = []
+        rows: list[dict[str, Any]] = []
+        for connections in s.dialect_connections:
+            runs: dict[str, tuple[LoadResult, LoadResult | None]] = {}
+            for scenario in scenarios:
+                direct = None
+                if scenario.direct:
+                    direct = self.measured(
+                        self.direct_request(scenario.path, scenario.body), target="direct", scenario=scenario.name,
+                        connections=connections, sut_pids=[self.mock.pid], into=load,
+                    )  # fmt: skip
+                ours = self.measured(
+                    self.gateway_request(scenario.path, scenario.body), target="aidgate", scenario=scenario.name,
+                    connections=connections, sut_pids=self.sut_pids(), into=load,
+                )  # fmt: skip
+                runs[scenario.name] = (ours, direct)
+            rows += dialect_rows(scenarios, runs, connections)
+        self.results["dialects"] = {"rows": rows, "load": [r.as_dict() for r in load]}
+        for row in rows:
+            log(
+                f"dialects c={row['connections']:<3} {row['scenario']:24} ratio to {row['baseline']}: "
+                f"CPU a request {row['cpu_ratio']}, p50 {row['p50_ratio']}"
+            )
 
     def _stream_client(self, mode: str, request: LoadRequest, extra: list[str], timeout: float) -> dict[str, Any]:
         body_file = self.settings.run_dir / f"stream-body-{mode}.json"
@@ -665,6 +703,28 @@ class BenchRun:
                 path.unlink(missing_ok=True)
 
 
+def dialect_rows(
+    scenarios: list[RequestScenario], runs: dict[str, tuple[LoadResult, LoadResult | None]], connections: int
+) -> list[dict[str, Any]]:
+    """One row per scenario at one connection count: its gateway figures, its overhead over the
+    direct run when it had one, and its CPU a request and p50 as ratios to its chat baseline's."""
+    cpu = ratios_to_baseline({name: ours.cpu_ms_per_request or 0.0 for name, (ours, _) in runs.items()})
+    p50 = ratios_to_baseline({name: ours.p50_ms for name, (ours, _) in runs.items()})
+    rows = []
+    for scenario in scenarios:
+        ours, direct = runs[scenario.name]
+        rows.append(
+            {"scenario": scenario.name, "path": scenario.path, "route": scenario.route, "stream": scenario.stream,
+             "baseline": scenario.baseline, "connections": connections, "requests": ours.requests,
+             "throughput_rps": ours.throughput_rps, "p50_ms": ours.p50_ms, "p99_ms": ours.p99_ms,
+             "errors": ours.errors, "cpu_ms_per_request": ours.cpu_ms_per_request,
+             "direct_p50_ms": direct.p50_ms if direct else None,
+             "overhead_p50_ms": round(ours.p50_ms - direct.p50_ms, 3) if direct else None,
+             "cpu_ratio": cpu[scenario.name], "p50_ratio": p50[scenario.name]}
+        )  # fmt: skip
+    return rows
+
+
 def command_text() -> str:
     """``make bench`` with the BENCH_* variables this run was given (the run directory aside)."""
     given = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("BENCH_") and k != "BENCH_RUN_DIR")
@@ -767,6 +827,7 @@ def main() -> int:
     failed: BaseException | None = None
     phases = {
         "proxy": run.proxy_phase,
+        "dialects": run.dialects_phase,
         "streams": run.streams_phase,
         "propagation": run.propagation_phase,
         "litellm": run.litellm_phase,

@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from bench.request_scenarios import ANTHROPIC_MODEL, OPENAI_NATIVE_MODEL
+
 # Limits high enough never to refuse during the benchmark, yet all enforced (counted in Redis).
 LIMITS = {
     "requests_per_minute": 100_000_000,
@@ -49,6 +51,16 @@ def seed(upstream: str) -> dict[str, str]:
         tenant_id=tenant.id, actor=SYSTEM, name="mock-slow", kind="openai_compatible", base_url=f"{upstream}/slow/v1",
         api_key="mock-upstream-key", models=["slow-stream"], timeout_seconds=60,
     )  # fmt: skip
+    # The dialects' native routes (bench/request_scenarios.py): the mock answers Anthropic's
+    # Messages at {upstream}/v1/messages and the Responses API at {upstream}/v1/responses.
+    anthropic = provider_create(
+        tenant_id=tenant.id, actor=SYSTEM, name="mock-anthropic", kind="anthropic", base_url=upstream,
+        api_key="mock-upstream-key", models=[ANTHROPIC_MODEL], timeout_seconds=30,
+    )  # fmt: skip
+    openai = provider_create(
+        tenant_id=tenant.id, actor=SYSTEM, name="mock-openai", kind="openai", base_url=f"{upstream}/v1",
+        api_key="mock-upstream-key", models=[OPENAI_NATIVE_MODEL], timeout_seconds=30,
+    )  # fmt: skip
     policy = policy_create(tenant_id=tenant.id, actor=SYSTEM, name="bench limits", tenant_wide=True, **LIMITS)
     return {
         "tenant_id": tenant.id,
@@ -56,6 +68,8 @@ def seed(upstream: str) -> dict[str, str]:
         "agent_id": agent.id,
         "provider_id": provider.id,
         "slow_provider_id": slow.id,
+        "anthropic_provider_id": anthropic.id,
+        "openai_provider_id": openai.id,
         "policy_id": policy.id,
         "agent_key": agent_secret,
         "org_key": org_secret,
