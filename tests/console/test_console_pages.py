@@ -240,8 +240,13 @@ def test_the_playground_offers_the_tenants_apps_agents_and_models(owner_client, 
     assert f'<option value="{owned.agent.pk}" data-app="{owned.app.pk}"' in html
     assert f'<option value="{suspended.pk}" data-app="" disabled' in html
     assert f'<option value="{owned.alias.alias}">' in html
-    assert 'data-endpoint="/v1/chat/completions"' in html
     assert "console/playground.js" in html
+    for endpoint, path in (
+        ("chat", "/v1/chat/completions"),
+        ("messages", "/v1/messages"),
+        ("responses", "/v1/responses"),
+    ):
+        assert f'<option value="{endpoint}" data-path="{path}">' in html
     for foreign_object in (foreign.agent.pk, foreign.app.pk, foreign.alias.alias):
         assert foreign_object not in html
 
