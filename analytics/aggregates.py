@@ -27,6 +27,9 @@ from django.db import connection
 from analytics.latency import MEDIAN, P95
 from analytics.models import Breakdown
 
+# Records summed by endpoint: read from the records themselves, never kept in rollup rows
+# (see ``analytics.selectors._breakdowns`` for why), so it is no ``Breakdown``.
+BY_ENDPOINT = "endpoint"
 # The SQL expressions of a cell's agent and value over ``recs``, per breakdown.
 CELL = {
     Breakdown.TOTAL: ("''", "''"),
@@ -36,10 +39,11 @@ CELL = {
     Breakdown.AGENT_MODEL: ("agent", "model"),
     Breakdown.AGENT_APP: ("agent", "app"),
     Breakdown.USER: ("''", "usr"),
+    BY_ENDPOINT: ("''", "ep"),
 }
 RECORDS = """recs AS (
     SELECT COALESCE(agent_id, '') AS agent, COALESCE(app_id, '') AS app, COALESCE(model_requested, '') AS model,
-        COALESCE("user", '') AS usr, {ms} AS ms, CASE WHEN status_code >= 400 THEN 1 ELSE 0 END AS err,
+        COALESCE("user", '') AS usr, endpoint AS ep, {ms} AS ms, CASE WHEN status_code >= 400 THEN 1 ELSE 0 END AS err,
         prompt_tokens, completion_tokens, {cost} AS cost
     FROM forensics_requestlog
     WHERE tenant_id = %s AND created_at >= %s AND created_at < %s{where}

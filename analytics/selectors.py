@@ -20,17 +20,19 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from analytics.aggregates import cells_aggregate, rows_read
+from analytics.aggregates import BY_ENDPOINT, cells_aggregate, rows_read
 from analytics.buckets import BREAKDOWN_SPANS, EPOCH, Segment, block_start, span_delta, window_cover
 from analytics.models import Breakdown, Report, UsageRollupState
 from analytics.usage_totals import UsageTotals
 from core.errors import invalid_request
 from forensics.models import RequestLog
 
-GROUP_BY = ("day", "hour", "model", "user", "app", "agent")
+GROUP_BY = ("day", "hour", "model", "user", "app", "agent", "endpoint")
 TIME_GROUPS = ("day", "hour")
 # Which record column each group reads for the tail.
-RECORD_COLUMN = {"model": "model_requested", "user": "user", "app": "app_id", "agent": "agent_id"}
+RECORD_COLUMN = {
+    "model": "model_requested", "user": "user", "app": "app_id", "agent": "agent_id", "endpoint": "endpoint",
+}  # fmt: skip
 TAIL_FIELDS = ("created_at", "seq", "status_code", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms")
 # SPEC 5.8: the default window, and the largest one may ask for. 400 days of hours are 9,601
 # groups at most, so the time groupings stay under USAGE_MAX_GROUPS by the window alone; the
@@ -79,6 +81,10 @@ def _breakdowns(group_by: str | None, agent_id: str | None) -> tuple[str | None,
         return (Breakdown.AGENT_MODEL if agent_id else Breakdown.MODEL), Breakdown.MODEL
     if group_by == "app":
         return (Breakdown.AGENT_APP if agent_id else Breakdown.APP), Breakdown.APP
+    if group_by == "endpoint":
+        # Summed from the records: rollup rows by endpoint would be exact only from the day
+        # they were first built, while these answers must be exact over any window (SPEC 5.8).
+        return None, BY_ENDPOINT
     # One agent's end users are not rolled up (there would be about a row per request).
     return (None if agent_id else Breakdown.USER), Breakdown.USER
 

@@ -10,6 +10,11 @@ from django.db import models
 
 from core.ids import IdFactory
 
+# What a record's ``endpoint`` can be (SPEC 6): the one list of the endpoints the proxy serves.
+# The proxy's routing table is checked against it, and the log filters, the usage breakdown
+# and the console read it, so a new dialect is named here once and shows up everywhere.
+RECORD_ENDPOINTS: tuple[str, ...] = ("chat", "embeddings", "models", "messages", "responses")
+
 
 class Credential(models.TextChoices):
     KEY = "key", "key"

@@ -25,6 +25,7 @@ class LogFilters:
     model: str | None = None
     status: int | None = None
     error_code: str | None = None
+    endpoint: str | None = None
 
     @property
     def narrows(self) -> bool:
@@ -42,6 +43,7 @@ EXACT_COLUMNS = {
     "model": "model_requested",
     "status": "status_code",
     "error_code": "error_code",
+    "endpoint": "endpoint",
 }
 
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from core.errors import error_body
+from forensics.models import RECORD_ENDPOINTS
 from proxy.dialects.registry import DIALECTS, dialect_for
 from proxy.http_io import Receive, Send, headers_of, query_of, send_json
 from proxy.pipeline import request_handle
@@ -19,6 +20,13 @@ ENDPOINTS = {
     "models": ("models", "GET"),
     **{endpoint: (endpoint, "POST") for endpoint in DIALECTS},
 }
+# A path whose record names an endpoint the rest of the gateway does not know (log filters,
+# usage breakdowns, the console) would be served but hidden: refuse to start instead.
+if {endpoint for endpoint, _method in ENDPOINTS.values()} != set(RECORD_ENDPOINTS):
+    raise RuntimeError(
+        f"the proxy serves {sorted(e for e, _m in ENDPOINTS.values())} but a record's endpoint is one of "
+        f"{sorted(RECORD_ENDPOINTS)} (forensics.models.RECORD_ENDPOINTS)"
+    )
 # /v1/{endpoint} or /apps/{slug}/v1/{endpoint}
 PROXY_PATH = re.compile(
     rf"^(?:/apps/(?P<slug>[^/]{{1,64}}))?/v1/(?P<endpoint>{'|'.join(map(re.escape, ENDPOINTS))})/?$"

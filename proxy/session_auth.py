@@ -8,6 +8,10 @@ is named by ``X-Agent-Id`` and must belong to the user's tenant (any tenant for 
 superusers); its models, policies and budgets apply. Who the user is, and which tenant is
 theirs, is the console's own rule (:mod:`tenants.access`). This path reads the session from the
 database on every request: it serves people typing in a playground, not machine traffic.
+
+Every proxy path takes it alike (chat, ``/v1/messages``, ``/v1/responses``: the playground
+speaks each dialect), so the header, the session and the agent's tenant are checked in one
+place, before anything depends on the path.
 """
 
 from __future__ import annotations

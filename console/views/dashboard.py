@@ -117,6 +117,8 @@ def dashboard_view(request: ConsoleRequest) -> TemplateResponse:
     )
     top_models = _top(tenant_id, since, until, "model")
     top_agents = _top(tenant_id, since, until, "agent")
+    # Which client dialects (chat, messages, responses…) the traffic uses.
+    by_endpoint = _top(tenant_id, since, until, "endpoint")
     names = agent_names(tenant_id=tenant_id, agent_ids=[agent for agent, _ in top_agents])
 
     def labelled(rows: list[tuple[str | None, UsageTotals]], name_of: dict[str, str] | None = None) -> list:
@@ -140,6 +142,7 @@ def dashboard_view(request: ConsoleRequest) -> TemplateResponse:
         "users_chart": bar_list(name="top-users", items=labelled(top_users)),
         "models_chart": bar_list(name="top-models", items=labelled(top_models), css_class="bar-model"),
         "agents_chart": bar_list(name="top-agents", items=labelled(top_agents, names), css_class="bar-agent"),
+        "endpoints_chart": bar_list(name="endpoints", items=labelled(by_endpoint)),
         "top_users": [
             {"user": key, "totals": t.body(), "conversations": conversations.get(key or "", 0)} for key, t in top_users
         ],

@@ -20,7 +20,7 @@ from console.selectors import (
     log_page,
     records_named,
 )
-from forensics.models import RequestLog
+from forensics.models import RECORD_ENDPOINTS, RequestLog
 from forensics.sealing import audit_chain_verify
 from forensics.selectors import LogFilters, log_get
 
@@ -52,6 +52,7 @@ class LogFilterForm(forms.Form):
     agent = forms.ChoiceField(required=False)
     user = forms.CharField(required=False, max_length=320)
     model = forms.CharField(required=False, max_length=200)
+    endpoint = forms.ChoiceField(required=False, choices=[("", "any endpoint"), *((e, e) for e in RECORD_ENDPOINTS)])
     status = StatusField(required=False, max_length=6, help_text="429, 4xx, 5xx, errors")
     reason = forms.CharField(required=False, max_length=64, help_text="e.g. rate_limited, model_not_allowed")
     conversation = forms.CharField(required=False, max_length=128)
@@ -69,6 +70,7 @@ class LogFilterForm(forms.Form):
                 since=data.get("since"), until=data.get("until"), app_id=data.get("app") or None,
                 agent_id=data.get("agent") or None, user=data.get("user") or None, model=data.get("model") or None,
                 status=int(status) if status.isdigit() else None, conversation_id=data.get("conversation") or None,
+                endpoint=data.get("endpoint") or None,
             ),
             reason=data.get("reason") or None,
             status_class=status if status in STATUS_CLASSES else None,

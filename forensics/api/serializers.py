@@ -11,7 +11,7 @@ from rest_framework import serializers
 from core.api.serializers import OBJECT_FIELDS, InputSerializer, ObjectSerializer
 from forensics.canonical import CHAINED_FIELDS
 from forensics.export import CHAIN_FIELDS, EXPORT_FORMAT
-from forensics.models import ActorType, CheckpointKind, Event, RequestLog
+from forensics.models import RECORD_ENDPOINTS, ActorType, CheckpointKind, Event, RequestLog
 
 
 class EventActorSerializer(serializers.Serializer):
@@ -109,6 +109,9 @@ class LogFilterSerializer(InputSerializer):
     model = serializers.CharField(required=False, max_length=200, help_text="the model name the client sent")
     status = serializers.IntegerField(required=False, min_value=100, max_value=599, help_text="the HTTP status sent")
     error_code = serializers.CharField(required=False, max_length=64, help_text="e.g. rate_limited, upstream_error")
+    endpoint = serializers.ChoiceField(
+        required=False, choices=RECORD_ENDPOINTS, help_text="what the proxy served (SPEC 6): chat, messages, …"
+    )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if data.get("since") and data.get("until") and data["since"] >= data["until"]:

@@ -36,10 +36,11 @@ def traffic(tenant, agent):
     record(tenant.id, DAY1 + timedelta(minutes=1), agent_id=agent.id, user="ann@example.com", latency_ms=300,
            status_code=429, error_code="rate_limited", prompt_tokens=0, completion_tokens=0, cost_usd=0)  # fmt: skip
     record(tenant.id, DAY1 + timedelta(days=1, hours=3), agent_id=other.id, model_requested="claude-sonnet-4",
-           user="bob@example.com", latency_ms=200, cost_usd=Decimal("0.01"))  # fmt: skip
+           user="bob@example.com", latency_ms=200, cost_usd=Decimal("0.01"), endpoint="messages")  # fmt: skip
     tenant_chain_seal(tenant_id=tenant.id)
     usage_rollup(tenant_id=tenant.id)
-    record(tenant.id, DAY1 + timedelta(days=1, hours=3, minutes=5), agent_id=agent.id, latency_ms=50)
+    record(tenant.id, DAY1 + timedelta(days=1, hours=3, minutes=5), agent_id=agent.id, latency_ms=50,
+           endpoint="responses")  # fmt: skip
     return {"agent": agent, "other": other}
 
 
@@ -71,7 +72,7 @@ def test_it_is_exact_right_after_new_records_before_any_seal_or_rollup(owner_api
     assert (after["requests"], after["prompt_tokens"]) == (before + 1, 1030)
 
 
-@pytest.mark.parametrize("group_by", ["day", "hour", "model", "user", "app", "agent"])
+@pytest.mark.parametrize("group_by", ["day", "hour", "model", "user", "app", "agent", "endpoint"])
 def test_it_groups_exactly_as_the_records_do(owner_api, tenant, traffic, group_by):
     body = get_usage(owner_api, **WINDOW, group_by=group_by)
 
@@ -85,6 +86,18 @@ def test_it_keys_days_and_hours_as_the_spec_says(owner_api, traffic):
 
     assert days == [{"day": "2026-03-01"}, {"day": "2026-03-02"}]
     assert hours == [{"hour": "2026-03-01T10:00:00Z"}, {"hour": "2026-03-02T13:00:00Z"}]
+
+
+def test_it_counts_each_dialects_requests_by_endpoint(owner_api, traffic):
+    groups = get_usage(owner_api, **WINDOW, group_by="endpoint")["groups"]
+    assert [(g["key"], g["requests"], g["errors"]) for g in groups] == [
+        ({"endpoint": "chat"}, 2, 1), ({"endpoint": "messages"}, 1, 0), ({"endpoint": "responses"}, 1, 0),
+    ]  # fmt: skip
+
+    agent = traffic["agent"]
+    mine = get_usage(owner_api, f"/v1/agents/{agent.id}/usage", **WINDOW, group_by="endpoint")
+    assert [(g["key"]["endpoint"], g["requests"]) for g in mine["groups"]] == [("chat", 2), ("responses", 1)]
+    assert mine["totals"]["requests"] == 3
 
 
 def test_it_groups_by_the_model_the_client_sent(owner_api, tenant):

@@ -142,6 +142,61 @@ def test_the_playground_streams_an_answer_through_the_gateway(page, site):
     assert page.query_selector("[data-chain]") is not None
 
 
+@pytest.mark.parametrize(
+    ("dialect", "path"),
+    [("chat", "/v1/chat/completions"), ("messages", "/v1/messages"), ("responses", "/v1/responses")],
+)
+def test_the_playground_speaks_the_chosen_dialect_streamed_and_whole(page, site, dialect, path):
+    refused = []  # chromium reports a CSP violation as a console error "Refused to …"
+    page.on("console", lambda message: refused.append(message.text) if "Refused" in message.text else None)
+    console_login(page, site.url, site.admin.username)
+    page.goto("/admin/console/playground/")
+    page.select_option("#pg-dialect", dialect)
+    page.select_option("#pg-agent", site.agent.pk)
+    sent, answered = [], []
+    page.on("request", lambda r: sent.append(r) if r.url.endswith(path) else None)
+    page.on("response", lambda r: answered.append(r) if r.url.endswith(path) else None)
+
+    page.fill("#pg-prompt", f"Streamed in {dialect}")
+    page.click("#pg-send")
+    page.wait_for_selector(".playground-turn.assistant[data-done=true]")
+    assert page.text_content(".playground-turn.assistant .text") == f"Mock answer to: Streamed in {dialect}"
+    assert page.get_attribute(".playground-turn.assistant", "data-dialect") == dialect
+    streamed_id = page.text_content("#pg-request-link")
+    assert "prompt +" in page.text_content("#pg-status")
+
+    page.uncheck("#pg-stream")
+    page.fill("#pg-prompt", f"Whole in {dialect}")
+    page.click("#pg-send")
+    page.wait_for_selector(".playground-turn.assistant:nth-of-type(4)[data-done=true]")
+    answers = page.locator(".playground-turn.assistant .text").all_text_contents()
+    assert answers[1] == f"Mock answer to: Whole in {dialect}"
+    whole_id = page.text_content("#pg-request-link")
+
+    # The requests were the dialect's own, the second one carrying the first turn's answer.
+    assert len(sent) == 2
+    assert answered[0].headers["content-type"].startswith("text/event-stream")
+    assert answered[1].headers["content-type"].startswith("application/json")
+    body = sent[1].post_data_json
+    turns = body["input"] if dialect == "responses" else body["messages"]
+    assert [turn["role"] for turn in turns] == ["user", "assistant", "user"]
+    assert turns[1]["content"] == f"Mock answer to: Streamed in {dialect}"
+    assert ("max_tokens" in body) == (dialect == "messages")
+    records = eventually(lambda: len(found := list(RequestLog.objects.filter(pk__in=[streamed_id, whole_id]))) == 2
+                         and found)  # fmt: skip
+    assert records, "both requests recorded"
+    by_id = {record.pk: record for record in records}
+    assert (by_id[streamed_id].endpoint, by_id[streamed_id].stream, by_id[streamed_id].status_code) == (
+        dialect,
+        True,
+        200,
+    )
+    assert (by_id[whole_id].endpoint, by_id[whole_id].stream, by_id[whole_id].status_code) == (dialect, False, 200)
+    assert {record.credential for record in records} == {"session"}
+    # The page's script ran under the content security policy without a violation.
+    assert refused == []
+
+
 def test_the_dashboard_charts_the_requests_made_in_the_test(page, site):
     with httpx.Client(base_url=site.url, headers={"Authorization": f"Bearer {site.secret}"}, timeout=10) as http:
         for _ in range(3):

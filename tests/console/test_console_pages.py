@@ -130,6 +130,8 @@ def test_it_filters_the_log_by_each_field(owner_client, owned):
         "other_agent": make_request_log(owned.tenant, other_agent, user="bob@example.com"),
         "other_model": make_request_log(owned.tenant, owned.agent, model_requested="smart-default"),
         "old": make_request_log(owned.tenant, owned.agent, created_at=timezone.now() - timedelta(days=2)),
+        "messages": make_request_log(owned.tenant, owned.agent, endpoint="messages"),
+        "responses": make_request_log(owned.tenant, owned.agent, endpoint="responses"),
     }
     cases = {
         "refused": [{"status": "429"}, {"status": "4xx"}, {"status": "errors"}, {"reason": "requests_per_minute"}],
@@ -137,6 +139,8 @@ def test_it_filters_the_log_by_each_field(owner_client, owned):
         "other_agent": [{"agent": other_agent.id}, {"user": "bob@example.com"}],
         "other_model": [{"model": "smart-default"}],
         "old": [{"until": (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")}],
+        "messages": [{"endpoint": "messages"}],
+        "responses": [{"endpoint": "responses"}],
     }
     for expected, filters in cases.items():
         for params in filters:
@@ -150,7 +154,7 @@ def test_it_filters_the_log_by_each_field(owner_client, owned):
 
 
 def test_it_explains_filters_it_cannot_read(owner_client, owned):
-    html = owner_client.get(url("logs"), {"status": "teapot", "since": "yesterday"}).content.decode()
+    html = owner_client.get(url("logs"), {"status": "teapot", "since": "yesterday", "endpoint": "x"}).content.decode()
     assert "Correct the filters above." in html
     assert owned.request_log.id not in html
 
@@ -240,8 +244,13 @@ def test_the_playground_offers_the_tenants_apps_agents_and_models(owner_client, 
     assert f'<option value="{owned.agent.pk}" data-app="{owned.app.pk}"' in html
     assert f'<option value="{suspended.pk}" data-app="" disabled' in html
     assert f'<option value="{owned.alias.alias}">' in html
-    assert 'data-endpoint="/v1/chat/completions"' in html
     assert "console/playground.js" in html
+    for endpoint, path in (
+        ("chat", "/v1/chat/completions"),
+        ("messages", "/v1/messages"),
+        ("responses", "/v1/responses"),
+    ):
+        assert f'<option value="{endpoint}" data-path="{path}">' in html
     for foreign_object in (foreign.agent.pk, foreign.app.pk, foreign.alias.alias):
         assert foreign_object not in html
 

@@ -93,6 +93,17 @@ def test_it_ranks_top_users_models_and_agents(owner_client, traffic):
     assert re.findall(r'<td class="number">([^<]*)</td>', alice_row)[:2] == ["3", "2"]  # requests, conversations
 
 
+def test_it_counts_requests_by_endpoint(owner_client, traffic):
+    for endpoint, count in (("messages", 2), ("responses", 1)):
+        for _ in range(count):
+            make_request_log(traffic.tenant, traffic.agent, endpoint=endpoint)
+    html = owner_client.get(DASHBOARD).content.decode()
+    endpoints = html.split('data-chart="endpoints"')[1].split("</svg>")[0]
+    assert re.findall(r'data-label="([^"]+)" data-value="(\d+)"', endpoints) == [
+        ("chat", "6"), ("messages", "2"), ("responses", "1"),
+    ]  # fmt: skip
+
+
 def test_it_falls_back_to_24_hours_for_an_unknown_period(owner_client, traffic):
     assert period_of("nonsense").key == "24h"
     assert owner_client.get(DASHBOARD, {"period": "1y"}).status_code == 200

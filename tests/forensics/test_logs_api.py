@@ -31,13 +31,15 @@ def sample(tenant):
     """Three records that differ in every filtered field, oldest first: a, b, c."""
     rows = {
         "a": record(tenant.id, created_at=NOW - timedelta(hours=3), user="alice@example.com", conversation_id="conv-1",
-                    client_request_id="client-1", app_id="app_one", model_requested="gpt-4o", agent_id="ag_one"),
+                    client_request_id="client-1", app_id="app_one", model_requested="gpt-4o", agent_id="ag_one",
+                    endpoint="messages"),
         "b": record(tenant.id, created_at=NOW - timedelta(hours=2), user="bob@example.com", conversation_id="conv-2",
                     client_request_id="client-2", app_id="app_two", model_requested="claude-3", agent_id="ag_two",
-                    status_code=429, error_code="rate_limited", error_reason="requests_per_minute"),
+                    status_code=429, error_code="rate_limited", error_reason="requests_per_minute",
+                    endpoint="responses"),
         "c": record(tenant.id, created_at=NOW - timedelta(hours=1), user="alice@example.com", conversation_id="conv-1",
                     client_request_id="client-3", app_id="app_one", model_requested="claude-3", agent_id="ag_one",
-                    status_code=502, error_code="upstream_error"),
+                    status_code=502, error_code="upstream_error", endpoint="chat"),
     }  # fmt: skip
     for row in rows.values():
         row.save()
@@ -65,6 +67,11 @@ def stamp(value) -> str:
         ("status=429", "b"),
         ("status=200", "a"),
         ("error_code=upstream_error", "c"),
+        ("endpoint=messages", "a"),
+        ("endpoint=responses", "b"),
+        ("endpoint=chat", "c"),
+        ("endpoint=embeddings", ""),
+        ("endpoint=responses&status=429", "b"),
         ("since={b}", "cb"),
         ("until={b}", "a"),
         ("since={a}&until={c}", "ba"),
@@ -97,6 +104,7 @@ def test_it_accepts_an_offset_in_since(owner_api, sample):
         ("since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "invalid_request"),
         ("user=" + "x" * 400, "invalid_request"),
         ("modle=gpt-4o", "unknown_field"),
+        ("endpoint=completions", "invalid_request"),
         ("limit=0", "invalid_limit"),
         ("after=req_doesnotexist000", "invalid_cursor"),
     ],

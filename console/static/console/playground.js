@@ -1,13 +1,15 @@
-/* The playground: sends the chat to the gateway's own /v1/chat/completions from the browser,
- * with the console session cookie and X-Aidgate-Playground: 1, and reads the streamed answer
- * (server-sent events) with a ReadableStream. No dependencies, works offline.
+/* The playground: sends the conversation to the gateway's own proxy path from the browser, in
+ * the dialect chosen on the page (OpenAI chat, Anthropic Messages or OpenAI Responses), with
+ * the console session cookie and X-Aidgate-Playground: 1, and reads the answer in that
+ * dialect's format, streamed (server-sent events, read with a ReadableStream) or whole.
+ * No dependencies, works offline.
  */
 (function () {
   "use strict";
   var form = document.getElementById("playground-form");
   if (!form) { return; }
-  var endpoint = form.getAttribute("data-endpoint");
   var logUrl = form.getAttribute("data-log-url");
+  var dialectSelect = document.getElementById("pg-dialect");
   var appSelect = document.getElementById("pg-app");
   var agentSelect = document.getElementById("pg-agent");
   var modelInput = document.getElementById("pg-model");
@@ -19,6 +21,97 @@
   var transcript = document.getElementById("pg-transcript");
   var status = document.getElementById("pg-status");
   var messages = [];
+
+  function textOf(parts, type) {
+    return (parts || []).filter(function (part) { return part && part.type === type; })
+      .map(function (part) { return part.text || ""; }).join("");
+  }
+
+  /* What differs between the dialects: the request body built from the conversation (kept as
+   * plain {role, content} turns, so switching dialects keeps it), the text and token counts of
+   * a whole answer, and what one streamed event adds to the answer. */
+  var DIALECTS = {
+    chat: {
+      body: function (model, turns, streaming) {
+        var body = { model: model, messages: turns };
+        if (streaming) { body.stream = true; body.stream_options = { include_usage: true }; }
+        return body;
+      },
+      answer: function (payload) {
+        var choice = payload.choices && payload.choices[0];
+        var usage = payload.usage;
+        return {
+          text: (choice && choice.message && choice.message.content) || "",
+          usage: usage ? { input: usage.prompt_tokens, output: usage.completion_tokens } : null
+        };
+      },
+      event: function (chunk, state) {
+        if (chunk.usage) { state.usage = { input: chunk.usage.prompt_tokens, output: chunk.usage.completion_tokens }; }
+        (chunk.choices || []).forEach(function (choice) {
+          if (choice.delta && typeof choice.delta.content === "string") { state.text += choice.delta.content; }
+        });
+      }
+    },
+    messages: {
+      body: function (model, turns, streaming) {
+        // max_tokens is required by the Messages API (SPEC 3.8).
+        var body = { model: model, max_tokens: 1024, messages: turns };
+        if (streaming) { body.stream = true; }
+        return body;
+      },
+      answer: function (payload) {
+        var usage = payload.usage;
+        return {
+          text: textOf(payload.content, "text"),
+          usage: usage ? { input: usage.input_tokens, output: usage.output_tokens } : null
+        };
+      },
+      event: function (chunk, state) {
+        if (chunk.type === "message_start" && chunk.message && chunk.message.usage) {
+          state.usage = { input: chunk.message.usage.input_tokens, output: chunk.message.usage.output_tokens || 0 };
+        } else if (chunk.type === "content_block_delta" && chunk.delta && chunk.delta.type === "text_delta") {
+          state.text += chunk.delta.text || "";
+        } else if (chunk.type === "message_delta" && chunk.usage) {
+          state.usage = {
+            input: chunk.usage.input_tokens !== undefined ? chunk.usage.input_tokens : (state.usage || {}).input,
+            output: chunk.usage.output_tokens
+          };
+        }
+      }
+    },
+    responses: {
+      body: function (model, turns, streaming) {
+        var body = { model: model, input: turns };
+        if (streaming) { body.stream = true; }
+        return body;
+      },
+      answer: function (payload) {
+        var text = (payload.output || []).filter(function (item) { return item && item.type === "message"; })
+          .map(function (item) { return textOf(item.content, "output_text"); }).join("");
+        var usage = payload.usage;
+        return { text: text, usage: usage ? { input: usage.input_tokens, output: usage.output_tokens } : null };
+      },
+      event: function (chunk, state) {
+        if (chunk.type === "response.output_text.delta" && typeof chunk.delta === "string") {
+          state.text += chunk.delta;
+        } else if ((chunk.type === "response.completed" || chunk.type === "response.incomplete") && chunk.response) {
+          var usage = chunk.response.usage;
+          if (usage) { state.usage = { input: usage.input_tokens, output: usage.output_tokens }; }
+        } else if (chunk.type === "response.failed") {
+          var error = (chunk.response && chunk.response.error) || {};
+          state.failure = error.message || "the response failed";
+        }
+      }
+    }
+  };
+
+  function dialect() {
+    return DIALECTS[dialectSelect.value] || DIALECTS.chat;
+  }
+
+  function dialectPath() {
+    return dialectSelect.options[dialectSelect.selectedIndex].getAttribute("data-path");
+  }
 
   function turn(who, text, css) {
     var item = document.createElement("div");
@@ -49,6 +142,7 @@
     status.appendChild(document.createTextNode(parts.join(" · ")));
   }
 
+  // The three dialects all carry the gateway's code, reason and message in "error".
   function errorText(statusCode, raw) {
     try {
       var error = JSON.parse(raw).error;
@@ -77,31 +171,27 @@
     return result;
   }
 
-  async function readStream(response, answer) {
+  async function readStream(response, answer, speaker) {
     var reader = response.body.getReader();
     var decoder = new TextDecoder();
     var buffer = "";
-    var text = "";
-    var usage = null;
-    var failure = null;
+    var state = { text: "", usage: null, failure: null };
     function handle(block) {
       var data = block.split(/\r?\n/).filter(function (line) { return line.indexOf("data:") === 0; })
         .map(function (line) { return line.slice(5).replace(/^ /, ""); }).join("\n");
       if (!data || data === "[DONE]") { return; }
       var chunk;
       try { chunk = JSON.parse(data); } catch (e) { return; }
-      if (chunk.error) {
-        failure = chunk.error.code + " (" + chunk.error.reason + "): " + chunk.error.message;
+      if (chunk.error && typeof chunk.error === "object") {
+        state.failure = chunk.error.code + " (" + chunk.error.reason + "): " + chunk.error.message;
         return;
       }
-      if (chunk.usage) { usage = chunk.usage; }
-      (chunk.choices || []).forEach(function (choice) {
-        if (choice.delta && typeof choice.delta.content === "string") {
-          text += choice.delta.content;
-          answer.textContent = text;
-          transcript.scrollTop = transcript.scrollHeight;
-        }
-      });
+      var before = state.text;
+      speaker.event(chunk, state);
+      if (state.text !== before) {
+        answer.textContent = state.text;
+        transcript.scrollTop = transcript.scrollHeight;
+      }
     }
     for (;;) {
       var part = await reader.read();
@@ -114,7 +204,7 @@
       }
     }
     if (buffer.trim()) { handle(buffer); }
-    return { text: text, usage: usage, failure: failure };
+    return state;
   }
 
   async function send(event) {
@@ -128,14 +218,15 @@
     turn("you", prompt, "user");
     promptInput.value = "";
     var answer = turn(modelInput.value.trim(), "", "assistant");
+    var speaker = dialect();
+    answer.parentNode.setAttribute("data-dialect", dialectSelect.value);
     var streaming = streamInput.checked;
     sendButton.disabled = true;
     status.textContent = "Waiting for the gateway…";
     var started = performance.now();
-    var body = { model: modelInput.value.trim(), messages: messages.slice() };
-    if (streaming) { body.stream = true; body.stream_options = { include_usage: true }; }
+    var body = speaker.body(modelInput.value.trim(), messages.slice(), streaming);
     try {
-      var response = await fetch(endpoint, {
+      var response = await fetch(dialectPath(), {
         method: "POST", credentials: "same-origin", headers: headers(), body: JSON.stringify(body)
       });
       var requestId = response.headers.get("X-Request-ID");
@@ -143,13 +234,10 @@
       if (!response.ok) {
         result = { failure: errorText(response.status, await response.text()) };
       } else if (streaming) {
-        result = await readStream(response, answer);
+        result = await readStream(response, answer, speaker);
       } else {
-        var payload = await response.json();
-        var content = payload.choices && payload.choices[0] && payload.choices[0].message
-          ? payload.choices[0].message.content : "";
-        answer.textContent = content || "";
-        result = { text: content || "", usage: payload.usage };
+        result = speaker.answer(await response.json());
+        answer.textContent = result.text;
       }
       var seconds = ((performance.now() - started) / 1000).toFixed(2) + " s";
       if (result.failure) {
@@ -161,7 +249,7 @@
         messages.push({ role: "assistant", content: result.text });
         var parts = [seconds];
         if (result.usage) {
-          parts.unshift(result.usage.prompt_tokens + " prompt + " + result.usage.completion_tokens + " completion tokens");
+          parts.unshift(result.usage.input + " prompt + " + result.usage.output + " completion tokens");
         }
         showStatus(requestId, parts);
         answer.parentNode.setAttribute("data-done", "true");
