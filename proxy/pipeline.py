@@ -19,7 +19,7 @@ from proxy.access import scope_check
 from proxy.adapters.sse import MAX_STREAM_EVENT_BYTES, UpstreamEventTooLarge
 from proxy.authentication import caller_authenticate
 from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
-from proxy.dialects.base import Dialect
+from proxy.dialects.base import Dialect, DialectStream
 from proxy.dialects.registry import dialect_for
 from proxy.end_user import client_request_id_read, conversation_id_read, header_identity_resolve
 from proxy.guardrails import guardrails_apply
@@ -206,6 +206,8 @@ async def _stream(
     """
     ctx.status_code = 200
     started = False
+    # A dialect's stream writes the pipeline's own error events too, in its numbering.
+    dialect_stream: DialectStream | None = answer.translator if dialect is not None else None
 
     async def body_send(chunk: bytes) -> None:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -270,7 +272,7 @@ async def _stream(
                 ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_error"
             elif failure is not None or not getattr(translator, "complete", True):
                 ctx.error_code, ctx.error_reason = "upstream_error", failure or "upstream_stream_incomplete"
-                await body_send(_stream_error_event(ctx, STREAM_FAILURES[ctx.error_reason], dialect))
+                await body_send(_stream_error_event(ctx, STREAM_FAILURES[ctx.error_reason], dialect_stream))
 
     async def watch_disconnect() -> None:
         while True:
@@ -305,20 +307,20 @@ async def _stream(
         logger.exception("stream relay failed (request %s)", ctx.id)
         ctx.error_code, ctx.error_reason = "internal_error", "internal_error"
         with contextlib.suppress(OSError):
-            await body_send(_stream_error_event(ctx, "internal error", dialect))
+            await body_send(_stream_error_event(ctx, "internal error", dialect_stream))
     _stream_cost(ctx, config, answer)
     recorded = await _record(ctx, runtime)
     if started:
         # [DONE] goes out only once the record is committed; without it the stream ends on an
         # error event, so no client takes an unrecorded answer for a complete one.
-        if dialect is not None:
-            ending = answer.translator.ending(failed=ctx.error_code is not None)
+        if dialect_stream is not None:
+            ending = dialect_stream.ending(failed=ctx.error_code is not None)
         else:
             ending = b"data: [DONE]\n\n"
         if not recorded:
             error = record_unavailable()
-            if dialect is not None:
-                ending = dialect.stream_error(error.status, error.code, error.message, error.reason, ctx.id)
+            if dialect_stream is not None:
+                ending = dialect_stream.error_event(error.status, error.code, error.message, error.reason, ctx.id)
             else:
                 ending = b"data: " + orjson.dumps(error.body(ctx.id)) + b"\n\n"
         with contextlib.suppress(OSError):
@@ -337,13 +339,13 @@ def _stream_cost(ctx: RequestContext, config: TenantConfig, answer: StreamAnswer
     ctx.cost_usd = _cost(config, ctx)
 
 
-def _stream_error_event(ctx: RequestContext, message: str, dialect: Dialect | None) -> bytes:
+def _stream_error_event(ctx: RequestContext, message: str, dialect_stream: DialectStream | None) -> bytes:
     """The SPEC section 4 envelope as an SSE event: OpenAI SDKs raise it as an API error (a
-    dialect's SDK too, in the dialect's envelope)."""
+    dialect's SDK too, in the dialect's envelope, from the dialect's stream)."""
     status = 500 if ctx.error_code == "internal_error" else 502
     code, reason = ctx.error_code or "upstream_error", ctx.error_reason or ctx.error_code or "upstream_error"
-    if dialect is not None:
-        return dialect.stream_error(status, code, message, reason, ctx.id)
+    if dialect_stream is not None:
+        return dialect_stream.error_event(status, code, message, reason, ctx.id)
     body = error_body(status, code, message, ctx.error_reason, ctx.id)
     return b"data: " + orjson.dumps(body) + b"\n\n"
 

@@ -217,6 +217,8 @@ async def _forward_one(
 ) -> JsonAnswer | StreamAnswer:
     embeddings = ctx.endpoint == "embeddings"
     native = dialect is not None and target.provider.kind in dialect.dialect.native_kinds
+    # The client's (redacted) body: a dialect's answer from the chat form repeats its settings.
+    request = body
     if dialect is not None and not native:
         body = dialect.chat
     if adapter.local:
@@ -227,11 +229,11 @@ async def _forward_one(
         if result.chunks is not None:
             if dialect is not None:
                 # The local chunks are OpenAI SSE: read like an OpenAI stream, then translated.
-                translator = dialect.dialect.chat_stream(PassthroughStream(prompt_chars), target.model)
+                translator = dialect.dialect.chat_stream(PassthroughStream(prompt_chars), target.model, request)
                 return StreamAnswer(translator=translator, local=result)
             return StreamAnswer(translator=None, local=result)
         if dialect is not None:
-            return JsonAnswer(dialect.dialect.chat_answer(result.payload, target.model), result.usage)
+            return JsonAnswer(dialect.dialect.chat_answer(result.payload, target.model, request), result.usage)
         return JsonAnswer(result.payload, result.usage)
     if embeddings:
         call = adapter.embeddings_request(target.provider, target.model, body)
@@ -261,7 +263,7 @@ async def _forward_one(
         else:
             translator = adapter.stream_translator(target.model, prompt_chars)
             if dialect is not None:
-                translator = dialect.dialect.chat_stream(translator, target.model)
+                translator = dialect.dialect.chat_stream(translator, target.model, request)
         return StreamAnswer(translator=translator, response=response, first=first)
     try:
         raw = await asyncio.wait_for(_body_read(response), timeout=timeout)
@@ -290,7 +292,7 @@ async def _forward_one(
     try:
         translated, usage = translate(payload, target.model)
         if dialect is not None and not native:
-            translated = dialect.dialect.chat_answer(translated, target.model)
+            translated = dialect.dialect.chat_answer(translated, target.model, request)
     except GatewayError as error:
         if error.status >= 500:  # the provider reported a failed generation: try the next target
             raise _Retryable(error) from error

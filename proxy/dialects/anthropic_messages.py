@@ -267,8 +267,8 @@ class MessagesChatStream(ChatFormStream):
     block ``content_block_start``/``_delta``/``_stop``, then ``message_delta`` with the stop
     reason and usage; ``message_stop`` is :meth:`ending`'s."""
 
-    def __init__(self, inner: StreamTranslator, model: str) -> None:
-        super().__init__(inner, model)
+    def __init__(self, inner: StreamTranslator, model: str, request: dict[str, Any]) -> None:
+        super().__init__(inner, model, request)
         self._started = False
         self._blocks = 0
         self._open: int | None = None  # index of the block being streamed
@@ -339,16 +339,17 @@ class MessagesChatStream(ChatFormStream):
 
     def failure(self, error: dict[str, Any]) -> list[bytes]:
         message = error.get("message") if isinstance(error.get("message"), str) else "the provider's stream failed"
-        payload = error_payload(
-            502, error.get("code") or "upstream_error", message, error.get("reason") or "upstream_stream_error", None
-        )
-        return [event("error", payload)]
+        code, reason = error.get("code") or "upstream_error", error.get("reason") or "upstream_stream_error"
+        return [self.error_event(502, code, message, reason, None)]
 
     def finish(self) -> list[bytes]:
         usage = _usage_payload(self.inner.usage, self._cached)
         delta = {"type": "message_delta", "delta": {"stop_reason": self._stop_reason, "stop_sequence": None},
                  "usage": usage}  # fmt: skip
         return [*self._start(), *self._block_stop(), event("message_delta", delta)]
+
+    def error_event(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
+        return event("error", error_payload(status, code, message, reason, request_id))
 
     def ending(self, failed: bool) -> bytes:
         return b"" if failed else MESSAGE_STOP
@@ -378,6 +379,9 @@ class MessagesNativeStream:
 
     def spent(self) -> Usage:
         return stream_usage(self.usage, self._text_chars, complete=self.complete and self.error is None)
+
+    def error_event(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
+        return event("error", error_payload(status, code, message, reason, request_id))
 
     def ending(self, failed: bool) -> bytes:
         return b"" if failed else MESSAGE_STOP
@@ -538,7 +542,8 @@ class MessagesDialect:
             chat["stream"] = True
         return chat
 
-    def chat_answer(self, payload: dict[str, Any], model: str) -> dict[str, Any]:
+    def chat_answer(self, payload: dict[str, Any], model: str, body: dict[str, Any]) -> dict[str, Any]:
+        # A Message repeats none of the request's settings: ``body`` is not needed.
         choice = (payload.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         content: list[dict[str, Any]] = []
@@ -564,8 +569,8 @@ class MessagesDialect:
             "stop_sequence": None, "usage": _usage_payload(tokens, cached),
         }  # fmt: skip
 
-    def chat_stream(self, inner: StreamTranslator, model: str) -> MessagesChatStream:
-        return MessagesChatStream(inner, model)
+    def chat_stream(self, inner: StreamTranslator, model: str, body: dict[str, Any]) -> MessagesChatStream:
+        return MessagesChatStream(inner, model, body)
 
     def native_request(self, adapter: Any, provider: ProviderEntry, model: str, body: dict[str, Any]) -> UpstreamCall:
         return UpstreamCall(
@@ -582,6 +587,3 @@ class MessagesDialect:
 
     def error_body(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> dict[str, Any]:
         return error_payload(status, code, message, reason, request_id)
-
-    def stream_error(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
-        return event("error", error_payload(status, code, message, reason, request_id))

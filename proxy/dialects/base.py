@@ -13,9 +13,16 @@ guardrails, the completion it may ask for), and how it reaches a provider:
   OpenAI answer (JSON, or the chunk SSE every adapter's ``StreamTranslator`` emits) is turned
   into the dialect's answer.
 
-Errors go out in the dialect's envelope (``error_body``, ``stream_error``). A dialect stream
-never sends its own last event by itself: the pipeline asks for it with
-:meth:`DialectStream.ending` once the request's record is committed, as it holds back
+The chat-form hooks (``chat_answer``, ``chat_stream``) get the request's body as well, after
+the guardrails' redaction: a dialect's answer may repeat the request's settings (a Response
+echoes its ``instructions``, ``tools``, ``temperature``, …), which the chat answer no longer
+carries.
+
+Errors go out in the dialect's envelope: ``error_body`` before the answer has started, and
+:meth:`DialectStream.error_event` once it has, since an event may have to continue the
+stream's own numbering (the Responses API's ``sequence_number``), which only the stream
+knows. A dialect stream never sends its own last event by itself: the pipeline asks for it
+with :meth:`DialectStream.ending` once the request's record is committed, as it holds back
 ``data: [DONE]`` on chat.
 """
 
@@ -41,6 +48,10 @@ class DialectStream(StreamTranslator, Protocol):
         """The stream's last bytes, sent once the record is committed (Anthropic's
         ``message_stop``). ``failed``: the stream already ended on an error event."""
 
+    def error_event(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
+        """An error the pipeline itself ends the stream with (a provider that broke off, a
+        record that could not be written), as the stream's next event in the dialect's shape."""
+
 
 class Dialect(Protocol):
     # The record's ``endpoint`` (SPEC 6), also the path: ``/v1/{endpoint}``.
@@ -64,11 +75,12 @@ class Dialect(Protocol):
         """The request in the chat form, for the kinds that are not native; what the chat
         form cannot carry raises ``400 invalid_request``, reason ``unsupported_parameter``."""
 
-    def chat_answer(self, payload: dict[str, Any], model: str) -> dict[str, Any]:
-        """An OpenAI chat completion → the dialect's answer."""
+    def chat_answer(self, payload: dict[str, Any], model: str, body: dict[str, Any]) -> dict[str, Any]:
+        """An OpenAI chat completion → the dialect's answer; ``body`` is the request (redacted)."""
 
-    def chat_stream(self, inner: StreamTranslator, model: str) -> DialectStream:
-        """Wraps the adapter's translator (OpenAI chunk SSE out) so it emits the dialect's events."""
+    def chat_stream(self, inner: StreamTranslator, model: str, body: dict[str, Any]) -> DialectStream:
+        """Wraps the adapter's translator (OpenAI chunk SSE out) so it emits the dialect's events;
+        ``body`` is the request (redacted)."""
 
     def native_request(self, adapter: Any, provider: ProviderEntry, model: str, body: dict[str, Any]) -> UpstreamCall:
         """The upstream call of a native kind: ``body`` as it came, ``model`` in place."""
@@ -82,9 +94,6 @@ class Dialect(Protocol):
     def error_body(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> dict[str, Any]:
         """The dialect's error envelope carrying SPEC 4's fields."""
 
-    def stream_error(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
-        """The same error as the stream's closing event."""
-
 
 class ChatFormStream:
     """Base of the wrappers that turn OpenAI chunk SSE into a dialect's events.
@@ -93,12 +102,13 @@ class ChatFormStream:
     keeps counting usage and telling whether the provider finished. Subclasses implement
     :meth:`chunk` (one OpenAI chunk → events), :meth:`failure` (the inner translator's error
     chunk → the dialect's error event), :meth:`finish` (events once the provider's stream is
-    over) and :meth:`ending`.
+    over), :meth:`error_event` and :meth:`ending`. ``request`` is the client's body (redacted).
     """
 
-    def __init__(self, inner: StreamTranslator, model: str) -> None:
+    def __init__(self, inner: StreamTranslator, model: str, request: dict[str, Any]) -> None:
         self.inner = inner
         self.model = model
+        self.request = request
         self._events = SSEBuffer()
 
     @property
@@ -147,6 +157,9 @@ class ChatFormStream:
         raise NotImplementedError
 
     def finish(self) -> list[bytes]:
+        raise NotImplementedError
+
+    def error_event(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
         raise NotImplementedError
 
     def ending(self, failed: bool) -> bytes:

@@ -544,11 +544,9 @@ def _function_item(item_id: str, call_id: str, name: str, arguments: str, status
     }
 
 
-def responses_answer(
-    completion: Mapping[str, Any], model: str, body: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def responses_answer(completion: Mapping[str, Any], model: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """An OpenAI chat completion → the Response object; ``body``, the request, fills the
-    settings a Response repeats back (instructions, tools, …) where it is known."""
+    settings a Response repeats back (instructions, tools, …)."""
     choices = completion.get("choices") or []
     choice = choices[0] if choices and isinstance(choices[0], dict) else {}
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
@@ -576,7 +574,7 @@ def responses_answer(
         )
     created = completion.get("created")
     return _response(
-        body or {},
+        body,
         response_id=new_response_id(),
         created_at=created if isinstance(created, int) and not isinstance(created, bool) else int(time.time()),
         model=model,
@@ -635,11 +633,12 @@ class ResponsesChatStream(ChatFormStream):
 
     ``inner`` keeps counting usage and telling whether the provider finished. The terminal
     ``response.completed`` (``response.incomplete`` for an answer cut by its token limit)
-    comes from :meth:`ending` alone, once the request's record is committed.
+    comes from :meth:`ending` alone, once the request's record is committed. Every snapshot
+    of the Response repeats the request's settings (``request``), as OpenAI's do.
     """
 
-    def __init__(self, inner: StreamTranslator, model: str) -> None:
-        super().__init__(inner, model)
+    def __init__(self, inner: StreamTranslator, model: str, request: dict[str, Any]) -> None:
+        super().__init__(inner, model, request)
         self._sequence = 0
         self._created_at = int(time.time())
         self.response_id = new_response_id()
@@ -678,8 +677,14 @@ class ResponsesChatStream(ChatFormStream):
         message = error.get("message")
         message = message[:500] if isinstance(message, str) and message else "upstream error"
         reason = error.get("reason") if isinstance(error.get("reason"), str) else "upstream_stream_error"
-        out.append(self._error(502, "upstream_error", message, reason))
+        out.append(self.error_event(502, "upstream_error", message, reason, None))
         return out
+
+    def error_event(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
+        """OpenAI's ``error`` event, numbered after every event this stream has sent."""
+        encoded = error_event(status, code, message, reason, request_id, self._sequence)
+        self._sequence += 1
+        return encoded
 
     def finish(self) -> list[bytes]:
         out: list[bytes] = []
@@ -712,18 +717,13 @@ class ResponsesChatStream(ChatFormStream):
     def _item_event(self, kind: str, output_index: int, item: dict[str, Any]) -> bytes:
         return self._event({"type": kind, "output_index": output_index, "item": item})
 
-    def _error(self, status: int, code: str, message: str, reason: str | None) -> bytes:
-        encoded = error_event(status, code, message, reason, None, self._sequence)
-        self._sequence += 1
-        return encoded
-
     def _snapshot(self, status: str, usage: dict[str, Any] | None) -> dict[str, Any]:
         for call in self._calls.values():
             item = self._output[call.output_index]
             if item is not None:  # late fragments of a closed call still belong to it
                 item["arguments"] = "".join(call.arguments)
         return _response(
-            {},
+            self.request,
             response_id=self.response_id,
             created_at=self._created_at,
             model=self.model,
@@ -828,13 +828,16 @@ class ResponsesNativeStream:
     Events go out whole and only when a client SDK can read them: a JSON object with a
     ``type``, or a comment (keep-alive). The terminal ``response.completed`` (or
     ``response.incomplete``) is held back and sent by :meth:`ending`, once the record is
-    committed. A ``response.failed`` or ``error`` event is relayed and sets ``error``.
+    committed. A ``response.failed`` or ``error`` event is relayed and sets ``error``. An error
+    event of the gateway's own (:meth:`error_event`) takes the number after the last event
+    relayed, so the client's ``sequence_number``s run on without a gap or a repeat.
     """
 
-    __slots__ = ("_ending", "_events", "_text_chars", "error", "usage")
+    __slots__ = ("_ending", "_events", "_sequence", "_text_chars", "error", "usage")
 
     def __init__(self, prompt_chars: int) -> None:
         self._events = SSEBuffer()
+        self._sequence = 0
         self._text_chars = 0
         self._ending: bytes | None = None
         self.error: str | None = None
@@ -856,6 +859,11 @@ class ResponsesNativeStream:
 
     def ending(self, failed: bool) -> bytes:
         return self._ending if self._ending is not None and not failed else b""
+
+    def error_event(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
+        encoded = error_event(status, code, message, reason, request_id, self._sequence)
+        self._sequence += 1
+        return encoded
 
     def _relay(self, events: list[tuple[bytes, bytes]]) -> list[bytes]:
         out = [raw for raw, payload in events if self._accept(raw, payload)]
@@ -886,6 +894,10 @@ class ResponsesNativeStream:
         if kind in NATIVE_ENDINGS:
             self._ending = raw
             return False
+        number = event.get("sequence_number")
+        # Within JSON's exact integers: a provider's absurd number must not break our own event.
+        if isinstance(number, int) and not isinstance(number, bool) and 0 <= number < 2**53:
+            self._sequence = max(self._sequence, number + 1)
         if kind == "response.failed":
             error = response.get("error") if isinstance(response, dict) else None
             message = error.get("message") if isinstance(error, dict) else None
@@ -929,11 +941,11 @@ class ResponsesDialect:
     def chat_body(self, body: dict[str, Any]) -> dict[str, Any]:
         return responses_chat_body(body)
 
-    def chat_answer(self, payload: dict[str, Any], model: str) -> dict[str, Any]:
-        return responses_answer(payload, model)
+    def chat_answer(self, payload: dict[str, Any], model: str, body: dict[str, Any]) -> dict[str, Any]:
+        return responses_answer(payload, model, body)
 
-    def chat_stream(self, inner: StreamTranslator, model: str) -> ResponsesChatStream:
-        return ResponsesChatStream(inner, model)
+    def chat_stream(self, inner: StreamTranslator, model: str, body: dict[str, Any]) -> ResponsesChatStream:
+        return ResponsesChatStream(inner, model, body)
 
     def native_request(self, adapter: Any, provider: ProviderEntry, model: str, body: dict[str, Any]) -> UpstreamCall:
         headers = {**provider.extra_headers, **adapter.auth_headers(provider), "Content-Type": "application/json"}
@@ -949,8 +961,3 @@ class ResponsesDialect:
 
     def error_body(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> dict[str, Any]:
         return error_body(status, code, message, reason, request_id)
-
-    def stream_error(self, status: int, code: str, message: str, reason: str, request_id: str | None) -> bytes:
-        # The pipeline's own closing event: the translator's count is not at hand here, and
-        # the SDK raises on the envelope before it reads the number.
-        return error_event(status, code, message, reason, request_id, 0)

@@ -369,10 +369,12 @@ def sse(chunks: list) -> bytes:
     return b"".join(sse_event(None, chunk) for chunk in chunks)
 
 
-def run_stream(chunks: list, split: int | None = None) -> tuple[list[dict], ResponsesChatStream]:
+def run_stream(
+    chunks: list, split: int | None = None, request: dict | None = None
+) -> tuple[list[dict], ResponsesChatStream]:
     """The translated events, as dicts, of a whole chat stream (fed in pieces of ``split``
     bytes), the way the pipeline drives a dialect stream: feed, close, then the ending."""
-    stream = ResponsesChatStream(PassthroughStream(prompt_chars=8), "gpt-4o")
+    stream = ResponsesChatStream(PassthroughStream(prompt_chars=8), "gpt-4o", request or body(stream=True))
     raw = sse(chunks)
     pieces = [raw[i : i + split] for i in range(0, len(raw), split)] if split else [raw]
     out = b"".join(b"".join(stream.feed(piece)) for piece in pieces)
@@ -488,6 +490,31 @@ def test_it_streams_tool_calls_as_function_call_items():
     assert final.usage.total_tokens == 29
 
 
+def test_every_snapshot_of_a_stream_repeats_the_requests_settings():
+    settings = {
+        "instructions": "Be brief",
+        "tools": [WEATHER],
+        "tool_choice": "required",
+        "metadata": {"team": "blue"},
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "max_output_tokens": 50,
+        "parallel_tool_calls": False,
+    }
+    events, _ = run_stream(tool_call_chunks(), request=body(stream=True, **settings))
+    snapshots = [e["response"] for e in events if "response" in e]
+    assert [e["type"] for e in events if "response" in e] == [
+        "response.created",
+        "response.in_progress",
+        "response.completed",
+    ]
+    for snapshot in snapshots:
+        assert {name: snapshot[name] for name in settings} == settings
+    final = sdk_final_response(events, tools=[WEATHER])
+    assert (final.instructions, final.tool_choice, final.max_output_tokens) == ("Be brief", "required", 50)
+    assert final.tools[0].name == "get_weather"
+
+
 def test_it_ends_a_length_cut_stream_as_incomplete():
     chunks = chat_stream("gpt-4o", ["Hel"])
     chunks[-3]["choices"][0]["finish_reason"] = "length"
@@ -519,9 +546,12 @@ def test_it_turns_a_provider_error_into_an_error_event_the_sdk_raises():
     EVENTS.validate_python(error)
 
 
-def test_its_own_error_event_carries_the_spec_envelope():
-    raw = ResponsesDialect().stream_error(502, "upstream_error", "it broke", "upstream_stream_interrupted", "req_abc")
+def test_its_own_error_event_carries_the_spec_envelope_and_the_next_sequence_number():
+    stream = ResponsesChatStream(PassthroughStream(prompt_chars=8), "gpt-4o", body(stream=True))
+    relayed = parse_events(b"".join(stream.feed(sse(chat_stream("gpt-4o", ["Hi", " there"], usage=None)[:3]))))
+    raw = stream.error_event(502, "upstream_error", "it broke", "upstream_stream_interrupted", "req_abc")
     [event] = parse_events(raw)
+    assert [e["sequence_number"] for e in [*relayed, event]] == list(range(len(relayed) + 1))
     assert event["error"] == {
         "code": "upstream_error",
         "reason": "upstream_stream_interrupted",
@@ -670,3 +700,20 @@ def test_the_native_stream_relays_a_failure_and_drops_what_no_sdk_reads():
     assert b"response.failed" in relayed
     assert stream.error == "boom"
     assert not stream.complete
+
+
+def test_the_native_streams_own_error_event_follows_the_last_event_relayed():
+    stream = ResponsesNativeStream(prompt_chars=40)
+    relayed = parse_events(b"".join(stream.feed(native_sse(native_events(native_response())[:4]))))
+    [event] = parse_events(stream.error_event(502, "upstream_error", "cut", "upstream_stream_incomplete", "req_a"))
+    assert [e["sequence_number"] for e in relayed] == [0, 1, 2, 3]
+    assert event["sequence_number"] == 4
+    assert event["error"]["reason"] == "upstream_stream_incomplete"
+    EVENTS.validate_python(event)
+
+
+def test_the_native_streams_own_error_event_ignores_an_absurd_upstream_number():
+    stream = ResponsesNativeStream(prompt_chars=4)
+    stream.feed(sse_event("response.created", {**native_events(native_response())[0], "sequence_number": 2**64}))
+    [event] = parse_events(stream.error_event(502, "upstream_error", "cut", "upstream_stream_incomplete", None))
+    assert event["sequence_number"] == 0

@@ -4,6 +4,7 @@ natively to an ``openai`` provider (a fake Responses API), and through the chat 
 
 from __future__ import annotations
 
+import json
 import time
 
 import anthropic.types as at
@@ -16,6 +17,7 @@ from forensics.models import RequestLog
 from tests import factories
 from tests.providers.conftest import provider_for
 from tests.support.live_fixtures import stream_then_drop
+from tests.support.servers import chat_stream
 
 CLAUDE = "claude-sonnet-4-5"
 WEATHER = {
@@ -323,3 +325,74 @@ def test_it_redacts_personal_data_before_the_native_body_leaves(world):
     sent = world.upstream.last().json
     assert sent["input"] == "Mail [REDACTED:email]"
     assert sent["instructions"] == "Call [REDACTED:phone]"
+
+
+# --- the settings a translated Response repeats back ---------------------------------------
+
+ECHOED = {
+    "instructions": "Be brief",
+    "tools": [WEATHER],
+    "tool_choice": {"type": "function", "name": "get_weather"},
+    "metadata": {"team": "blue"},
+    "temperature": 0.3,
+    "top_p": 0.9,
+    "max_output_tokens": 50,
+    "parallel_tool_calls": False,
+}
+
+
+def echoed(response) -> dict:
+    return response.model_dump(mode="json", include=set(ECHOED), exclude_none=True)
+
+
+def test_a_translated_answer_repeats_the_requests_settings(kinds):
+    answer = kinds.sdk().responses.create(model="mock-1", input="Hi", **ECHOED)
+    assert echoed(answer) == ECHOED
+    assert answer.store is False
+
+
+def test_every_snapshot_of_a_translated_stream_repeats_the_requests_settings(kinds):
+    with kinds.sdk().responses.stream(model="mock-1", input="Hi", **ECHOED) as stream:
+        snapshots = [event.response for event in stream if event.type in ("response.created", "response.in_progress")]
+        final = stream.get_final_response()
+    assert [echoed(snapshot) for snapshot in [*snapshots, final]] == [ECHOED] * 3
+
+
+def test_a_translated_answer_repeats_the_settings_as_redacted(kinds):
+    guardrails_put(app=kinds.app, actor=SYSTEM, data={"pii": "redact"})
+    answer = kinds.sdk().responses.create(model="mock-1", input="Hi", instructions="Call +14155550123")
+    assert answer.instructions == "Call [REDACTED:phone]"
+
+
+# --- the pipeline's own error event continues the stream's numbering -----------------------
+
+
+def raw_events(world, body: dict) -> list[dict]:
+    """The events of a stream as they went out (the SDK reads no ``sequence_number``)."""
+    with (
+        world.http(**{"X-API-Key": world.secret}) as client,
+        client.stream("POST", "/v1/responses", json={**body, "stream": True}) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        return [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def test_the_error_event_of_a_cut_chat_form_stream_continues_its_sequence(kinds):
+    factories.make_provider(
+        kinds.tenant, kind="openai_compatible", base_url=kinds.upstream.url + "/compat/v1", models=["compat-*"]
+    )
+    cut = chat_stream("compat-1", ["Hel", "lo"], usage=None)[:3]  # no finish reason, no [DONE]
+    kinds.upstream.behaviour["/compat/v1/chat/completions"] = lambda seen: {"stream": cut}
+    events = raw_events(kinds, {"model": "compat-1", "input": "Hi"})
+    assert [e["type"] for e in events][-2:] == ["response.output_text.delta", "error"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[-1]["error"]["reason"] == "upstream_stream_incomplete"
+    assert last_record().error_reason == "upstream_stream_incomplete"
+
+
+def test_the_error_event_of_a_cut_native_stream_continues_its_sequence(world):
+    native_answers(world, {"events": native_events(["Hello", " there"])[:5]})
+    events = raw_events(world, {"model": "gpt-4o", "input": "Hi"})
+    assert [e["type"] for e in events][-2:] == ["response.output_text.delta", "error"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[-1]["error"]["reason"] == "upstream_stream_incomplete"
