@@ -43,6 +43,31 @@ async def _check(name: str, probe: Any) -> tuple[str, str]:
     return name, "ok"
 
 
+class SharedCheck:
+    """Concurrent ``/readyz`` requests of a process share the check in flight.
+
+    The probe needs no credential: without this, anyone could queue database pings on the
+    few threads that also load every tenant's configuration. One check at a time, each at
+    most ``CHECK_SECONDS`` per dependency, whatever the request rate.
+    """
+
+    def __init__(self) -> None:
+        self._inflight: asyncio.Future[dict[str, str]] | None = None
+
+    async def run(self, runtime: GatewayRuntime) -> dict[str, str]:
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(readiness(runtime))
+            self._inflight.add_done_callback(self._forget)
+        return await asyncio.shield(self._inflight)
+
+    def _forget(self, future: asyncio.Future) -> None:
+        if self._inflight is future:
+            self._inflight = None
+
+
+_shared_check = SharedCheck()
+
+
 async def readiness(runtime: GatewayRuntime) -> dict[str, str]:
     """``{dependency: "ok" | what failed}``: the database, Redis when configured, the writer."""
     probes = [_check("database", runtime.db.run(_database_ping))]
@@ -65,7 +90,7 @@ async def health_serve(scope: dict[str, Any], runtime: GatewayRuntime, send: Sen
     if scope["path"] == "/healthz":
         await send_json(send, 200, {"status": "ok"}, NO_STORE)
         return
-    checks = await readiness(runtime)
+    checks = await _shared_check.run(runtime)
     failed = sorted(name for name, state in checks.items() if state != "ok")
     if failed:
         body = {"status": "unavailable", "failed": failed, "checks": checks}
