@@ -212,6 +212,14 @@ async def _stream(
     async def body_send(chunk: bytes) -> None:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
+    async def pieces_send(pieces: list[bytes]) -> None:
+        """What a translator made of one read, in one send: a send (a socket write) costs more
+        than the events of a translating kind or a dialect, which come several a read."""
+        if len(pieces) == 1:
+            await body_send(pieces[0])
+        elif pieces:
+            await body_send(b"".join(pieces))
+
     async def pump() -> None:
         nonlocal started
         await send(
@@ -235,19 +243,15 @@ async def _stream(
             # A local kind's OpenAI chunks, translated into a dialect's events.
             translator = answer.translator
             async for chunk in answer.local.chunks:
-                for out in translator.feed(chunk):
-                    await body_send(out)
-            for out in translator.close():
-                await body_send(out)
+                await pieces_send(translator.feed(chunk))
+            await pieces_send(translator.close())
         else:
             translator = answer.translator
             failure: str | None = None
             try:
-                for out in translator.feed(answer.first):
-                    await body_send(out)
+                await pieces_send(translator.feed(answer.first))
                 async for data in answer.response.content.iter_any():
-                    for out in translator.feed(data):
-                        await body_send(out)
+                    await pieces_send(translator.feed(data))
             except UpstreamEventTooLarge:
                 failure = "upstream_event_too_large"
                 logger.warning("upstream stream event over %d bytes (request %s)", MAX_STREAM_EVENT_BYTES, ctx.id)
@@ -262,8 +266,7 @@ async def _stream(
             if failure != "upstream_event_too_large":  # the translator holds nothing but that event
                 try:
                     # Also after an interruption: what the translator still holds (usage, a last chunk).
-                    for out in translator.close():
-                        await body_send(out)
+                    await pieces_send(translator.close())
                 except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
                     failure = failure or "upstream_stream_invalid"
                     logger.warning("unreadable upstream stream (request %s): %s", ctx.id, type(exc).__name__)

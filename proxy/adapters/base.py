@@ -62,6 +62,10 @@ class StreamTranslator(Protocol):
     usage: Usage
     # Set when the upstream reported an error mid-stream (the client got an error chunk).
     error: str | None
+    # Set by a client dialect that turns the chunks into its own events: each OpenAI chunk
+    # (an ``{"error": …}`` one included) is appended here as the object it is, and ``feed``
+    # and ``close`` return no bytes, rather than encoding chunks the dialect would parse again.
+    sink: list[dict[str, Any]] | None
 
     def feed(self, data: bytes) -> list[bytes]:
         """Upstream bytes in, OpenAI SSE bytes to send to the client out."""

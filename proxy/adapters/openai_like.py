@@ -97,7 +97,9 @@ class PassthroughStream:
     upstream finished its answer (``[DONE]`` or a ``finish_reason``) or stopped short.
     """
 
-    __slots__ = ("_carry", "_events", "_prompt_chars", "_text_chars", "error", "saw_done", "saw_finish", "usage")
+    __slots__ = (
+        "_carry", "_events", "_prompt_chars", "_text_chars", "error", "saw_done", "saw_finish", "sink", "usage",
+    )  # fmt: skip
 
     def __init__(self, prompt_chars: int) -> None:
         self._events = SSEBuffer()
@@ -108,6 +110,7 @@ class PassthroughStream:
         self.saw_finish = False
         self.error: str | None = None
         self.usage = Usage(prompt_tokens=estimate_tokens(prompt_chars))
+        self.sink: list[dict[str, Any]] | None = None
 
     @property
     def complete(self) -> bool:
@@ -131,7 +134,7 @@ class PassthroughStream:
         out = [raw for raw, payload in events if self._event_accept(raw, payload)]
         if not self.usage.reported:
             self.usage.completion_tokens = estimate_tokens(self._text_chars)
-        return [b"".join(out)] if out else []
+        return [b"".join(out)] if out and self.sink is None else []
 
     def _event_accept(self, raw: bytes, payload: bytes) -> bool:
         if self.saw_done:
@@ -153,12 +156,16 @@ class PassthroughStream:
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else error
             self.error = message[:500] if isinstance(message, str) and message else "upstream error"
+            if self.sink is not None:
+                self.sink.append(chunk)
             return True
         reported = usage_of(chunk)
         if reported is not None:
             self.usage = reported
         self._text_chars += _text_chars(chunk)
         self.saw_finish = self.saw_finish or _finished(chunk)
+        if self.sink is not None:
+            self.sink.append(chunk)
         return True
 
 

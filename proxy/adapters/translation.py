@@ -490,6 +490,7 @@ class ChunkStream:
         self.finished = False
         # The provider's error, once the stream failed; later events are ignored.
         self.error: str | None = None
+        self.sink: list[dict[str, Any]] | None = None
 
     def event(self, event_type: str | None, data: dict[str, Any]) -> list[bytes]:
         raise NotImplementedError
@@ -527,8 +528,15 @@ class ChunkStream:
         if self.tokens is None:
             self.usage.completion_tokens = estimate_tokens(self._text_chars)
 
+    def emit(self, chunk: dict[str, Any]) -> bytes:
+        """One OpenAI chunk as SSE, or handed to the :attr:`sink` as it is."""
+        if self.sink is None:
+            return sse_encode(chunk)
+        self.sink.append(chunk)
+        return b""
+
     def chunk(self, delta: dict[str, Any], index: int = 0, finish_reason: str | None = None) -> bytes:
-        return sse_encode(
+        return self.emit(
             {
                 "id": self.completion_id,
                 "object": "chat.completion.chunk",
@@ -574,7 +582,7 @@ class ChunkStream:
 
     def usage_chunk(self) -> bytes:
         tokens = self.tokens or TokenCounts(self.usage.prompt_tokens, self.usage.completion_tokens)
-        return sse_encode(
+        return self.emit(
             {
                 "id": self.completion_id,
                 "object": "chat.completion.chunk",
@@ -593,4 +601,4 @@ class ChunkStream:
             "message": f"the provider's stream failed: {self.error}",
             "type": "api_error",
         }
-        return [sse_encode({"error": error})]
+        return [self.emit({"error": error})]

@@ -248,6 +248,11 @@ def event(name: str, payload: dict[str, Any]) -> bytes:
 
 
 MESSAGE_STOP = event("message_stop", {"type": "message_stop"})
+# A text delta event around its block index and its text (JSON-encoded), as ``event`` writes it.
+TEXT_DELTA_HEAD = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":'
+)
+TEXT_DELTA_TAIL = b"}}\n\n"
 
 
 def new_message_id() -> str:
@@ -306,6 +311,10 @@ class MessagesChatStream(ChatFormStream):
     def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
         return event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
 
+    def _text_delta(self, index: int, text: str) -> bytes:
+        """``_delta`` of a text, written without building its objects: one per chunk."""
+        return TEXT_DELTA_HEAD % index + orjson.dumps(text) + TEXT_DELTA_TAIL
+
     def chunk(self, chunk: dict[str, Any]) -> list[bytes]:
         out = self._start()
         usage = chunk.get("usage")
@@ -320,7 +329,7 @@ class MessagesChatStream(ChatFormStream):
             if isinstance(text, str) and text:
                 if self._open_kind != "text":
                     out += self._block_start("text", {"type": "text", "text": ""})
-                out.append(self._delta(self._open, {"type": "text_delta", "text": text}))
+                out.append(self._text_delta(self._open, text))
             for call in delta.get("tool_calls") or ():
                 function = call.get("function") or {}
                 tool_index = call.get("index", 0)

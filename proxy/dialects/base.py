@@ -10,8 +10,8 @@ guardrails, the completion it may ask for), and how it reaches a provider:
   it, and the dialect only reads its usage;
 - **through the chat form** to every other kind: ``chat_body`` turns the request into an
   OpenAI chat request, which the kind's adapter translates as for any chat client, and the
-  OpenAI answer (JSON, or the chunk SSE every adapter's ``StreamTranslator`` emits) is turned
-  into the dialect's answer.
+  OpenAI answer (JSON, or the chunks every adapter's ``StreamTranslator`` hands over through
+  its ``sink``) is turned into the dialect's answer.
 
 The chat-form hooks (``chat_answer``, ``chat_stream``) get the request's body as well, after
 the guardrails' redaction: a dialect's answer may repeat the request's settings (a Response
@@ -31,10 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-import orjson
-
 from proxy.adapters.base import StreamTranslator, UpstreamCall, Usage
-from proxy.adapters.sse import SSEBuffer
 from proxy.config_snapshot import ProviderEntry
 from proxy.guardrails import TextSlot
 
@@ -96,20 +93,23 @@ class Dialect(Protocol):
 
 
 class ChatFormStream:
-    """Base of the wrappers that turn OpenAI chunk SSE into a dialect's events.
+    """Base of the wrappers that turn OpenAI chunks into a dialect's events.
 
     The inner translator is the provider adapter's (or the passthrough of a local kind); it
-    keeps counting usage and telling whether the provider finished. Subclasses implement
-    :meth:`chunk` (one OpenAI chunk → events), :meth:`failure` (the inner translator's error
-    chunk → the dialect's error event), :meth:`finish` (events once the provider's stream is
-    over), :meth:`error_event` and :meth:`ending`. ``request`` is the client's body (redacted).
+    keeps counting usage and telling whether the provider finished, and hands its chunks over
+    as objects through its ``sink`` rather than as SSE text this wrapper would split and
+    parse again. Subclasses implement :meth:`chunk` (one OpenAI chunk → events),
+    :meth:`failure` (the inner translator's error chunk → the dialect's error event),
+    :meth:`finish` (events once the provider's stream is over), :meth:`error_event` and
+    :meth:`ending`. ``request`` is the client's body (redacted).
     """
 
     def __init__(self, inner: StreamTranslator, model: str, request: dict[str, Any]) -> None:
         self.inner = inner
         self.model = model
         self.request = request
-        self._events = SSEBuffer()
+        self._chunks: list[dict[str, Any]] = []
+        inner.sink = self._chunks
 
     @property
     def usage(self) -> Usage:
@@ -127,27 +127,27 @@ class ChatFormStream:
         return self.inner.spent()
 
     def feed(self, data: bytes) -> list[bytes]:
-        return self._translate(self.inner.feed(data))
+        self.inner.feed(data)
+        return self._translate()
 
     def close(self) -> list[bytes]:
-        out = self._translate([*self.inner.close(), b"\n\n"])
+        self.inner.close()
+        out = self._translate()
         if self.inner.error is None and self.complete:
             out.extend(self.finish())
         return out
 
-    def _translate(self, pieces: list[bytes]) -> list[bytes]:
+    def _translate(self) -> list[bytes]:
+        if not self._chunks:
+            return []
         out: list[bytes] = []
-        for _, payload in self._events.feed(b"".join(pieces)):
-            if not payload or payload.strip() == b"[DONE]":
-                continue
-            chunk = orjson.loads(payload)
-            if not isinstance(chunk, dict):
-                continue
+        for chunk in self._chunks:
             if "error" in chunk:
                 error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
                 out.extend(self.failure(error))
             else:
                 out.extend(self.chunk(chunk))
+        self._chunks.clear()
         return out
 
     def chunk(self, chunk: dict[str, Any]) -> list[bytes]:

@@ -74,6 +74,11 @@ CHAT_FORM_HANDLED: frozenset[str] = frozenset(
     {"model", "input", "instructions", "tools", "tool_choice", "max_output_tokens", "stream", "reasoning", "text"}
 )
 
+# Every name the chat form refuses, handles, drops or sends: any other one it cannot carry.
+CHAT_FORM_KNOWN: frozenset[str] = frozenset(
+    {*STATEFUL_FIELDS, *CHAT_FORM_REFUSED, *CHAT_FORM_SAME, *CHAT_FORM_DROPPED, *CHAT_FORM_HANDLED}
+)
+
 # Input item types the gateway reads; any other (hosted-tool calls and their outputs, item
 # references) is refused on every path: its text would reach the model unchecked.
 INPUT_ITEM_TYPES = frozenset({"message", "function_call", "function_call_output", "reasoning"})
@@ -83,6 +88,14 @@ TEXT_PART_TYPES = frozenset({"input_text", "output_text"})
 
 def unsupported(name: str, why: str) -> Exception:
     return invalid_request(f"'{name}' is not supported on /v1/responses: {why}", "unsupported_parameter")
+
+
+def _refused_check(body: Mapping[str, Any], refused: Mapping[str, str]) -> None:
+    """Refuses the first field of ``refused`` (in its order) that the client asked for."""
+    if body.keys() & refused.keys():
+        for name, why in refused.items():
+            if _set(body, name):
+                raise unsupported(name, why)
 
 
 def _set(body: Mapping[str, Any], name: str) -> bool:
@@ -117,9 +130,7 @@ def responses_body_check(body: Mapping[str, Any]) -> tuple[str, bool, int]:
     that the translation and the guardrails never meet a surprise.
     """
     model = model_of(body)
-    for name, why in STATEFUL_FIELDS.items():
-        if _set(body, name):
-            raise unsupported(name, why)
+    _refused_check(body, STATEFUL_FIELDS)
     value = body.get("input")
     if not (isinstance(value, str) and value) and not (isinstance(value, list) and value):
         raise invalid_request("'input' must be a non-empty string or a non-empty list of items", "invalid_input")
@@ -276,11 +287,9 @@ def responses_native_body(body: Mapping[str, Any], model: str) -> dict[str, Any]
 def responses_chat_body(body: Mapping[str, Any]) -> dict[str, Any]:
     """The chat completions body that asks for the same answer, for the provider kinds that
     have no Responses API. Refuses (``unsupported_parameter``) what it cannot carry."""
-    for name, why in CHAT_FORM_REFUSED.items():
-        if _set(body, name):
-            raise unsupported(name, why)
-    unknown = sorted(n for n in body if n not in CHAT_FORM_HANDLED | CHAT_FORM_DROPPED | set(CHAT_FORM_SAME))
-    unknown = [n for n in unknown if n not in STATEFUL_FIELDS and n not in CHAT_FORM_REFUSED and _set(body, n)]
+    _refused_check(body, CHAT_FORM_REFUSED)
+    # Set operations over the body's names: most bodies name none of these.
+    unknown = sorted(n for n in body.keys() - CHAT_FORM_KNOWN if _set(body, n))
     if unknown:
         raise unsupported(unknown[0], "the gateway cannot carry it to this provider kind")
     if body.get("truncation") not in (None, "disabled"):
@@ -491,7 +500,7 @@ def _echo(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _response(
-    body: Mapping[str, Any],
+    echo: Mapping[str, Any],
     *,
     response_id: str,
     created_at: int,
@@ -515,7 +524,7 @@ def _response(
         "model": model,
         "output": output,
         "usage": usage,
-        **_echo(body),
+        **echo,
     }
 
 
@@ -574,7 +583,7 @@ def responses_answer(completion: Mapping[str, Any], model: str, body: Mapping[st
         )
     created = completion.get("created")
     return _response(
-        body,
+        _echo(body),
         response_id=new_response_id(),
         created_at=created if isinstance(created, int) and not isinstance(created, bool) else int(time.time()),
         model=model,
@@ -651,6 +660,10 @@ class ResponsesChatStream(ChatFormStream):
         self._open_call: _Call | None = None
         self._chat_usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
+        # What every snapshot of the Response repeats of the request, read once.
+        self._echo = _echo(request)
+        # The open message's text delta event up to its text (see ``_text_delta``).
+        self._delta_head = b""
 
     def chunk(self, chunk: dict[str, Any]) -> list[bytes]:
         out: list[bytes] = []
@@ -723,7 +736,7 @@ class ResponsesChatStream(ChatFormStream):
             if item is not None:  # late fragments of a closed call still belong to it
                 item["arguments"] = "".join(call.arguments)
         return _response(
-            self.request,
+            self._echo,
             response_id=self.response_id,
             created_at=self._created_at,
             model=self.model,
@@ -737,8 +750,12 @@ class ResponsesChatStream(ChatFormStream):
         if self._started:
             return
         self._started = True
-        for kind in ("response.created", "response.in_progress"):
-            out.append(self._event({"type": kind, "response": self._snapshot("in_progress", None)}))
+        # Both events carry the same snapshot: encoded once, written as ``_event`` would.
+        snapshot = orjson.dumps(self._snapshot("in_progress", None))
+        for kind in (b"response.created", b"response.in_progress"):
+            head = b'event: %s\ndata: {"type":"%s","response":' % (kind, kind)
+            out.append(head + snapshot + b',"sequence_number":%d}\n\n' % self._sequence)
+            self._sequence += 1
 
     def _reserve(self) -> int:
         self._output.append(None)
@@ -755,9 +772,16 @@ class ResponsesChatStream(ChatFormStream):
             part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
             where = {"item_id": self._message_id, "output_index": self._message_index, "content_index": 0}
             out.append(self._event({"type": "response.content_part.added", **where, "part": part}))
+            self._delta_head = (
+                b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":'
+                + orjson.dumps(self._message_id)
+                + b',"output_index":%d,"content_index":0,"delta":' % self._message_index
+            )
         self._text.append(text)
-        where = {"item_id": self._message_id, "output_index": self._message_index, "content_index": 0}
-        out.append(self._event({"type": "response.output_text.delta", **where, "delta": text, "logprobs": []}))
+        # One event a chunk: written without building its objects, as ``_event`` would write
+        # {"type", "item_id", "output_index", "content_index", "delta", "logprobs"}.
+        out.append(self._delta_head + orjson.dumps(text) + b',"logprobs":[],"sequence_number":%d}\n\n' % self._sequence)
+        self._sequence += 1
 
     def _message_close(self, out: list[bytes]) -> None:
         if self._message_id is None:

@@ -40,7 +40,7 @@ def test_it_makes_ids_that_do_not_repeat():
 
 def test_it_draws_random_base62_text_of_the_asked_length_evenly():
     """Secrets and answer ids: every character of the alphabet, each about as often (a chi-square
-    test at a 1-in-a-million false alarm), from one draw of the operating system's generator."""
+    test at a 1-in-a-million false alarm), from the operating system's generator."""
     draws = [random_base62(24) for _ in range(20_000)]
     assert {len(text) for text in draws} == {24}
     counts = collections.Counter("".join(draws))
