@@ -133,7 +133,7 @@ def _record(
 
 def demo_history_create(
     *, tenant_id: str, app_id: str, agent_id: str, key_id: str, provider_id: str, policy_ids: list[str],
-    now: datetime, days: int = 7,
+    now: datetime, days: int = 7, seed: int = 7,
 ) -> DemoHistory:  # fmt: skip
     """Write, seal and roll up ``days`` of synthetic traffic for the tenant; returns the counts."""
     prices = [
@@ -142,7 +142,7 @@ def demo_history_create(
     ]
     records = demo_records(
         tenant_id=tenant_id, app_id=app_id, agent_id=agent_id, key_id=key_id, provider_id=provider_id,
-        policy_ids=policy_ids, prices=prices, now=now, days=days,
+        policy_ids=policy_ids, prices=prices, now=now, days=days, seed=seed,
     )  # fmt: skip
     records_insert(records)
     sealed = 0
