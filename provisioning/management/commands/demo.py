@@ -89,6 +89,7 @@ class Command(BaseCommand):
         for old in Key.objects.for_tenant(tenant.id).filter(name=DEMO_KEY_NAME).exclude(revoked_at__lte=now):
             key_revoke(key=old, actor=SYSTEM)
         key, agent_secret = key_create(agent=agent, actor=SYSTEM, name=DEMO_KEY_NAME)
+        history_line = None
         if history and created:
             policy = policy_create(
                 tenant_id=tenant.id, actor=SYSTEM, name="Demo limits", tenant_wide=True, requests_per_minute=600,
@@ -98,13 +99,15 @@ class Command(BaseCommand):
                 tenant_id=tenant.id, app_id=app.id, agent_id=agent.id, key_id=key.id, provider_id=provider.id,
                 policy_ids=[policy.id], now=timezone.now(),
             )  # fmt: skip
-            self.stdout.write(f"  history    {written.records:,} synthetic requests over 7 days, sealed into the chain")
+            history_line = f"  history    {written.records:,} synthetic requests over 7 days, sealed into the chain"
         elif history:
-            self.stdout.write("  history    skipped: the demo tenant already existed (it is written only once)")
+            history_line = "  history    skipped: the demo tenant already existed (it is written only once)"
 
         base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS(f"aidgate demo ready at {base}"))
         self.stdout.write(f"  tenant     {tenant.id}   app {app.slug} ({app.id})   agent {agent.id}")
+        if history_line:
+            self.stdout.write(history_line)
         self.stdout.write(f"  org key    {org_secret}")
         self.stdout.write(f"  agent key  {agent_secret}")
         if settings.DEBUG:
