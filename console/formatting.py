@@ -30,6 +30,12 @@ def number_text(value: object, decimals: int = 0) -> str:
     return f"{number:,.{decimals}f}"
 
 
+def exact_number_text(value: object) -> str:
+    """Every digit recorded, grouped: ``1234.567`` -> ``1,234.567`` (a record's own values)."""
+    number = _number(value)
+    return DASH if number is None else f"{number:,}"
+
+
 def usd_text(value: object) -> str:
     """An estimated cost in USD: ``$1,234.56``; below a dollar four decimals (``$0.0042``),
     where two would round most per-request costs to zero; zero as ``$0.00``."""

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from console.access import ConsoleRequest, console_context, console_page
+from console.formatting import exact_number_text
 from console.selectors import (
     STATUS_CLASSES,
     LogBrowserFilters,
@@ -39,6 +40,10 @@ RECORD_FIELDS = [
     "status_code", "error_code", "error_reason", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms",
     "upstream_latency_ms", "client_ip", "user_agent", "policy_ids", "fail_open",
 ]  # fmt: skip
+
+
+# Shown with thousands separators, every recorded digit kept (a record page shows what was recorded).
+GROUPED_FIELDS = frozenset({"prompt_tokens", "completion_tokens", "latency_ms", "upstream_latency_ms", "cost_usd"})
 
 
 class StatusField(forms.CharField):
@@ -159,9 +164,11 @@ def _pretty(body: str | None) -> str | None:
     return "\n".join(lines)
 
 
-def _display(value: Any) -> str:
+def _display(value: Any, name: str = "") -> str:
     if value is None:
         return "—"
+    if name in GROUPED_FIELDS:
+        return exact_number_text(value)
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
@@ -182,7 +189,7 @@ def log_detail_view(request: ConsoleRequest, request_id: str) -> TemplateRespons
         "title": f"Request {record.id}",
         "console_section": "logs",
         "record": record,
-        "fields": [(name, _display(getattr(record, name)), names.get(name)) for name in RECORD_FIELDS],
+        "fields": [(name, _display(getattr(record, name), name), names.get(name)) for name in RECORD_FIELDS],
         "request_body": _pretty(record.request_body),
         "response_body": _pretty(record.response_body),
         "sealed": record.sealed_at is not None,

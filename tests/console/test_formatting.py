@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.template import Context, Template
 
-from console.formatting import ms_text, number_text, percent_text, usd_text
+from console.formatting import exact_number_text, ms_text, number_text, percent_text, usd_text
 
 
 def test_it_groups_thousands():
@@ -36,3 +36,9 @@ def test_it_writes_latencies_and_shares():
 def test_the_template_filters_say_the_same():
     template = Template("{% load console_format %}{{ n|number }} {{ c|usd }} {{ l|ms }}")
     assert template.render(Context({"n": 796713, "c": Decimal("12.3456"), "l": 999})) == "796,713 $12.35 999 ms"
+
+
+def test_a_records_own_values_keep_every_digit():
+    assert exact_number_text(1234.567) == "1,234.567"
+    assert exact_number_text(Decimal("0.00012345")) == "0.00012345"
+    assert exact_number_text(796713) == "796,713"
