@@ -21,7 +21,7 @@ run serve check screenshots: export DEBUG := true
 
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo --port $(PORT)
+	$(PY) manage.py demo --history --port $(PORT)
 	$(PY) -m uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --loop uvloop --http httptools --no-access-log
 
 serve: $(STAMP)

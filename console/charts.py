@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from console.formatting import number_text
+
 # About the width a chart gets on the page, so 11-12px text stays readable when scaled.
 WIDTH = 560
 COLUMN_HEIGHT = 220
@@ -73,7 +75,7 @@ def _shorten(label: str) -> str:
 
 
 def column_chart(
-    *, name: str, labels: list[str], series: list[Series], value_text: Callable[[float], str] = compact_number
+    *, name: str, labels: list[str], series: list[Series], value_text: Callable[[float], str] = number_text
 ) -> Chart:
     """Stacked columns, one per label (a time bucket), the series stacked bottom up."""
     count = len(labels)
@@ -132,7 +134,7 @@ def bar_list(
     name: str,
     items: list[tuple[str, float]],
     css_class: str = "bar-primary",
-    value_text: Callable[[float], str] = compact_number,
+    value_text: Callable[[float], str] = number_text,
 ) -> Chart:
     """Horizontal bars, one per item (label, value), in the order given."""
     top = max((value for _, value in items), default=0) or 1
@@ -158,3 +160,86 @@ def bar_list(
     parts.append("</svg>")
     total = sum(v for _, v in items)
     return Chart(name, mark_safe("".join(parts)), [], total)  # noqa: S308
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a line chart; ``None`` is a bucket without data (the line breaks there)."""
+
+    name: str
+    css_class: str
+    values: list[float | None]
+
+
+def _runs(points: list[tuple[float, float] | None]) -> list[list[tuple[float, float]]]:
+    """The unbroken stretches of a line: a bucket without data ends one."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for point in points:
+        if point is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append(point)
+    return [run for run in runs if run]
+
+
+def line_chart(
+    *, name: str, labels: list[str], lines: list[Line], value_text: Callable[[float], str] = number_text
+) -> Chart:
+    """Lines over time buckets (latency percentiles): one point per bucket that has data.
+
+    A bucket without requests has no latency, so the line breaks there rather than dropping
+    to zero; a lone point is drawn as a dot.
+    """
+    count = len(labels)
+    present = [v for line in lines for v in line.values if v is not None]
+    top = nice_ceiling(max(present, default=0))
+    plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    plot_height = COLUMN_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+    slot = plot_width / max(count, 1)
+
+    def point(i: int, value: float | None) -> tuple[float, float] | None:
+        if value is None:
+            return None
+        return MARGIN_LEFT + slot * i + slot / 2, MARGIN_TOP + plot_height - plot_height * value / top
+
+    parts = [
+        f'<svg class="console-chart console-lines" data-chart="{escape(name)}" data-points="{len(present)}" '
+        f'viewBox="0 0 {WIDTH} {COLUMN_HEIGHT}" role="img" aria-label="{escape(name)}" '
+        f'preserveAspectRatio="xMidYMid meet">'
+    ]
+    for step in range(5):
+        value = top * step / 4
+        y = MARGIN_TOP + plot_height - plot_height * step / 4
+        parts.append(
+            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{compact_number(value)}</text>'
+        )
+    for line in lines:
+        points = [point(i, v) for i, v in enumerate(line.values)]
+        for run in _runs(points):
+            if len(run) == 1:
+                x, y = run[0]
+                parts.append(f'<circle class="{escape(line.css_class)}" cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>')
+            else:
+                coordinates = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+                parts.append(f'<polyline class="{escape(line.css_class)}" points="{coordinates}"/>')
+    every = max(1, math.ceil(count / MAX_X_LABELS))
+    for i, label in enumerate(labels):
+        values = [line.values[i] for line in lines]
+        texts = ["no requests" if v is None else value_text(v) for v in values]
+        tip = "; ".join(f"{line.name}: {text}" for line, text in zip(lines, texts, strict=True))
+        data = " ".join("-" if v is None else f"{v:g}" for v in values)
+        parts.append(
+            f'<g class="bucket" data-label="{escape(label)}" data-values="{data}">'
+            f"<title>{escape(label)}: {escape(tip)}</title>"
+            f'<rect class="hover" x="{MARGIN_LEFT + slot * i:.1f}" y="{MARGIN_TOP}" '
+            f'width="{slot:.1f}" height="{plot_height}"/></g>'
+        )
+        if i % every == 0:
+            parts.append(
+                f'<text class="axis" x="{MARGIN_LEFT + slot * i + slot / 2:.1f}" y="{COLUMN_HEIGHT - 8}" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+    parts.append("</svg>")
+    return Chart(name, mark_safe("".join(parts)), [(line.name, line.css_class) for line in lines], len(present))  # noqa: S308

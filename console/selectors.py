@@ -61,6 +61,17 @@ class LogBrowserFilters:
     status_class: str | None = None
 
 
+def log_browser_records(*, tenant_id: str, filters: LogBrowserFilters) -> QuerySet[RequestLog]:
+    """The tenant's records the log browser's filters select, newest first (its pages and its export)."""
+    records = log_list(tenant_id=tenant_id, filters=filters.base)
+    if filters.reason:
+        records = records.filter(error_reason=filters.reason)
+    if filters.status_class in STATUS_CLASSES:
+        low, high = STATUS_CLASSES[filters.status_class]
+        records = records.filter(status_code__gte=low, status_code__lt=high)
+    return records
+
+
 def log_page(
     *, tenant_id: str, filters: LogBrowserFilters, after: str | None, limit: int
 ) -> tuple[list[RequestLog], bool]:
@@ -68,12 +79,7 @@ def log_page(
 
     Keyset pagination: the table grows without bound, so pages never count or offset.
     """
-    records = log_list(tenant_id=tenant_id, filters=filters.base)
-    if filters.reason:
-        records = records.filter(error_reason=filters.reason)
-    if filters.status_class in STATUS_CLASSES:
-        low, high = STATUS_CLASSES[filters.status_class]
-        records = records.filter(status_code__gte=low, status_code__lt=high)
+    records = log_browser_records(tenant_id=tenant_id, filters=filters)
     if after:
         anchor = _records(tenant_id).filter(pk=after).values("created_at", "id").first()
         if anchor is not None:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("conversations/", activity.conversation_list_view, name="conversations"),
     path("conversation/", activity.conversation_detail_view, name="conversation"),
     path("logs/", logs.log_list_view, name="logs"),
+    path("logs/export/", logs.log_export_view, name="logs-export"),
     path("logs/<str:request_id>/", logs.log_detail_view, name="log"),
     path("playground/", playground.playground_view, name="playground"),
     path("reports/", reports.report_list_view, name="reports"),

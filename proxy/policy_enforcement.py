@@ -102,12 +102,15 @@ def _period(budget: Budget, now: float, *, monthly: bool) -> tuple[str, int]:
     request showed in the event loop's profile (docs/performance.md → Decisions)."""
     cached = _periods.get((budget.timezone, monthly))
     if cached is None or not cached[1] <= now < cached[2]:
-        cached = _periods[(budget.timezone, monthly)] = _period_bounds(budget.timezone, now, monthly=monthly)
+        cached = _periods[(budget.timezone, monthly)] = period_bounds(budget.timezone, now, monthly=monthly)
     label, _, end = cached
     return label, max(1000, int((end - now) * 1000))
 
 
-def _period_bounds(timezone: str, now: float, *, monthly: bool) -> tuple[str, float, float]:
+def period_bounds(timezone: str, now: float, *, monthly: bool) -> tuple[str, float, float]:
+    """The budget period holding ``now``: its label, start and end (Unix seconds), in ``timezone``.
+
+    The console's budget bars (console/limit_usage.py) count the same period."""
     local = datetime.fromtimestamp(now, zoneinfo.ZoneInfo(timezone))
     if monthly:
         label = local.strftime("%Y-%m")

@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: the console's runserver (which refuses, pointing at `make run`)
+    # must win over staticfiles' own.
+    "console",
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
@@ -87,7 +90,6 @@ INSTALLED_APPS = [
     "proxy",
     "forensics",
     "analytics",
-    "console",
 ]
 
 MIDDLEWARE = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.template.response import TemplateResponse
@@ -19,7 +18,9 @@ from analytics.buckets import day_floor, hour_floor
 from analytics.selectors import usage_summary
 from analytics.usage_totals import UsageTotals
 from console.access import ConsoleRequest, console_context, console_page
-from console.charts import Series, bar_list, column_chart
+from console.charts import Line, Series, bar_list, column_chart, line_chart
+from console.formatting import ms_text, usd_text
+from console.limit_usage import limit_use_list
 from console.selectors import agent_names, conversation_counts, refusal_breakdown
 
 TOP = 8
@@ -62,10 +63,6 @@ def period_of(raw: str | None) -> Period:
     return PERIODS.get(raw or "", PERIODS[DEFAULT_PERIOD])
 
 
-def _money(value: Decimal | float) -> str:
-    return f"${float(value):,.4f}" if value and abs(value) < 1 else f"${float(value):,.2f}"
-
-
 def _top(tenant_id: str, since: datetime, until: datetime, group_by: str) -> list[tuple[str | None, UsageTotals]]:
     # Only the top few are shown, so a tenant with more than 10,000 users still gets its page.
     summary = usage_summary(tenant_id=tenant_id, since=since, until=until, group_by=group_by, max_groups=None)
@@ -76,7 +73,8 @@ def _top(tenant_id: str, since: datetime, until: datetime, group_by: str) -> lis
 def dashboard_view(request: ConsoleRequest) -> TemplateResponse:
     tenant_id = request.console.tenant_id
     period = period_of(request.GET.get("period"))
-    since, until, starts = period.window(timezone.now())
+    now = timezone.now()
+    since, until, starts = period.window(now)
     over_time = usage_summary(tenant_id=tenant_id, since=since, until=until, group_by=period.group_by)
     by_key = {key: totals for _, key, totals in over_time.groups}
     buckets = [by_key.get(period.key_of(start), UsageTotals()) for start in starts]
@@ -101,8 +99,19 @@ def dashboard_view(request: ConsoleRequest) -> TemplateResponse:
     )
     cost_chart = column_chart(
         name="cost", labels=labels, series=[Series("cost (USD)", "bar-cost", [float(b.cost_usd) for b in buckets])],
-        value_text=_money,
+        value_text=usd_text,
     )  # fmt: skip
+    # Percentiles per bucket, from the same usage answer (exact histograms, never a mean of them).
+    bodies = [b.body() for b in buckets]
+    latency_chart = line_chart(
+        name="latency",
+        labels=labels,
+        lines=[
+            Line("p50", "line-p50", [b["latency_p50_ms"] for b in bodies]),
+            Line("p95", "line-p95", [b["latency_p95_ms"] for b in bodies]),
+        ],
+        value_text=ms_text,
+    )
 
     refusals = refusal_breakdown(tenant_id=tenant_id, since=since, until=until)
     refusal_chart = bar_list(
@@ -133,10 +142,12 @@ def dashboard_view(request: ConsoleRequest) -> TemplateResponse:
         "until": until,
         "totals": totals.body(),
         "latency_p99_ms": totals.latency.percentile(0.99),
-        "cost_text": _money(totals.cost_usd),
+        "cost_text": usd_text(totals.cost_usd),
         "requests_chart": requests_chart,
         "tokens_chart": tokens_chart,
         "cost_chart": cost_chart,
+        "latency_chart": latency_chart,
+        "limit_groups": limit_use_list(tenant_id=tenant_id, now=now),
         "refusal_chart": refusal_chart,
         "refusals": refusals,
         "users_chart": bar_list(name="top-users", items=labelled(top_users)),

@@ -7,19 +7,26 @@ import json
 from typing import Any
 
 from django import forms
-from django.http import Http404
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from console.access import ConsoleRequest, console_context, console_page
+from console.formatting import exact_number_text
 from console.selectors import (
     STATUS_CLASSES,
     LogBrowserFilters,
     agent_choices,
     agent_names,
     app_names,
+    log_browser_records,
     log_page,
     records_named,
 )
+from forensics.api.serializers import ExportFormat
+from forensics.api.views import EXPORT_CONTENT_TYPES, byte_batches, pulled_in_thread
+from forensics.export import export_csv, export_jsonl
 from forensics.models import RECORD_ENDPOINTS, RequestLog
 from forensics.sealing import audit_chain_verify
 from forensics.selectors import LogFilters, log_get
@@ -33,6 +40,10 @@ RECORD_FIELDS = [
     "status_code", "error_code", "error_reason", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms",
     "upstream_latency_ms", "client_ip", "user_agent", "policy_ids", "fail_open",
 ]  # fmt: skip
+
+
+# Shown with thousands separators, every recorded digit kept (a record page shows what was recorded).
+GROUPED_FIELDS = frozenset({"prompt_tokens", "completion_tokens", "latency_ms", "upstream_latency_ms", "cost_usd"})
 
 
 class StatusField(forms.CharField):
@@ -92,6 +103,7 @@ def log_list_view(request: ConsoleRequest) -> TemplateResponse:
         )
     query = request.GET.copy()
     query.pop("after", None)
+    export_query = query.urlencode()
     if has_more and records:
         query["after"] = records[-1].id
     context = {
@@ -101,8 +113,38 @@ def log_list_view(request: ConsoleRequest) -> TemplateResponse:
         "records": records_named(tenant_id=tenant_id, records=records),
         "next_query": query.urlencode() if has_more and records else None,
         "filtered": any(v for k, v in request.GET.items() if k not in ("after", "tenant")),
+        "export_query": export_query,
     }
     return TemplateResponse(request, "console/logs.html", console_context(request, **context))
+
+
+@console_page
+def log_export_view(request: ConsoleRequest) -> HttpResponse:
+    """The records the log browser's current filters select, as the API's export streams them
+    (``GET /v1/logs/export``: the same generators, JSONL with chain values and checkpoints, or CSV),
+    always within the console's tenant. The browser's extra filters (agent, reason, status class)
+    apply too, so the file holds what the page lists."""
+    tenant_id = request.console.tenant_id
+    form = LogFilterForm(request.GET, apps=app_names(tenant_id=tenant_id), agents=agent_choices(tenant_id=tenant_id))
+    raw_format = request.GET.get("format") or ExportFormat.CSV
+    if raw_format not in ExportFormat.values or not form.is_valid():
+        return HttpResponse("Correct the filters (or the format: csv or jsonl) and export again.", status=400,
+                            content_type="text/plain; charset=utf-8")  # fmt: skip
+    export_format = ExportFormat(raw_format)
+    filters = form.browser_filters()
+    records = log_browser_records(tenant_id=tenant_id, filters=filters)
+    if export_format == ExportFormat.CSV:
+        parts = export_csv(records, tenant_id=tenant_id)
+    else:
+        narrowed = filters.base.narrows or filters.reason is not None or filters.status_class is not None
+        parts = export_jsonl(records, tenant_id=tenant_id, complete=not narrowed)
+    chunks = byte_batches(parts)
+    body = pulled_in_thread(chunks) if isinstance(request, ASGIRequest) else chunks
+    response = StreamingHttpResponse(body, content_type=EXPORT_CONTENT_TYPES[export_format])
+    filename = f"aidgate-logs-{tenant_id}-{timezone.now():%Y%m%dT%H%M%SZ}.{export_format.value}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _pretty(body: str | None) -> str | None:
@@ -122,9 +164,11 @@ def _pretty(body: str | None) -> str | None:
     return "\n".join(lines)
 
 
-def _display(value: Any) -> str:
+def _display(value: Any, name: str = "") -> str:
     if value is None:
         return "—"
+    if name in GROUPED_FIELDS:
+        return exact_number_text(value)
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
@@ -145,7 +189,7 @@ def log_detail_view(request: ConsoleRequest, request_id: str) -> TemplateRespons
         "title": f"Request {record.id}",
         "console_section": "logs",
         "record": record,
-        "fields": [(name, _display(getattr(record, name)), names.get(name)) for name in RECORD_FIELDS],
+        "fields": [(name, _display(getattr(record, name), name), names.get(name)) for name in RECORD_FIELDS],
         "request_body": _pretty(record.request_body),
         "response_body": _pretty(record.response_body),
         "sealed": record.sealed_at is not None,

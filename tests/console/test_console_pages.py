@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -194,6 +195,18 @@ def test_it_shows_every_field_of_a_record_and_its_bodies_pretty_printed(owner_cl
     assert "Hi &lt;b&gt;" in html
     assert "data: [DONE]" in html
     assert 'data-chain="pending"' in html
+
+
+def test_a_records_numbers_have_separators_and_every_recorded_digit(owner_client, owned):
+    record = make_request_log(owned.tenant, owned.agent, prompt_tokens=796_713, latency_ms=1234.5,
+                              cost_usd=Decimal("1234.00012345"))  # fmt: skip
+    html = owner_client.get(url("log", record.id)).content.decode()
+
+    def shown(field: str) -> str:
+        return html.split(f'data-field="{field}"')[1].split("<code>")[1].split("</code>")[0]
+
+    assert (shown("prompt_tokens"), shown("latency_ms"), shown("cost_usd")) == ("796,713", "1,234.5", "1,234.00012345")
+    assert shown("status_code") == "200"
 
 
 def test_it_shows_the_chain_status_and_verifies_the_chain(owner_client, owned):

@@ -119,7 +119,9 @@ def test_it_never_shows_another_tenants_traffic(stranger_client, traffic, foreig
     html = stranger_client.get(DASHBOARD, {"tenant": traffic.tenant.pk, "period": "30d"}).content.decode()
     assert figure(html, "requests") == "1"  # the outsider's own world record only
     # (alice@example.com is in the outsider's own world record too.)
-    for secret in ("bob@example.com", "carol@example.com", "requests_per_minute", traffic.agent.name,
+    # The refusal reason as the refusals table links it: the outsider's own policy may name the
+    # same rule (requests_per_minute) in the limits table.
+    for secret in ("bob@example.com", "carol@example.com", "reason=requests_per_minute", traffic.agent.name,
                    traffic.tenant.name, "smart-default"):  # fmt: skip
         assert secret not in html
     assert 'id="console-tenant-select"' not in html  # staff get no tenant selector
@@ -151,3 +153,41 @@ def test_it_shows_the_top_users_of_a_tenant_with_more_than_10000_of_them(owner_c
 
     assert response.status_code == 200
     assert "user00000@example.com" in response.content.decode()
+
+
+def test_it_draws_latency_percentiles_per_bucket(owner_client, traffic):
+    html = owner_client.get(DASHBOARD).content.decode()
+    svg = html.split('data-chart="latency"')[1].split("</svg>")[0]
+    buckets = re.findall(r'<g class="bucket" data-label="[^"]+" data-values="([^"]+)"', svg)
+    assert len(buckets) == PERIODS["24h"].buckets
+    # The last hour holds every record of the fixture; the hours before it have no latency at all.
+    assert buckets[:-1] == ["- -"] * (len(buckets) - 1)
+    p50, p95 = (int(v) for v in buckets[-1].split())
+    assert p50 <= p95
+    assert "p95" in html.split('id="chart-latency"')[1].split("</section>")[0]
+
+
+def test_it_breaks_the_latency_line_where_a_bucket_has_no_requests(owner_client, owned):
+    make_request_log(owned.tenant, owned.agent, latency_ms=120, created_at=timezone.now() - timedelta(days=2))
+    html = owner_client.get(DASHBOARD, {"period": "7d"}).content.decode()
+    svg = html.split('data-chart="latency"')[1].split("</svg>")[0]
+    # Two days with requests, five without: two lone points per line, no line through the gap.
+    assert svg.count("<circle") == 4
+    assert "<polyline" not in svg
+
+
+def test_it_writes_numbers_with_thousands_separators(owner_client, owned):
+    make_request_log(owned.tenant, owned.agent, prompt_tokens=700_000, completion_tokens=96_705,
+                     cost_usd=Decimal("1234.5"), latency_ms=1_250)  # fmt: skip
+    RequestLog.objects.bulk_create(
+        RequestLog(id=new_id("req"), tenant_id=owned.tenant.id, created_at=timezone.now(), endpoint="chat",
+                   status_code=200, user="bulk@example.com", latency_ms=1.0)
+        for _ in range(1_094)
+    )  # fmt: skip
+    html = owner_client.get(DASHBOARD).content.decode()
+    assert figure(html, "requests") == "1,096"  # with the world's own record
+    assert figure(html, "tokens") == "796,713"
+    assert figure(html, "cost") == "$1,234.50"
+    top_users = html.split('id="top-users"')[1].split("</table>")[0]
+    assert '<td class="number">1,094</td>' in top_users
+    assert "$1,234.50" in top_users

@@ -1,29 +1,24 @@
-"""``make screenshots``: PNGs of the console (dashboard, playground, a log record) for docs/img/.
+"""``make screenshots``: PNGs of the console (dashboard, its latency chart and limit bars, the
+log browser, the playground, a log record) for docs/img/.
 
-Seeds a throwaway SQLite database with a demo tenant, a week of synthetic history (rows
-written straight into the record table, so the charts have a shape) and a few real requests
-through the gateway, then drives Debian's chromium against the live gateway, as the browser
-tests do. Usage: ``python -m tests.support.console_screenshots [OUTPUT_DIR]`` (default docs/img).
+Seeds a throwaway SQLite database with a demo tenant, a week of synthetic history (written,
+sealed and rolled up by ``provisioning.demo_history``, as ``manage.py demo --history``
+does), a policy with budgets, and a few real requests through the gateway, then drives
+Debian's chromium against the live gateway, as the browser tests do.
+Usage: ``python -m tests.support.console_screenshots [OUTPUT_DIR]`` (default docs/img).
 """
 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import sys
 import tempfile
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = ["alice@acme.example", "bob@acme.example", "chen@acme.example", "dana@acme.example", "eve@acme.example"]
-MODELS = [("smart-default", 6), ("fast", 3), ("mock-large", 1)]
-REFUSALS = [
-    (429, "rate_limited", "requests_per_minute"), (403, "forbidden", "model_not_allowed"),
-    (400, "guardrail_violation", "pii_detected"), (502, "upstream_error", "upstream_status"),
-]  # fmt: skip
 VIEWPORT = {"width": 1440, "height": 1000}
 
 
@@ -37,7 +32,7 @@ def _environment(database: Path) -> None:
 
 
 def _seed() -> dict:
-    from apps.services import app_create
+    from apps.services import app_create, policy_create
     from core.actors import SYSTEM
     from identity.services import agent_create
     from keys.services import key_create
@@ -60,45 +55,31 @@ def _seed() -> dict:
     price = ModelPrice.objects.for_tenant(tenant.id).get(model_pattern="mock-*")
     price_update(price=price, actor=SYSTEM, data={"input_per_million_usd": Decimal("2.5"),
                                                   "output_per_million_usd": Decimal("10")})  # fmt: skip
-    keys = [key_create(agent=agent, actor=SYSTEM, name="demo")[1] for agent in agents]
+    created = [key_create(agent=agent, actor=SYSTEM, name="demo") for agent in agents]
+    policy = policy_create(
+        tenant_id=tenant.id, actor=SYSTEM, name="Acme limits", tenant_wide=True, requests_per_minute=300,
+        daily_token_budget=1_500_000, user_daily_token_budget=250_000,
+    )  # fmt: skip
     admin = membership_create(tenant=tenant, email="admin@acme.example", actor=SYSTEM, role="admin").user
     admin.set_password("pw")
     admin.save()
-    return {"tenant": tenant, "app": app, "agents": agents, "keys": keys, "admin": admin}
+    return {
+        "tenant": tenant, "app": app, "agents": agents, "keys": [secret for _, secret in created],
+        "key_objects": [key for key, _ in created], "provider": provider, "policy": policy, "admin": admin,
+    }  # fmt: skip
 
 
-def _history(world: dict, days: int = 7) -> None:
-    """A week of plausible traffic: busier in working hours, a few refusals and failures."""
+def _history(world: dict) -> None:
+    """A week of plausible traffic per agent, through the record writer's insert and the sealer."""
     from django.utils import timezone
 
-    from core.ids import new_id
-    from forensics.models import RequestLog
+    from provisioning.demo_history import demo_history_create
 
-    rng = random.Random(7)
-    now = timezone.now()
-    rows = []
-    for hours_ago in range(days * 24, 0, -1):
-        moment = now - timedelta(hours=hours_ago)
-        busy = 9 <= moment.hour <= 18
-        for _ in range(rng.randint(6, 22) if busy else rng.randint(0, 5)):
-            status, code, reason = (200, None, None)
-            if rng.random() < 0.07:
-                status, code, reason = rng.choice(REFUSALS)
-            model = rng.choices([m for m, _ in MODELS], weights=[w for _, w in MODELS])[0]
-            prompt, completion = (rng.randint(40, 900), rng.randint(20, 600)) if status == 200 else (0, 0)
-            user = rng.choice(USERS)
-            rows.append(RequestLog(
-                id=new_id("req"), tenant_id=world["tenant"].id, app_id=world["app"].id,
-                created_at=moment + timedelta(seconds=rng.randint(0, 3599)),
-                agent_id=rng.choice(world["agents"]).id, credential="key", user=user, identity_source="header",
-                conversation_id=f"{user.split('@')[0]}-{moment:%m%d}-{rng.randint(1, 3)}", endpoint="chat",
-                model_requested=model, model_resolved="mock-1" if model == "smart-default" else "mock-mini",
-                status_code=status, error_code=code, error_reason=reason, prompt_tokens=prompt,
-                completion_tokens=completion,
-                cost_usd=(Decimal(prompt) * Decimal("2.5") + Decimal(completion) * 10) / 1_000_000,
-                latency_ms=rng.lognormvariate(5.5, 0.5), stream=rng.random() < 0.5,
-            ))  # fmt: skip
-    RequestLog.objects.bulk_create(rows, batch_size=500)
+    for seed, (agent, key) in enumerate(zip(world["agents"], world["key_objects"], strict=True), start=7):
+        demo_history_create(
+            tenant_id=world["tenant"].id, app_id=world["app"].id, agent_id=agent.id, key_id=key.id,
+            provider_id=world["provider"].id, policy_ids=[world["policy"].id], now=timezone.now(), seed=seed,
+        )  # fmt: skip
 
 
 def _live_traffic(url: str, world: dict) -> None:
@@ -125,6 +106,15 @@ def _shoot(url: str, world: dict, out: Path) -> list[Path]:
         page.goto("/admin/console/?period=7d")
         shots.append(out / "console-dashboard.png")
         page.screenshot(path=str(shots[-1]), full_page=True)
+        page.locator("#chart-latency").scroll_into_view_if_needed()
+        shots.append(out / "console-latency.png")
+        page.locator("#chart-latency").screenshot(path=str(shots[-1]))
+        shots.append(out / "console-limits.png")
+        page.locator("#limits").screenshot(path=str(shots[-1]))
+
+        page.goto("/admin/console/logs/?status=errors")
+        shots.append(out / "console-log-browser.png")
+        page.screenshot(path=str(shots[-1]))
 
         page.goto("/admin/console/playground/")
         page.select_option("#pg-agent", world["agents"][0].id)

@@ -2,6 +2,11 @@
 
 Safe to run again: the tenant, app, agent, provider and alias are reused, and fresh demo
 keys replace the previous ones (their secrets were shown once and cannot be printed again).
+
+``--history`` also writes a week of synthetic traffic (provisioning/demo_history.py) and a
+"Demo limits" policy, but only in the run that creates the demo tenant: a second run would
+put a second week on top of the first, and would do so in a chain real requests may have
+extended since.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.models import App
-from apps.services import app_create
+from apps.services import app_create, policy_create
 from core.actors import SYSTEM
 from identity.models import Agent, AgentStatus
 from identity.services import agent_create, agent_update
@@ -23,6 +28,7 @@ from keys.models import Key, OrgKey
 from keys.services import key_create, key_revoke, org_key_create, org_key_revoke
 from providers.models import Alias, Provider
 from providers.services import alias_create, provider_create
+from provisioning.demo_history import demo_history_create
 from provisioning.services import tenant_create
 from tenants.models import Membership, Tenant
 
@@ -37,10 +43,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument(
+            "--history",
+            action="store_true",
+            help="when this run creates the demo tenant, also write a week of synthetic traffic (sealed, rolled up)",
+        )
 
     @transaction.atomic
-    def handle(self, *args, port: int, host: str, **options) -> None:
+    def handle(self, *args, port: int, host: str, history: bool = False, **options) -> None:
         tenant = Tenant.objects.filter(name=DEMO_TENANT).order_by("created_at").first()
+        created = tenant is None
         if tenant is None:
             tenant, _, _ = tenant_create(name=DEMO_TENANT)
         app = App.objects.filter(slug=DEMO_SLUG, tenant=tenant).first() or app_create(
@@ -76,11 +88,26 @@ class Command(BaseCommand):
             org_key_revoke(org_key=old, actor=SYSTEM)
         for old in Key.objects.for_tenant(tenant.id).filter(name=DEMO_KEY_NAME).exclude(revoked_at__lte=now):
             key_revoke(key=old, actor=SYSTEM)
-        _, agent_secret = key_create(agent=agent, actor=SYSTEM, name=DEMO_KEY_NAME)
+        key, agent_secret = key_create(agent=agent, actor=SYSTEM, name=DEMO_KEY_NAME)
+        history_line = None
+        if history and created:
+            policy = policy_create(
+                tenant_id=tenant.id, actor=SYSTEM, name="Demo limits", tenant_wide=True, requests_per_minute=600,
+                daily_token_budget=2_000_000, monthly_token_budget=40_000_000, user_daily_token_budget=400_000,
+            )  # fmt: skip
+            written = demo_history_create(
+                tenant_id=tenant.id, app_id=app.id, agent_id=agent.id, key_id=key.id, provider_id=provider.id,
+                policy_ids=[policy.id], now=timezone.now(),
+            )  # fmt: skip
+            history_line = f"  history    {written.records:,} synthetic requests over 7 days, sealed into the chain"
+        elif history:
+            history_line = "  history    skipped: the demo tenant already existed (it is written only once)"
 
         base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS(f"aidgate demo ready at {base}"))
         self.stdout.write(f"  tenant     {tenant.id}   app {app.slug} ({app.id})   agent {agent.id}")
+        if history_line:
+            self.stdout.write(history_line)
         self.stdout.write(f"  org key    {org_secret}")
         self.stdout.write(f"  agent key  {agent_secret}")
         if settings.DEBUG:
