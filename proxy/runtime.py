@@ -21,6 +21,7 @@ from proxy.config_cache import (
 )
 from proxy.jwt_verification import TokenVerifier
 from proxy.limit_store import limit_store_for
+from proxy.metrics import RecordQueueSampler
 from proxy.redis_pipe import RedisPipe
 from proxy.unauthenticated_records import UnauthenticatedRecordBudget
 from proxy.upstream import UpstreamClient
@@ -84,6 +85,7 @@ class GatewayRuntime:
         self.limits = limit_store_for(self.limit_pipe)
         self.last_use = LastUseRecorder(self.db, settings.KEY_LAST_USED_RESOLUTION_SECONDS)
         self.records = RecordWriter(record_sink_for(self.db))
+        self.record_queue = RecordQueueSampler(self.records)
         self.max_request_bytes: int = settings.MAX_REQUEST_BYTES
         self.unauthenticated_records = UnauthenticatedRecordBudget(
             self.redis, settings.UNAUTHENTICATED_RECORDS_PER_MINUTE
@@ -91,6 +93,7 @@ class GatewayRuntime:
 
     async def close(self) -> None:
         self.config_poller.stop()
+        self.record_queue.stop()
         await self.upstream.close()
         await self.records.close()
         if self.redis is not None:

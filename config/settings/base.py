@@ -241,6 +241,12 @@ AUDIT_SEAL_INTERVAL_SECONDS: float = env.float("AUDIT_SEAL_INTERVAL_SECONDS", de
 AUDIT_RECORD_FSYNC: bool = env.bool("AUDIT_RECORD_FSYNC", default=False)
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
+# GET /metrics (SPEC 8): with a token set, only "Authorization: Bearer <token>" reads it.
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+# Where every gateway process of a host writes its metric values, so that a scrape of any of
+# them sums them all (prometheus-client reads the same variable; config/gunicorn.py sets it
+# to a private directory when it is unset). Empty: each process counts for itself.
+PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
