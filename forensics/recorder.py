@@ -20,6 +20,7 @@ Decisions).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -273,7 +274,8 @@ class RecordWriter:
         future = loop.create_future()
         self._pending.append((record, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+            # The batch is every caller's: its lines name none of them (core/log_json.py).
+            self._flusher = loop.create_task(self._flush(), context=contextvars.Context())
         return future
 
     async def write(self, record: dict[str, Any]) -> None:

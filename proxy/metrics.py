@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -131,7 +132,7 @@ class RecordQueueSampler:
 
     def ensure_started(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), context=None)
+            self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
 
     def stop(self) -> None:
         if self._task is not None:
