@@ -463,6 +463,8 @@ async def _record(ctx: RequestContext, runtime: GatewayRuntime) -> bool:
     ctx.recorded = True
     written = runtime.records.submit(record_of(ctx))
     request_count(ctx)
+    if runtime.tracer is not None:
+        runtime.tracer.request_span(ctx)
     await _finalize(ctx)
     try:
         await written

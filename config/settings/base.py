@@ -247,6 +247,10 @@ METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
 # them sums them all (prometheus-client reads the same variable; config/gunicorn.py sets it
 # to a private directory when it is unset). Empty: each process counts for itself.
 PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# Set: one span per proxied request to this OpenTelemetry collector over OTLP/HTTP (needs the
+# "otel" extra; the SDK reads this and its other OTEL_* variables itself). Unset: no traces,
+# and the OpenTelemetry packages are never imported.
+OTEL_EXPORTER_OTLP_ENDPOINT: str = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
 # text (the default): plain lines; json: one JSON object a line, with the ids of the request
 # a line is about (core/log_json.py), the servers' own lines included.
 LOG_FORMAT: str = env.str("LOG_FORMAT", default="text").lower()
