@@ -79,5 +79,5 @@ class ProxyApplication:
             return
         runtime = self.runtime
         runtime.config_poller.ensure_started()
-        runtime.record_queue.ensure_started()
+        runtime.metrics.ensure_started()
         await request_handle(ctx, receive, send, runtime)

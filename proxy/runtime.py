@@ -21,7 +21,7 @@ from proxy.config_cache import (
 )
 from proxy.jwt_verification import TokenVerifier
 from proxy.limit_store import limit_store_for
-from proxy.metrics import RecordQueueSampler
+from proxy.metrics import MetricsFlusher
 from proxy.redis_pipe import RedisPipe
 from proxy.tracing import tracer_from_settings
 from proxy.unauthenticated_records import UnauthenticatedRecordBudget
@@ -86,7 +86,7 @@ class GatewayRuntime:
         self.limits = limit_store_for(self.limit_pipe)
         self.last_use = LastUseRecorder(self.db, settings.KEY_LAST_USED_RESOLUTION_SECONDS)
         self.records = RecordWriter(record_sink_for(self.db))
-        self.record_queue = RecordQueueSampler(self.records)
+        self.metrics = MetricsFlusher(self.records)
         self.tracer = tracer_from_settings(settings.OTEL_EXPORTER_OTLP_ENDPOINT)
         self.max_request_bytes: int = settings.MAX_REQUEST_BYTES
         self.unauthenticated_records = UnauthenticatedRecordBudget(
@@ -95,7 +95,7 @@ class GatewayRuntime:
 
     async def close(self) -> None:
         self.config_poller.stop()
-        self.record_queue.stop()
+        self.metrics.stop()
         await self.upstream.close()
         await self.records.close()
         if self.tracer is not None:

@@ -66,6 +66,11 @@ def tenant_secret(transactional_db):
     return tenant.id, secret
 
 
+def scrape(server: Gunicorn) -> httpx.Response:
+    # A worker's first request builds its runtime; on a busy 2-core host that takes seconds.
+    return httpx.get(server.url + "/metrics", timeout=30)
+
+
 def samples(text: str) -> list:
     return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
@@ -117,6 +122,16 @@ def load(url: str, secret: str, *, clients: int = 6, each: int = 6) -> None:
         thread.join(60)
 
 
+def flushed(server: Gunicorn, tenant_id: str) -> str:
+    """A scrape once it counts every record: a process writes its counts out every second."""
+    expected = records_by_labels(tenant_id)
+    deadline = time.monotonic() + 10
+    while (text := scrape(server).text) and requests_by_labels(text, tenant_id) != expected:
+        assert time.monotonic() < deadline, (requests_by_labels(text, tenant_id), expected)
+        time.sleep(0.2)
+    return text
+
+
 def pids_with(metrics_dir: Path, prefix: str) -> set[int]:
     return {int(path.stem.rsplit("_", 1)[1]) for path in metrics_dir.glob(f"{prefix}_*.db")}
 
@@ -135,10 +150,10 @@ def test_it_counts_exactly_what_the_records_say_summed_over_two_workers(gunicorn
     tenant_id, secret = tenant_secret
     loaded_on_both_workers(server, metrics_dir, secret)
 
-    response = httpx.get(server.url + "/metrics", timeout=10)
+    response = scrape(server)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
-    text = response.text
+    text = flushed(server, tenant_id)
     expected = records_by_labels(tenant_id)
     assert expected[("chat", 404, "model_not_found")] > 0
     assert expected[("chat", 400, "invalid_request")] > 0
@@ -156,16 +171,16 @@ def test_it_counts_exactly_what_the_records_say_summed_over_two_workers(gunicorn
     assert value_of(text, "aidgate_record_writer_queue") == 0
     # Whichever worker answers the scrape, it is the same sum.
     for _ in range(4):
-        assert requests_by_labels(httpx.get(server.url + "/metrics", timeout=10).text, tenant_id) == expected
+        assert requests_by_labels(scrape(server).text, tenant_id) == expected
 
 
 def test_it_reports_the_age_of_the_last_seal(gunicorn, tenant_secret):
     server, _ = gunicorn
     _, secret = tenant_secret
-    assert "aidgate_audit_seconds_since_last_seal" not in httpx.get(server.url + "/metrics", timeout=10).text
+    assert "aidgate_audit_seconds_since_last_seal" not in scrape(server).text
     load(server.url, secret, clients=1, each=1)
     assert audit_seal_all() == 1
-    age = value_of(httpx.get(server.url + "/metrics", timeout=10).text, "aidgate_audit_seconds_since_last_seal")
+    age = value_of(scrape(server).text, "aidgate_audit_seconds_since_last_seal")
     assert 0 <= age < 30
 
 
@@ -173,6 +188,7 @@ def test_it_drops_a_dead_workers_gauges_and_keeps_its_counts(gunicorn, tenant_se
     server, metrics_dir = gunicorn
     tenant_id, secret = tenant_secret
     loaded_on_both_workers(server, metrics_dir, secret)
+    flushed(server, tenant_id)  # what the victim counted is written out
     victim = server.worker_pids()[0]
     assert victim in pids_with(metrics_dir, "gauge_livesum")
     os.kill(victim, signal.SIGKILL)
@@ -185,7 +201,7 @@ def test_it_drops_a_dead_workers_gauges_and_keeps_its_counts(gunicorn, tenant_se
         assert time.monotonic() < deadline, "the dead worker's live gauge file is still there"
         time.sleep(0.1)
     assert victim in pids_with(metrics_dir, "counter")
-    text = httpx.get(server.url + "/metrics", timeout=10).text
+    text = scrape(server).text
     assert requests_by_labels(text, tenant_id) == records_by_labels(tenant_id)
 
 
@@ -214,7 +230,7 @@ def test_it_answers_only_the_metrics_token_when_one_is_set(guarded_gateway):
 
 def test_it_is_open_without_a_token_and_answers_only_get(gunicorn):
     server, _ = gunicorn
-    assert httpx.get(server.url + "/metrics", timeout=10).status_code == 200
+    assert scrape(server).status_code == 200
     refused = httpx.post(server.url + "/metrics", timeout=10)
     assert refused.status_code == 405
     assert refused.json()["error"]["reason"] == "method_not_allowed"
