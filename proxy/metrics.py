@@ -8,8 +8,8 @@ directory, as under ``make run``'s single process, the values live in this proce
 A request only adds to plain counters of its label set in this process
 (:func:`request_count`: a dictionary lookup and a few additions); once a second, off the
 request path, :class:`MetricsFlusher` writes what accumulated into prometheus-client's values
-(a lock and a file write each, which per request cost about 5% of a request's instructions:
-``docs/performance.md`` → Decisions). So a scrape sees a request at most a second after its
+(a lock and a file write each: too much to pay per request, ``docs/performance.md`` →
+Decisions). So a scrape sees a request at most a second after its
 answer, and a worker killed outright loses at most its last second of counts; a worker that
 stops cleanly flushes first.
 """
