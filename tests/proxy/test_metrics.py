@@ -13,10 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 from django.db.models import Sum
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from forensics.models import RequestLog
 from forensics.sealing import audit_seal_all
+from proxy.metrics import LATENCY_BUCKETS, _Timings
 from tests import factories
 from tests.reliability.support import Gunicorn
 from tests.support.servers import GatewayProcess, database_url_of_test_db, redis_url_for_tests
@@ -234,3 +236,24 @@ def test_it_is_open_without_a_token_and_answers_only_get(gunicorn):
     refused = httpx.post(server.url + "/metrics", timeout=10)
     assert refused.status_code == 405
     assert refused.json()["error"]["reason"] == "method_not_allowed"
+
+
+def test_it_writes_a_histogram_as_prometheus_client_itself_would():
+    """The once-a-second write goes through a histogram child's bucket and sum values: each
+    observation must land in the bucket observe() puts it in, bounds included ("le")."""
+    registry = CollectorRegistry()
+    ours = Histogram("ours", "deferred", buckets=LATENCY_BUCKETS, registry=registry)
+    theirs = Histogram("theirs", "observed", buckets=LATENCY_BUCKETS, registry=registry)
+    timings = _Timings(ours)
+    for seconds in (0.0, 0.005, 0.0050001, 0.01, 0.3, 1.0, 299.99, 300.0, 300.01, 5000.0):
+        timings.add(seconds)
+        theirs.observe(seconds)
+    timings.flush()
+    timings.flush()  # nothing new: writes nothing more
+
+    def by_suffix(name: str) -> dict:
+        family = next(f for f in registry.collect() if f.name == name)
+        return {(s.name.removeprefix(name), tuple(sorted(s.labels.items()))): s.value for s in family.samples
+                if not s.name.endswith("_created")}  # fmt: skip
+
+    assert by_suffix("ours") == by_suffix("theirs")
