@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(PY) -m uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --loop uvloop --http httptools --no-access-log
 
 serve: $(STAMP)
-	$(VENV)/bin/gunicorn config.asgi:application -k uvicorn_worker.UvicornWorker -w $${WORKERS:-2} -b 127.0.0.1:$(PORT)
+	$(VENV)/bin/gunicorn -c config/gunicorn.py config.asgi:application -k uvicorn_worker.UvicornWorker -w $${WORKERS:-2} -b 127.0.0.1:$(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

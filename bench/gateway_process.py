@@ -114,6 +114,8 @@ def gateway_start(
         "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--timeout", "120", "--backlog", "4096",
         "--log-level", "warning",
     ]  # fmt: skip
+    if (source / "config" / "gunicorn.py").exists():  # the metrics' hooks (an older REF has none)
+        argv[1:1] = ["-c", "config/gunicorn.py"]
     process = process_start(name, argv, run_dir=settings.run_dir, env=run_env, cwd=source)
     gateway = Gateway(process, port, worker_class)
     http_wait(f"{gateway.url}/v1/models", process=process, timeout=90)

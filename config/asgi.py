@@ -24,6 +24,7 @@ from config.django_bodies import BoundedBodyApplication  # noqa: E402
 from forensics.background_sealer import BackgroundSealer  # noqa: E402
 from proxy.asgi_app import ProxyApplication, proxy_path_match  # noqa: E402
 from proxy.health import HEALTH_PATHS, health_serve  # noqa: E402
+from proxy.metrics_endpoint import METRICS_PATH, metrics_serve  # noqa: E402
 
 
 class GatewayApplication:
@@ -46,6 +47,8 @@ class GatewayApplication:
             await self.proxy.serve(match, scope, receive, send)
         elif scope["type"] == "http" and scope["path"] in HEALTH_PATHS:
             await health_serve(scope, self.proxy.runtime, send)
+        elif scope["type"] == "http" and scope["path"] == METRICS_PATH:
+            await metrics_serve(scope, self.proxy.runtime, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:

@@ -20,6 +20,7 @@ Decisions).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -253,9 +254,15 @@ class RecordWriter:
         self._sink = sink
         self._pending: list[tuple[dict[str, Any], asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
+        self._writing = 0  # records of the batch being written
         # While a batch waits out a failing database: the kind of failure (readiness reads
         # it). None again once the batch is written or its retries are spent.
         self.retrying: str | None = None
+
+    @property
+    def depth(self) -> int:
+        """Records submitted and not yet committed (or failed): queued, or in the batch being written."""
+        return len(self._pending) + self._writing
 
     def submit(self, record: dict[str, Any]) -> asyncio.Future:
         """Queue a record; the future resolves once its batch is committed (or has failed).
@@ -267,7 +274,8 @@ class RecordWriter:
         future = loop.create_future()
         self._pending.append((record, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+            # The batch is every caller's: its lines name none of them (core/log_json.py).
+            self._flusher = loop.create_task(self._flush(), context=contextvars.Context())
         return future
 
     async def write(self, record: dict[str, Any]) -> None:
@@ -280,6 +288,7 @@ class RecordWriter:
         await asyncio.sleep(0)  # let requests finishing in this loop tick join the batch
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            self._writing = len(batch)
             error = await self._insert_with_retry([record for record, _ in batch])
             if isinstance(error, Unwritable) and len(batch) > 1:
                 # One record the database refuses must not cost its batch-mates their answers.
@@ -288,6 +297,7 @@ class RecordWriter:
                 continue
             for _, future in batch:
                 _settle(future, error)
+        self._writing = 0
 
     async def _insert_with_retry(self, records: list[dict[str, Any]]) -> Exception | None:
         """A database restart is waited out (bounded); past that the requests fail cleanly.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
-from forensics.models import Event, RequestLog
+from forensics.models import AuditChainHead, Event, RequestLog
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,3 +86,12 @@ def event_list(
     if object_type:
         events = events.filter(object_type=object_type)
     return events
+
+
+def last_seal_at() -> datetime | None:
+    """When any tenant's chain was last extended by a seal, platform-wide (an operator's
+    figure for ``/metrics``, not a tenant's: one sealer serves every tenant of a database).
+
+    Read from the chain heads, one row per tenant, rather than the checkpoints, which grow by
+    one row per seal."""
+    return AuditChainHead.objects.aggregate(last=Max("updated_at"))["last"]

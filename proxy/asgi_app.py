@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from core.errors import error_body
+from core.log_json import request_logged
 from forensics.models import RECORD_ENDPOINTS
 from proxy.dialects.registry import DIALECTS, dialect_for
 from proxy.http_io import Receive, Send, headers_of, query_of, send_json
@@ -66,6 +67,7 @@ class ProxyApplication:
             query=query_of(scope),
             client_ip=client[0] if client else None,
         )
+        request_logged.set(ctx)
         if scope["method"] != method:
             message = f"use {method} on this path"
             dialect = dialect_for(endpoint)
@@ -77,4 +79,5 @@ class ProxyApplication:
             return
         runtime = self.runtime
         runtime.config_poller.ensure_started()
+        runtime.metrics.ensure_started()
         await request_handle(ctx, receive, send, runtime)

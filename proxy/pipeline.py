@@ -24,6 +24,7 @@ from proxy.dialects.registry import dialect_for
 from proxy.end_user import client_request_id_read, conversation_id_read, header_identity_resolve
 from proxy.guardrails import guardrails_apply
 from proxy.http_io import ClientDisconnected, Receive, Send, body_read, encode_headers, send_json
+from proxy.metrics import request_count
 from proxy.policy_enforcement import (
     endpoint_check,
     hours_check,
@@ -464,6 +465,9 @@ async def _record(ctx: RequestContext, runtime: GatewayRuntime) -> bool:
         return True
     ctx.recorded = True
     written = runtime.records.submit(record_of(ctx))
+    request_count(ctx)
+    if runtime.tracer is not None:
+        runtime.tracer.request_span(ctx)
     await _finalize(ctx)
     try:
         await written

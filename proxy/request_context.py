@@ -38,6 +38,7 @@ class RequestContext:
     model_requested: str | None = None
     model_resolved: str | None = None
     provider_id: str | None = None
+    provider_kind: str | None = None
     stream: bool = False
     status_code: int = 0
     error_code: str | None = None

@@ -21,7 +21,9 @@ from proxy.config_cache import (
 )
 from proxy.jwt_verification import TokenVerifier
 from proxy.limit_store import limit_store_for
+from proxy.metrics import MetricsFlusher
 from proxy.redis_pipe import RedisPipe
+from proxy.tracing import tracer_from_settings
 from proxy.unauthenticated_records import UnauthenticatedRecordBudget
 from proxy.upstream import UpstreamClient
 
@@ -84,6 +86,8 @@ class GatewayRuntime:
         self.limits = limit_store_for(self.limit_pipe)
         self.last_use = LastUseRecorder(self.db, settings.KEY_LAST_USED_RESOLUTION_SECONDS)
         self.records = RecordWriter(record_sink_for(self.db))
+        self.metrics = MetricsFlusher(self.records)
+        self.tracer = tracer_from_settings(settings.OTEL_EXPORTER_OTLP_ENDPOINT)
         self.max_request_bytes: int = settings.MAX_REQUEST_BYTES
         self.unauthenticated_records = UnauthenticatedRecordBudget(
             self.redis, settings.UNAUTHENTICATED_RECORDS_PER_MINUTE
@@ -91,8 +95,11 @@ class GatewayRuntime:
 
     async def close(self) -> None:
         self.config_poller.stop()
+        self.metrics.stop()
         await self.upstream.close()
         await self.records.close()
+        if self.tracer is not None:
+            await asyncio.to_thread(self.tracer.shutdown)
         if self.redis is not None:
             await self.redis.aclose()
         if self.limit_pipe is not None:

@@ -199,7 +199,7 @@ async def forward(
         if adapter is None:
             last_error = GatewayError(502, "upstream_error", f"provider kind {target.provider.kind!r} is not available")
             continue
-        ctx.provider_id, ctx.model_resolved = target.provider.id, target.model
+        ctx.provider_id, ctx.provider_kind, ctx.model_resolved = target.provider.id, target.provider.kind, target.model
         started = time.perf_counter()
         try:
             answer = await _forward_one(client, ctx, adapter, target, body, prompt_chars, dialect)

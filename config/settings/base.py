@@ -243,18 +243,45 @@ AUDIT_SEAL_INTERVAL_SECONDS: float = env.float("AUDIT_SEAL_INTERVAL_SECONDS", de
 AUDIT_RECORD_FSYNC: bool = env.bool("AUDIT_RECORD_FSYNC", default=False)
 
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
+# GET /metrics (SPEC 8): with a token set, only "Authorization: Bearer <token>" reads it.
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+# Where every gateway process of a host writes its metric values, so that a scrape of any of
+# them sums them all (prometheus-client reads the same variable; config/gunicorn.py sets it
+# to a private directory when it is unset). Empty: each process counts for itself.
+PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# Set: one span per proxied request to this OpenTelemetry collector over OTLP/HTTP (needs the
+# "otel" extra; the SDK reads this and its other OTEL_* variables itself). Unset: no traces,
+# and the OpenTelemetry packages are never imported.
+OTEL_EXPORTER_OTLP_ENDPOINT: str = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+# text (the default): plain lines; json: one JSON object a line, with the ids of the request
+# a line is about (core/log_json.py), the servers' own lines included.
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.log_json.JsonLineFormatter"},
+    },
     # Query strings may carry an app's key (SPEC 3.1): their values never reach a log line.
     "filters": {"redact_query_strings": {"()": "core.log_redaction.access_log_redaction"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_query_strings"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact_query_strings"],
+        }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+if LOG_FORMAT == "json":
+    # uvicorn and gunicorn give their loggers handlers of their own, in their own text format;
+    # JSON means every line, so theirs go through this handler too.
+    for _server_logger in ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access"):
+        LOGGING["loggers"][_server_logger] = {"handlers": ["console"], "propagate": False}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.GatewayAutoSchema",

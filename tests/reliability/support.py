@@ -286,7 +286,7 @@ class Gunicorn:
 
     def start(self) -> Gunicorn:
         command = [
-            str(Path(sys.executable).with_name("gunicorn")), "config.asgi:application",
+            str(Path(sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", "config.asgi:application",
             "-k", "uvicorn_worker.UvicornWorker", "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
             "--graceful-timeout", "5", "--log-level", "warning",
         ]  # fmt: skip
