@@ -62,7 +62,9 @@ def period_of(raw: str | None) -> Period:
     return PERIODS.get(raw or "", PERIODS[DEFAULT_PERIOD])
 
 
-def _money(value: Decimal | float) -> str:
+def _money(value: Decimal | float | None) -> str:
+    if value is None:
+        return "unpriced"
     return f"${float(value):,.4f}" if value and abs(value) < 1 else f"${float(value):,.2f}"
 
 
@@ -133,7 +135,7 @@ def dashboard_view(request: ConsoleRequest) -> TemplateResponse:
         "until": until,
         "totals": totals.body(),
         "latency_p99_ms": totals.latency.percentile(0.99),
-        "cost_text": _money(totals.cost_usd),
+        "cost_text": _money(totals.cost_known),
         "requests_chart": requests_chart,
         "tokens_chart": tokens_chart,
         "cost_chart": cost_chart,
