@@ -81,21 +81,53 @@ def test_every_locked_package_has_a_hash_to_check():
     assert unhashed == []
 
 
-def test_it_names_a_dependency_added_to_pyproject_alone():
-    pyproject = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())
-    package = lock_project(tomllib.loads((BASE_DIR / "uv.lock").read_text()), "aidgate")
-    pyproject["project"]["dependencies"].append("prometheus-client>=0.21")
+# A project and its lock in sync, as uv writes them: what the cases below change one thing of.
+PYPROJECT = """
+[project]
+name = "demo"
+requires-python = ">=3.12"
+dependencies = ["django>=6.0,<6.2", "psycopg[pool,binary]>=3.2", "uvloop>=0.21; sys_platform != 'win32'"]
+[project.optional-dependencies]
+dev = ["pytest>=8.3", "pypdf>=5.0"]
+"""
+LOCK = """
+version = 1
+requires-python = ">=3.12"
+[[package]]
+name = "demo"
+version = "0.1.0"
+source = { editable = "." }
+[package.metadata]
+requires-dist = [
+    { name = "django", specifier = ">=6.0,<6.2" },
+    { name = "psycopg", extras = ["binary", "pool"], specifier = ">=3.2" },
+    { name = "pypdf", marker = "extra == 'dev'", specifier = ">=5.0" },
+    { name = "pytest", marker = "extra == 'dev'", specifier = ">=8.3" },
+    { name = "uvloop", marker = "sys_platform != 'win32'", specifier = ">=0.21" },
+]
+provides-extras = ["dev"]
+"""
 
-    assert pyproject_requirements(pyproject) - lock_requirements(package) == {("prometheus-client", (), ">=0.21", "")}
+
+def differences(pyproject_text: str) -> tuple[set[Entry], set[Entry]]:
+    wanted = pyproject_requirements(tomllib.loads(pyproject_text))
+    locked = lock_requirements(lock_project(tomllib.loads(LOCK), "demo"))
+    return wanted - locked, locked - wanted
+
+
+def test_a_lock_that_uv_wrote_for_the_project_agrees():
+    assert differences(PYPROJECT) == (set(), set())
+
+
+def test_it_names_a_dependency_added_to_pyproject_alone():
+    added = PYPROJECT.replace('"uvloop', '"prometheus-client>=0.21", "uvloop')
+
+    assert differences(added) == ({("prometheus-client", (), ">=0.21", "")}, set())
 
 
 def test_it_names_a_changed_bound_and_a_dev_dependency_removed():
-    pyproject = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())
-    package = lock_project(tomllib.loads((BASE_DIR / "uv.lock").read_text()), "aidgate")
-    project = pyproject["project"]
-    project["dependencies"] = [d.replace("django>=6.0,<6.2", "django>=6.0,<6.3") for d in project["dependencies"]]
-    project["optional-dependencies"]["dev"] = [d for d in project["optional-dependencies"]["dev"] if "pypdf" not in d]
+    changed = PYPROJECT.replace("<6.2", "<6.3").replace(', "pypdf>=5.0"', "")
 
-    wanted, locked = pyproject_requirements(pyproject), lock_requirements(package)
-    assert wanted - locked == {("django", (), "<6.3,>=6.0", "")}
-    assert locked - wanted == {("django", (), "<6.2,>=6.0", ""), ("pypdf", (), ">=5.0", 'extra == "dev"')}
+    only_pyproject, only_lock = differences(changed)
+    assert only_pyproject == {("django", (), "<6.3,>=6.0", "")}
+    assert only_lock == {("django", (), "<6.2,>=6.0", ""), ("pypdf", (), ">=5.0", 'extra == "dev"')}
