@@ -413,6 +413,8 @@ TOTAL_ANNOTATIONS = {
     "errors": Count("id", filter=Q(status_code__gte=400)),
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
     "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
+    # Before "cost_usd": once that name is the sum, a filter on it would mean the sum.
+    "unpriced_requests": Count("id", filter=Q(cost_usd__isnull=True)),
     "cost_usd": Sum("cost_usd"),
     "first_seen": Min("created_at"),
     "last_seen": Max("created_at"),
