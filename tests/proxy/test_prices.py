@@ -144,3 +144,20 @@ def test_a_refused_request_costs_nothing_rather_than_unpriced(world):
     assert response.status_code == 400
 
     assert record_of(response.headers["x-request-id"]).cost_usd == 0
+
+
+def test_it_prices_cache_reads_of_a_native_messages_request(world):
+    provider_for(world, "anthropic")
+    usage = at.Usage(
+        input_tokens=1_000, cache_read_input_tokens=9_000, cache_creation_input_tokens=0, output_tokens=100
+    )
+    world.upstream.behaviour["/v1/messages"] = lambda seen: {"json": message([text_block("ok")], usage=usage)}
+    with world.http(**{"x-api-key": world.secret, "anthropic-version": "2023-06-01"}) as http:
+        response = http.post("/v1/messages", json={
+            "model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}],
+        })  # fmt: skip
+    assert response.status_code == 200, response.text
+
+    record = record_of(response.headers["x-request-id"])
+    assert (record.endpoint, record.prompt_tokens) == ("messages", 10_000)
+    assert record.cost_usd == Decimal("0.00720000")
