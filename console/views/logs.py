@@ -122,9 +122,10 @@ def _pretty(body: str | None) -> str | None:
     return "\n".join(lines)
 
 
-def _display(value: Any) -> str:
+def _display(value: Any, name: str = "") -> str:
     if value is None:
-        return "—"
+        # A null cost means the model had no price (docs/providers.md → Prices), not "none".
+        return "unpriced" if name == "cost_usd" else "—"
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
@@ -145,7 +146,7 @@ def log_detail_view(request: ConsoleRequest, request_id: str) -> TemplateRespons
         "title": f"Request {record.id}",
         "console_section": "logs",
         "record": record,
-        "fields": [(name, _display(getattr(record, name)), names.get(name)) for name in RECORD_FIELDS],
+        "fields": [(name, _display(getattr(record, name), name), names.get(name)) for name in RECORD_FIELDS],
         "request_body": _pretty(record.request_body),
         "response_body": _pretty(record.response_body),
         "sealed": record.sealed_at is not None,
