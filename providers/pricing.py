@@ -82,6 +82,12 @@ FREE = Price(Rates(0.0, 0.0, 0.0), source="list")
 _list_prices: dict[tuple[str, str], Price | None] = {}
 
 
+def list_prices_load() -> None:
+    """Read the package's price data now (about half a second, once per process), so that no
+    request pays for it: the gateway calls this before it serves."""
+    data_snapshot.get_snapshot()
+
+
 def list_prices_version() -> str:
     """The genai-prices release the list prices come from (shown by docs and the console)."""
     return version("genai-prices")
