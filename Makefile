@@ -4,16 +4,33 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+# Installs come from uv.lock (every package pinned, with its hashes); uv itself is pinned here.
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+# uv uses the venv's interpreter (scripts/find-python's) and never downloads one.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-propagation venv clean serve check screenshots
+.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-propagation venv clean serve check screenshots lock
 
-$(STAMP): pyproject.toml
+$(UV):
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+
+# --locked: a pyproject.toml whose dependencies changed without `make lock` stops here.
+# --inexact: keeps what the venv has beyond the lock (pip, uv, pip-audit); `make clean` for a
+# venv that is exactly the lock.
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --quiet --locked --inexact --extra dev --python $(PY) \
+		|| { echo "make: uv.lock and pyproject.toml disagree, or an install failed: after a dependency change run 'make lock'" >&2; exit 1; }
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-resolve uv.lock after a change to pyproject.toml's dependencies; pins that still fit are
+# kept. `make lock LOCK_ARGS=--upgrade` moves every pin to its newest release,
+# `LOCK_ARGS="--upgrade-package genai-prices"` one package (the list prices, docs/providers.md).
+lock: $(UV)
+	$(UV) lock --python $(PY) $(LOCK_ARGS)
 
 # Without DJANGO_SETTINGS_MODULE every entry point uses production settings unless DEBUG is
 # true (SPEC 8): the targets that run the embedded default say so.

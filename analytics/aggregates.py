@@ -44,16 +44,17 @@ CELL = {
 RECORDS = """recs AS (
     SELECT COALESCE(agent_id, '') AS agent, COALESCE(app_id, '') AS app, COALESCE(model_requested, '') AS model,
         COALESCE("user", '') AS usr, endpoint AS ep, {ms} AS ms, CASE WHEN status_code >= 400 THEN 1 ELSE 0 END AS err,
-        prompt_tokens, completion_tokens, {cost} AS cost
+        prompt_tokens, completion_tokens, COALESCE({cost}, 0) AS cost,
+        CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END AS unp
     FROM forensics_requestlog
     WHERE tenant_id = %s AND created_at >= %s AND created_at < %s{where}
 )"""
 CELLS = """SELECT '{breakdown}' AS breakdown, {agent} AS agent_id, {value} AS value, ms, COUNT(*) AS n,
-    SUM(err) AS e, SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, SUM(cost) AS cost
+    SUM(err) AS e, SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, SUM(cost) AS cost, SUM(unp) AS u
     FROM recs GROUP BY {group}"""
 TOTALS = """totals AS (
     SELECT breakdown, agent_id, value, SUM(n) AS n, SUM(e) AS e, SUM(p) AS p, SUM(c) AS c, {cost_sum} AS cost,
-        {counts} AS counts
+        SUM(u) AS u, {counts} AS counts
     FROM cells GROUP BY breakdown, agent_id, value
 )"""
 PERCENTILE_DISC = """SELECT '{breakdown}' AS breakdown, {agent} AS agent_id, {value} AS value,
@@ -70,16 +71,18 @@ PERCENTILE_WINDOW = """SELECT breakdown, agent_id, value, MIN(CASE WHEN {p50} TH
     GROUP BY breakdown, agent_id, value"""
 BUILD = """WITH {records}, cells AS ({cells}), {totals}{percentiles}
 INSERT INTO analytics_usagerollup (tenant_id, span, bucket_start, breakdown, agent_id, value, requests, errors,
-    prompt_tokens, completion_tokens, cost_usd, latency_p50_ms, latency_p95_ms, latency_counts, latency_pages,
-    through_seq, computed_at)
-SELECT %s, %s, %s, totals.breakdown, totals.agent_id, totals.value, n, e, p, c, cost, {p50}, {p95}, counts, NULL, %s, %s
+    unpriced_requests, prompt_tokens, completion_tokens, cost_usd, latency_p50_ms, latency_p95_ms, latency_counts,
+    latency_pages, through_seq, computed_at)
+SELECT %s, %s, %s, totals.breakdown, totals.agent_id, totals.value, n, e, u, p, c, cost, {p50}, {p95}, counts, NULL,
+    %s, %s
 FROM totals{join}"""
-ROWS = """SELECT span, bucket_start, through_seq, agent_id, value, requests, errors, prompt_tokens, completion_tokens,
-    cost_usd, latency_counts, latency_pages, latency_p50_ms, latency_p95_ms
+ROWS = """SELECT span, bucket_start, through_seq, agent_id, value, requests, errors, unpriced_requests, prompt_tokens,
+    completion_tokens, cost_usd, latency_counts, latency_pages, latency_p50_ms, latency_p95_ms
 FROM analytics_usagerollup
 WHERE tenant_id = %s AND breakdown = %s AND span = %s AND bucket_start >= %s AND bucket_start <= %s{agent}"""
 AGGREGATE = """WITH {records}, cells AS ({cells})
-SELECT agent_id, value, SUM(n), SUM(e), SUM(p), SUM(c), SUM(cost), {counts} FROM cells GROUP BY agent_id, value"""
+SELECT agent_id, value, SUM(n), SUM(e), SUM(p), SUM(c), SUM(cost), SUM(u), {counts} FROM cells
+GROUP BY agent_id, value"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,7 @@ class CellAggregate:
     completion_tokens: int
     cost_usd: Decimal
     counts: str
+    unpriced_requests: int = 0
 
 
 def cells_aggregate(
@@ -209,8 +213,9 @@ def cells_aggregate(
             completion_tokens=int(c),
             cost_usd=Decimal(cost) * dialect.cost_unit,
             counts=counts,
+            unpriced_requests=int(u),
         )
-        for agent, value, n, e, p, c, cost, counts in rows
+        for agent, value, n, e, p, c, cost, u, counts in rows
     ]
 
 

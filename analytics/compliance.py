@@ -226,11 +226,19 @@ def transparency_check(scope: Scope) -> CheckResult:
             }
         )
     unknown_providers = sorted(used - set(providers))
+    # Models used without a price (docs/providers.md → Prices): their spend is not accounted.
+    unpriced = Counter()
+    for resolved, requested, n in (
+        records.filter(cost_usd__isnull=True).values_list("model_resolved", "model_requested").annotate(n=Count("id"))
+    ):
+        unpriced[resolved or requested or "unknown"] += n
     evidence = {
         "requests": sum(e["requests"] for e in per_app.values()),
         "apps": apps,
         "answers_without_model_or_provider": unattributed.count(),
         "providers_no_longer_configured": _ids(unknown_providers),
+        "unpriced_requests": sum(unpriced.values()),
+        "unpriced_models": dict(unpriced.most_common(MAX_IDS)),
     }
     if evidence["requests"] == 0 or evidence["answers_without_model_or_provider"] or unknown_providers:
         return CheckResult(ATTENTION, evidence)

@@ -50,6 +50,8 @@ class UsageRollup(models.Model):
     value = models.CharField(max_length=320, blank=True, default="", help_text="model (as sent), app id or end user")
     requests = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
+    # Requests whose model had no price: their cost is not in ``cost_usd``.
+    unpriced_requests = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)

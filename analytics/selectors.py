@@ -232,13 +232,27 @@ class _UsageRead:
         )  # fmt: skip
         group_by = fold.group_by
         for row in rows:
-            span, start, through_seq, agent_id, value, requests, errors, prompt, completion, cost, *latency = row
+            (
+                span,
+                start,
+                through_seq,
+                agent_id,
+                value,
+                requests,
+                errors,
+                unpriced,
+                prompt,
+                completion,
+                cost,
+                *latency,
+            ) = row
             fold.through[(span, start)] = through_seq
             key = _time_key(group_by, start) if group_by in TIME_GROUPS else _cell_key(group_by, agent_id, value)
             counts, pages, p50, p95 = latency
             fold.groups[key].add_row(
                 requests=requests, errors=errors, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
                 latency_counts=counts, latency_pages=pages, latency_p50_ms=p50, latency_p95_ms=p95,
+                unpriced_requests=unpriced,
             )  # fmt: skip
 
     def _tail_fold(self, folds: list[_Fold]) -> None:
@@ -285,6 +299,7 @@ class _UsageRead:
                     completion_tokens=cell.completion_tokens,
                     cost_usd=cell.cost_usd,
                     counts=cell.counts,
+                    unpriced_requests=cell.unpriced_requests,
                 )
 
 
@@ -398,6 +413,8 @@ TOTAL_ANNOTATIONS = {
     "errors": Count("id", filter=Q(status_code__gte=400)),
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
     "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
+    # Before "cost_usd": once that name is the sum, a filter on it would mean the sum.
+    "unpriced_requests": Count("id", filter=Q(cost_usd__isnull=True)),
     "cost_usd": Sum("cost_usd"),
     "first_seen": Min("created_at"),
     "last_seen": Max("created_at"),

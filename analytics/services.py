@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 ROLLUP_BATCH = 100_000
 ROW_FIELDS = (
     "breakdown", "agent_id", "value", "requests", "errors", "prompt_tokens", "completion_tokens", "cost_usd",
-    "latency_counts", "latency_pages", "latency_p50_ms", "latency_p95_ms",
+    "latency_counts", "latency_pages", "latency_p50_ms", "latency_p95_ms", "unpriced_requests",
 )  # fmt: skip
 Cell = tuple[str, str, str]  # breakdown, agent_id, value
 
@@ -77,10 +77,10 @@ def _block_from_rows(
         tenant_id=tenant_id, breakdown__in=breakdowns, span=child_span, bucket_start__gte=start,
         bucket_start__lt=start + span_delta(span),
     ).values_list(*ROW_FIELDS)  # fmt: skip
-    for breakdown, agent_id, value, requests, errors, prompt, completion, cost, counts, pages, p50, p95 in children:
+    for breakdown, agent_id, value, requests, errors, prompt, completion, cost, counts, pages, p50, p95, u in children:
         cells[(breakdown, agent_id, value)].add_row(
             requests=requests, errors=errors, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
-            latency_counts=counts, latency_pages=pages, latency_p50_ms=p50, latency_p95_ms=p95,
+            latency_counts=counts, latency_pages=pages, latency_p50_ms=p50, latency_p95_ms=p95, unpriced_requests=u,
         )  # fmt: skip
     now = timezone.now()
     rows = []
@@ -96,6 +96,7 @@ def _block_from_rows(
                 value=value,
                 requests=totals.requests,
                 errors=totals.errors,
+                unpriced_requests=totals.unpriced_requests,
                 prompt_tokens=totals.prompt_tokens,
                 completion_tokens=totals.completion_tokens,
                 cost_usd=totals.cost_usd,
@@ -113,7 +114,7 @@ def _block_from_rows(
 COPY_COLUMNS = (
     "tenant_id", "span", "bucket_start", "breakdown", "agent_id", "value", "requests", "errors", "prompt_tokens",
     "completion_tokens", "cost_usd", "latency_p50_ms", "latency_p95_ms", "latency_counts", "latency_pages",
-    "through_seq", "computed_at",
+    "through_seq", "computed_at", "unpriced_requests",
 )  # fmt: skip
 
 

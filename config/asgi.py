@@ -22,6 +22,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 from config.django_bodies import BoundedBodyApplication  # noqa: E402
 from forensics.background_sealer import BackgroundSealer  # noqa: E402
+from providers.pricing import list_prices_load  # noqa: E402
 from proxy.asgi_app import ProxyApplication, proxy_path_match  # noqa: E402
 from proxy.health import HEALTH_PATHS, health_serve  # noqa: E402
 from proxy.metrics_endpoint import METRICS_PATH, metrics_serve  # noqa: E402
@@ -58,6 +59,7 @@ class GatewayApplication:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                list_prices_load()  # the first priced answer must not pay for reading the list
                 self._sealer_start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

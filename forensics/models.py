@@ -46,7 +46,8 @@ class RequestLog(models.Model):
     error_reason = models.CharField(max_length=64, null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    # Null when the model had no price (unpriced): an unknown cost is never recorded as 0.
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0, null=True, blank=True)
     latency_ms = models.FloatField(default=0)
     upstream_latency_ms = models.FloatField(null=True, blank=True)
     client_ip = models.CharField(max_length=64, null=True, blank=True)

@@ -160,12 +160,15 @@ class ModelPriceForm(TenantScopedForm):
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(TenantScopedAdmin):
-    """The tenant's copy of list prices, used for cost estimates."""
+    """The tenant's own prices: each wins over the published list price of the models it matches."""
 
     form = ModelPriceForm
     fieldsets = [(None, {"fields": PRICE_FIELDS}), ("Record", {"fields": ["created_at", "updated_at"]})]
     readonly_fields = ["created_at", "updated_at"]
-    list_display = ["model_pattern", "input_per_million_usd", "output_per_million_usd", "updated_at", "tenant"]
+    list_display = [
+        "model_pattern", "input_per_million_usd", "cached_input_per_million_usd", "output_per_million_usd",
+        "updated_at", "tenant",
+    ]  # fmt: skip
     list_filter = [("tenant", RelatedOnlyFieldListFilter)]
     search_fields = ["model_pattern", "tenant__name"]
     list_select_related = ["tenant"]

@@ -96,10 +96,17 @@ class Alias(TenantOwned):
 
 
 class ModelPrice(TenantOwned):
-    """List price of a model per million tokens, editable per tenant, for cost estimates."""
+    """A tenant's own price of the models matching a pattern, per million tokens.
+
+    It wins over the published list price (``providers.pricing``) for every model it matches.
+    Without a cached-input price, cached prompt tokens are priced at the input price.
+    """
 
     model_pattern = models.CharField(max_length=200, help_text="fnmatch pattern, e.g. gpt-4o*")
     input_per_million_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    cached_input_per_million_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, help_text="cached prompt tokens; empty: the input price"
+    )
     output_per_million_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
 
     class Meta:

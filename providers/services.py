@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -27,51 +26,6 @@ PROVIDER_FIELDS = [
     "api_version",
 ]
 ALIAS_FIELDS = ["alias", "targets"]
-
-# Published list prices (USD per million tokens, input/output) as seeded into every tenant;
-# tenants edit their copy. Patterns are fnmatch globs, most specific first.
-LIST_PRICES: list[tuple[str, str, str]] = [
-    ("gpt-4o-mini*", "0.15", "0.60"),
-    ("gpt-4o*", "2.50", "10.00"),
-    ("gpt-4.1-mini*", "0.40", "1.60"),
-    ("gpt-4.1-nano*", "0.10", "0.40"),
-    ("gpt-4.1*", "2.00", "8.00"),
-    ("o3-mini*", "1.10", "4.40"),
-    ("o4-mini*", "1.10", "4.40"),
-    ("o3*", "2.00", "8.00"),
-    ("text-embedding-3-small", "0.02", "0"),
-    ("text-embedding-3-large", "0.13", "0"),
-    ("claude-3-5-haiku*", "0.80", "4.00"),
-    ("claude-haiku-4*", "1.00", "5.00"),
-    ("claude-sonnet-4*", "3.00", "15.00"),
-    ("claude-3-7-sonnet*", "3.00", "15.00"),
-    ("claude-opus-4*", "15.00", "75.00"),
-    ("gemini-2.5-flash*", "0.30", "2.50"),
-    ("gemini-2.5-pro*", "1.25", "10.00"),
-    ("gemini-2.0-flash*", "0.10", "0.40"),
-    ("command-r-plus*", "2.50", "10.00"),
-    ("command-r*", "0.15", "0.60"),
-    ("command-a*", "2.50", "10.00"),
-    ("mistral-large*", "2.00", "6.00"),
-    ("mistral-small*", "0.10", "0.30"),
-    ("codestral*", "0.30", "0.90"),
-    ("mock-*", "0", "0"),
-]
-
-
-def price_table_seed(*, tenant_id: str) -> None:
-    ModelPrice.objects.bulk_create(
-        [
-            ModelPrice(
-                tenant_id=tenant_id,
-                model_pattern=p,
-                input_per_million_usd=Decimal(i),
-                output_per_million_usd=Decimal(o),
-            )
-            for p, i, o in LIST_PRICES
-        ],
-        ignore_conflicts=True,
-    )
 
 
 def _masked(encrypted: dict[str, str]) -> dict[str, str]:
@@ -193,7 +147,7 @@ def alias_delete(*, alias: Alias, actor: Actor) -> None:
     alias.delete()
 
 
-PRICE_FIELDS = ["model_pattern", "input_per_million_usd", "output_per_million_usd"]
+PRICE_FIELDS = ["model_pattern", "input_per_million_usd", "cached_input_per_million_usd", "output_per_million_usd"]
 
 
 @transaction.atomic

@@ -27,6 +27,7 @@ from django.db import transaction
 from core.ids import new_id
 from forensics.recorder import records_insert
 from forensics.sealing import SEAL_BATCH, tenant_chain_seal
+from providers.pricing import list_price
 from providers.selectors import price_list
 
 ROLLUP_TASK = "analytics.tasks.usage_rollup_tenant"
@@ -66,10 +67,15 @@ def _pick(rng: random.Random, weighted: tuple) -> Any:
 
 
 def _price(prices: list[tuple[str, Decimal, Decimal]], model: str) -> tuple[Decimal, Decimal]:
+    """The tenant's own price first, then the published one (as the gateway prices, by the
+    provider kind the name belongs to); the demo's own models are free."""
     for pattern, prompt, completion in prices:
         if fnmatch.fnmatchcase(model, pattern):
             return prompt, completion
-    return Decimal(0), Decimal(0)
+    listed = list_price("anthropic" if model.startswith("claude") else "openai", model)
+    if listed is None:
+        return Decimal(0), Decimal(0)
+    return Decimal(str(listed.rates.input)), Decimal(str(listed.rates.output))
 
 
 def demo_records(

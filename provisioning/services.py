@@ -17,19 +17,17 @@ from core.model_changes import model_update
 from forensics.services import event_record, update_recorded
 from keys.models import OrgKey
 from keys.services import org_key_create, tenant_admin_credentials_count
-from providers.services import price_table_seed
 from tenants.models import Membership, MembershipRole, Tenant
 from tenants.rules import TENANT_FIELDS, retention_days_check
 
 
 @transaction.atomic
 def tenant_create(*, name: str, actor: Actor = SYSTEM, admin_email: str | None = None) -> tuple[Tenant, OrgKey, str]:
-    """A tenant with its price table, its first admin org key (secret returned once) and,
+    """A tenant with its first admin org key (secret returned once) and,
     given an email, a console admin user (who sets a password through the usual reset)."""
     tenant = Tenant(name=name)
     tenant.full_clean()
     tenant.save()
-    price_table_seed(tenant_id=tenant.id)
     event_record(tenant, actor=actor, action="tenant.created", changes={"name": {"before": None, "after": name}})
     org_key, secret = org_key_create(tenant_id=tenant.id, actor=actor, name="first admin key")
     if admin_email:

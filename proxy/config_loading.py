@@ -165,7 +165,12 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
             )
         )
     prices = tuple(
-        (p.model_pattern, float(p.input_per_million_usd), float(p.output_per_million_usd))
+        (
+            p.model_pattern,
+            float(p.input_per_million_usd),
+            None if p.cached_input_per_million_usd is None else float(p.cached_input_per_million_usd),
+            float(p.output_per_million_usd),
+        )
         for p in ModelPrice.objects.for_tenant(tenant_id)
     )
     return TenantConfig(

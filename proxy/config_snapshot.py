@@ -133,13 +133,15 @@ class TenantConfig:
     providers_ordered: tuple[ProviderEntry, ...]
     aliases: dict[str, tuple[tuple[str, str], ...]]
     policies: tuple[PolicyEntry, ...]
-    prices: tuple[tuple[str, float, float], ...]
+    # The tenant's price table (providers.pricing.Override rows): it wins over list prices.
+    prices: tuple[tuple[str, float, float | None, float], ...]
     slugs: dict[str, str] = field(default_factory=dict)
     config_version: int = 0
     # Filled lazily by proxy.policy_resolution; dropped with the snapshot on any change.
     compiled_policies: dict[tuple, Any] = field(default_factory=dict)
-    # Model name → (input, output) price per million tokens, filled lazily by proxy.pipeline._cost.
-    model_prices: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+    # (provider kind, model name) → its price, None when unpriced; filled lazily by
+    # proxy.pipeline._cost, so a model is matched once per snapshot.
+    model_prices: dict[tuple[str | None, str], Any] = field(default_factory=dict)
     # Names routed by family alone that the database confirmed no alias or route takes over
     # (proxy.pipeline._route): the first such use of a name on a snapshot checks once.
     family_confirmed: set[str] = field(default_factory=set)

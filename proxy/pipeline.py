@@ -8,13 +8,13 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from typing import Any
 
 import aiohttp
 import orjson
 
 from core.errors import GatewayError, error_body
+from providers.pricing import price_of
 from proxy.access import scope_check
 from proxy.adapters.sse import MAX_STREAM_EVENT_BYTES, UpstreamEventTooLarge
 from proxy.authentication import caller_authenticate
@@ -138,6 +138,7 @@ async def _serve(
     answer = await forward(runtime.upstream, ctx, targets, body, prompt_chars, dialect_request)
     if isinstance(answer, JsonAnswer):
         ctx.prompt_tokens, ctx.completion_tokens = answer.usage.prompt_tokens, answer.usage.completion_tokens
+        ctx.cached_tokens = answer.usage.cached_tokens
         ctx.status_code = 200
         ctx.cost_usd = _cost(config, ctx)
         encoded = orjson.dumps(answer.payload)
@@ -340,6 +341,7 @@ def _stream_cost(ctx: RequestContext, config: TenantConfig, answer: StreamAnswer
     """
     usage = answer.translator.spent() if answer.translator is not None else answer.local.usage
     ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+    ctx.cached_tokens = usage.cached_tokens
     ctx.cost_usd = _cost(config, ctx)
 
 
@@ -362,29 +364,28 @@ def _headers(ctx: RequestContext) -> dict[str, str]:
     return headers
 
 
-def _cost(config: TenantConfig, ctx: RequestContext) -> float:
-    """Priced by the most specific matching pattern of the tenant's price table (the match is
-    remembered per model name for the life of the configuration snapshot)."""
+def _cost(config: TenantConfig, ctx: RequestContext) -> float | None:
+    """What the request cost in USD by the price rule of ``providers.pricing`` (the tenant's
+    table, then the list price), or None when its model has no price: unpriced, never free.
+    The price is looked up once per (provider kind, model) for the life of the snapshot."""
+    if not (ctx.prompt_tokens or ctx.completion_tokens):
+        return 0.0
     model = ctx.model_resolved or ctx.model_requested
-    if not model or not (ctx.prompt_tokens or ctx.completion_tokens):
-        return 0.0
+    if not model:
+        return None
+    provider = config.providers.get(ctx.provider_id) if ctx.provider_id else None
+    key = (provider.kind if provider is not None else None, model)
     try:
-        price = config.model_prices[model]
+        price = config.model_prices[key]
     except KeyError:
-        price = _price_match(config, model)
+        price = price_of(config.prices, key[0], model)
         if len(config.model_prices) < 1024:  # model names are routed ones, but stay bounded
-            config.model_prices[model] = price
+            config.model_prices[key] = price
     if price is None:
-        return 0.0
-    return (ctx.prompt_tokens * price[0] + ctx.completion_tokens * price[1]) / 1_000_000
-
-
-def _price_match(config: TenantConfig, model: str) -> tuple[float, float] | None:
-    best: tuple[str, float, float] | None = None
-    for pattern, input_price, output_price in config.prices:
-        if fnmatchcase(model, pattern) and (best is None or len(pattern) > len(best[0])):
-            best = (pattern, input_price, output_price)
-    return (best[1], best[2]) if best is not None else None
+        return None
+    return price.cost(
+        prompt_tokens=ctx.prompt_tokens, cached_tokens=ctx.cached_tokens, completion_tokens=ctx.completion_tokens
+    )
 
 
 async def _respond_error(ctx: RequestContext, send: Send, runtime: GatewayRuntime, error: GatewayError) -> None:
@@ -431,7 +432,7 @@ def record_of(ctx: RequestContext) -> dict[str, Any]:
         "error_reason": ctx.error_reason,
         "prompt_tokens": ctx.prompt_tokens,
         "completion_tokens": ctx.completion_tokens,
-        "cost_usd": round(ctx.cost_usd, 8),
+        "cost_usd": round(ctx.cost_usd, 8) if ctx.cost_usd is not None else None,
         "latency_ms": round(ctx.latency_ms(), 3),
         "upstream_latency_ms": round(ctx.upstream_latency_ms, 3) if ctx.upstream_latency_ms is not None else None,
         "client_ip": ctx.client_ip,

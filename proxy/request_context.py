@@ -45,7 +45,10 @@ class RequestContext:
     error_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    # Prompt tokens the provider served from its cache (priced at the cached-input rate).
+    cached_tokens: int = 0
+    # None when the model has no price (unpriced): never recorded as free.
+    cost_usd: float | None = 0.0
     upstream_latency_ms: float | None = None
     policy_ids: list[str] = field(default_factory=list)
     fail_open: list[str] = field(default_factory=list)

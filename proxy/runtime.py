@@ -12,6 +12,7 @@ from django.conf import settings
 from forensics.recorder import RecordWriter, record_sink_for
 from keys.models import Key
 from keys.services import credential_touch
+from providers.pricing import list_prices_load
 from proxy.config_cache import (
     ConfigCache,
     ConfigVersionPoller,
@@ -74,6 +75,7 @@ class GatewayRuntime:
     """Created once per process (per event loop); holds no state another process needs."""
 
     def __init__(self) -> None:
+        list_prices_load()  # before the freeze: the price data lives as long as the process
         _startup_objects_freeze()
         self.redis = redis_client_from_settings()
         self.db = DatabaseRunner()

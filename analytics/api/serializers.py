@@ -32,9 +32,16 @@ class UsageTotalsSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
-    cost_usd = serializers.FloatField(help_text="estimated cost in USD, from the tenant's price table")
+    cost_usd = serializers.FloatField(
+        allow_null=True,
+        help_text="estimated cost in USD of the priced requests (the tenant's prices, else list prices); null when "
+        "requests without a price leave nothing of it known",
+    )
     latency_p50_ms = serializers.IntegerField(allow_null=True, help_text="whole milliseconds; null without requests")
     latency_p95_ms = serializers.IntegerField(allow_null=True, help_text="whole milliseconds; null without requests")
+    unpriced_requests = serializers.IntegerField(
+        help_text="requests whose model had no price: their cost is in no sum (cost_usd is then a lower bound)"
+    )
 
 
 class UsageGroupSerializer(UsageTotalsSerializer):
@@ -73,13 +80,17 @@ class AggregateSerializer(serializers.Serializer):
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.SerializerMethodField()
     cost_usd = serializers.SerializerMethodField()
+    unpriced_requests = serializers.IntegerField(help_text="requests whose model had no price (not in cost_usd)")
     first_seen = serializers.DateTimeField()
     last_seen = serializers.DateTimeField()
 
     def get_total_tokens(self, item: dict[str, Any]) -> int:
         return item["prompt_tokens"] + item["completion_tokens"]
 
-    def get_cost_usd(self, item: dict[str, Any]) -> float:
+    def get_cost_usd(self, item: dict[str, Any]) -> float | None:
+        """The priced requests' sum; null when unpriced requests leave nothing of it known."""
+        if item["unpriced_requests"] and not item["cost_usd"]:
+            return None
         return float(round(item["cost_usd"] or 0, 8))
 
 

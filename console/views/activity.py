@@ -95,7 +95,8 @@ def conversation_detail_view(request: ConsoleRequest) -> TemplateResponse:
         "totals": {
             "requests": len(records),
             "tokens": sum(r.prompt_tokens + r.completion_tokens for r in records),
-            "cost_usd": sum(r.cost_usd for r in records),
+            "cost_usd": sum(r.cost_usd for r in records if r.cost_usd is not None),
+            "unpriced": sum(1 for r in records if r.cost_usd is None),
             "errors": sum(1 for r in records if r.status_code >= 400),
         },
     }

@@ -142,7 +142,7 @@ def dashboard_view(request: ConsoleRequest) -> TemplateResponse:
         "until": until,
         "totals": totals.body(),
         "latency_p99_ms": totals.latency.percentile(0.99),
-        "cost_text": usd_text(totals.cost_usd),
+        "cost_text": "unpriced" if totals.cost_known is None else usd_text(totals.cost_known),
         "requests_chart": requests_chart,
         "tokens_chart": tokens_chart,
         "cost_chart": cost_chart,

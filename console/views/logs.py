@@ -166,7 +166,8 @@ def _pretty(body: str | None) -> str | None:
 
 def _display(value: Any, name: str = "") -> str:
     if value is None:
-        return "—"
+        # A null cost means the model had no price (docs/providers.md → Prices), not "none".
+        return "unpriced" if name == "cost_usd" else "—"
     if name in GROUPED_FIELDS:
         return exact_number_text(value)
     if isinstance(value, list | dict):

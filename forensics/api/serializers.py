@@ -58,7 +58,8 @@ LOG_FIELDS = [
     *OBJECT_FIELDS, "client_request_id", "tenant_id", "app_id", "agent_id", "key_id", "credential", "user",
     "identity_source", "conversation_id", "endpoint", "model_requested", "model_resolved", "provider_id", "stream",
     "status_code", "error_code", "error_reason", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms",
-    "upstream_latency_ms", "client_ip", "user_agent", "policy_ids", "fail_open", "seq", "chain_hash", "sealed",
+    "upstream_latency_ms", "client_ip", "user_agent", "policy_ids", "fail_open", "unpriced", "seq", "chain_hash",
+    "sealed",
 ]  # fmt: skip
 
 
@@ -68,11 +69,15 @@ class LogSerializer(ObjectSerializer):
 
     object_type = "log"
     cost_usd = serializers.DecimalField(
-        max_digits=14, decimal_places=8, help_text="estimated cost in USD, an exact decimal string"
-    )
+        max_digits=14, decimal_places=8, allow_null=True,
+        help_text="estimated cost in USD, an exact decimal string; null when the model has no price (`unpriced`)",
+    )  # fmt: skip
     policy_ids = serializers.ListField(child=serializers.CharField(), help_text="the policies applied")
     fail_open = serializers.ListField(
         child=serializers.CharField(), help_text="limits skipped because their store was unreachable (fail-open)"
+    )
+    unpriced = serializers.SerializerMethodField(
+        help_text="true when the request used tokens of a model without a price: its cost_usd is null, not 0"
     )
     sealed = serializers.SerializerMethodField()
 
@@ -80,6 +85,9 @@ class LogSerializer(ObjectSerializer):
         model = RequestLog
         fields = LOG_FIELDS
         read_only_fields = fields
+
+    def get_unpriced(self, record: RequestLog) -> bool:
+        return record.cost_usd is None
 
     def get_sealed(self, record: RequestLog) -> bool:
         return record.sealed_at is not None
@@ -158,7 +166,7 @@ class ExportRecordSerializer(serializers.ModelSerializer):
 
     type = serializers.CharField(help_text='always "record"')
     created_at = serializers.CharField(help_text="YYYY-MM-DDTHH:MM:SS.ffffffZ")
-    cost_usd = serializers.CharField(help_text="decimal string with 8 places")
+    cost_usd = serializers.CharField(allow_null=True, help_text="decimal string with 8 places; null: unpriced")
     policy_ids = serializers.ListField(child=serializers.CharField())
     fail_open = serializers.ListField(child=serializers.CharField())
     chain_hash = serializers.CharField(allow_null=True, help_text="sha256(prev_hash \\n seq \\n canonical JSON)")

@@ -90,16 +90,24 @@ class AliasInputSerializer(InputSerializer):
 
 
 class PriceSerializer(ObjectSerializer):
-    """A list price per million tokens, used to estimate each request's cost."""
+    """The tenant's own price per million tokens of the models a pattern matches; it wins over
+    the published list price (docs/providers.md → Prices)."""
 
     object_type = "price"
     id = serializers.CharField(read_only=True)
     input_per_million_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=True)
+    cached_input_per_million_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=6, coerce_to_string=True, allow_null=True,
+        help_text="cached prompt tokens; null: priced as input",
+    )  # fmt: skip
     output_per_million_usd = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=True)
 
     class Meta:
         model = ModelPrice
-        fields = [*OBJECT_FIELDS, "updated_at", "model_pattern", "input_per_million_usd", "output_per_million_usd"]
+        fields = [
+            *OBJECT_FIELDS, "updated_at", "model_pattern", "input_per_million_usd", "cached_input_per_million_usd",
+            "output_per_million_usd",
+        ]  # fmt: skip
         read_only_fields = fields
 
 
@@ -108,4 +116,8 @@ class PriceInputSerializer(InputSerializer):
 
     model_pattern = serializers.CharField(max_length=200, help_text="fnmatch pattern; the longest match prices a model")
     input_per_million_usd = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0)
+    cached_input_per_million_usd = serializers.DecimalField(
+        max_digits=12, decimal_places=6, min_value=0, required=False, allow_null=True,
+        help_text="cached prompt tokens (OpenAI cached_tokens, Anthropic cache reads); null: the input price",
+    )  # fmt: skip
     output_per_million_usd = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0)

@@ -18,6 +18,8 @@ class Usage:
     completion_tokens: int = 0
     # True when the numbers come from the provider, False when estimated from text.
     reported: bool = False
+    # Of the prompt tokens, those the provider served from its prompt cache (priced lower).
+    cached_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -55,7 +57,7 @@ def stream_usage(usage: Usage, text_chars: int, *, complete: bool) -> Usage:
     if complete:
         return usage
     completion = max(usage.completion_tokens, estimate_tokens(text_chars))
-    return Usage(usage.prompt_tokens, completion, usage.reported)
+    return Usage(usage.prompt_tokens, completion, usage.reported, usage.cached_tokens)
 
 
 class StreamTranslator(Protocol):

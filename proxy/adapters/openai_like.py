@@ -57,7 +57,10 @@ def usage_of(payload: dict[str, Any]) -> Usage | None:
     completion = _token_count(usage, "completion_tokens", "output_tokens")
     if prompt is None or completion is None:
         return None
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, reported=True)
+    # Chat completions say prompt_tokens_details, the Responses API input_tokens_details.
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+    cached = _token_count(details, "cached_tokens") if isinstance(details, dict) else 0
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, reported=True, cached_tokens=cached or 0)
 
 
 def _text_chars(chunk: dict[str, Any]) -> int:

@@ -369,7 +369,9 @@ class TokenCounts:
     reasoning: int | None = None
 
     def usage(self) -> Usage:
-        return Usage(prompt_tokens=self.prompt, completion_tokens=self.completion, reported=True)
+        return Usage(
+            prompt_tokens=self.prompt, completion_tokens=self.completion, reported=True, cached_tokens=self.cached or 0
+        )
 
     def payload(self) -> dict[str, Any]:
         usage: dict[str, Any] = {

@@ -226,7 +226,12 @@ def _tokens_of(usage: Any) -> Usage:
     """Anthropic's ``input_tokens`` leaves out cache reads and writes; the record counts them."""
     usage = usage if isinstance(usage, dict) else {}
     prompt = sum(_count(usage, n) for n in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"))
-    return Usage(prompt_tokens=prompt, completion_tokens=_count(usage, "output_tokens"), reported=True)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=_count(usage, "output_tokens"),
+        reported=True,
+        cached_tokens=_count(usage, "cache_read_input_tokens"),
+    )
 
 
 def _count(usage: dict[str, Any], name: str) -> int:
@@ -410,7 +415,12 @@ class MessagesNativeStream:
         if kind == "message_start":
             message = data.get("message") if isinstance(data.get("message"), dict) else {}
             reported = _tokens_of(message.get("usage"))
-            self.usage = Usage(reported.prompt_tokens or self.usage.prompt_tokens, reported.completion_tokens, True)
+            self.usage = Usage(
+                reported.prompt_tokens or self.usage.prompt_tokens,
+                reported.completion_tokens,
+                True,
+                reported.cached_tokens,
+            )
         elif kind == "content_block_delta":
             delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
             text = delta.get("text") or delta.get("partial_json") or delta.get("thinking")
@@ -419,7 +429,8 @@ class MessagesNativeStream:
         elif kind == "message_delta":
             usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
             if as_int(usage.get("input_tokens")):
-                self.usage.prompt_tokens = _tokens_of(usage).prompt_tokens
+                final = _tokens_of(usage)
+                self.usage.prompt_tokens, self.usage.cached_tokens = final.prompt_tokens, final.cached_tokens
             self.usage.completion_tokens = _count(usage, "output_tokens") or self.usage.completion_tokens
         elif kind == "message_stop":
             self.complete = True

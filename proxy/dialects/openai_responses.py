@@ -599,7 +599,11 @@ def native_usage(payload: Mapping[str, Any]) -> Usage | None:
     usage = payload.get("usage")
     if not isinstance(usage, dict):
         return None
-    return Usage(_count(usage.get("input_tokens")), _count(usage.get("output_tokens")), reported=True)
+    details = usage.get("input_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    return Usage(
+        _count(usage.get("input_tokens")), _count(usage.get("output_tokens")), reported=True, cached_tokens=cached
+    )
 
 
 # --- streams -------------------------------------------------------------------------------

@@ -34,17 +34,20 @@ def random_record(rng: random.Random, tenant_id: str, start: datetime, span: tim
     failed = rng.random() < 0.25
     status, code, reason = rng.choice(ERRORS) if failed else (200, None, None)
     prompt, completion = (0, 0) if failed else (rng.randint(0, 900), rng.randint(0, 400))
+    # "mystery-model" has no price: its answers are recorded unpriced (cost null).
+    model = rng.choice(["gpt-4o-mini", "claude-sonnet-4", "smart", "mystery-model"])
+    unpriced = model == "mystery-model" and not failed
     values = {
         "app_id": rng.choice(["app_a", "app_b", None]),
         "agent_id": rng.choice(["ag_1", "ag_2", "ag_3"]),
         "user": rng.choice(["ann@example.com", "bob@example.com", "cy@corp.test", None]),
-        "model_requested": rng.choice(["gpt-4o-mini", "claude-sonnet-4", "smart"]),
+        "model_requested": model,
         "status_code": status,
         "error_code": code,
         "error_reason": reason,
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "cost_usd": Decimal(rng.randint(0, 10**6)) / Decimal(10**8),
+        "cost_usd": None if unpriced else Decimal(rng.randint(0, 10**6)) / Decimal(10**8),
         "latency_ms": round(rng.uniform(0.2, 3000.0), 3),
         "conversation_id": rng.choice(["c1", "c2", None]),
     }
@@ -60,6 +63,14 @@ def _nearest_rank(values: list[int], q: float) -> int | None:
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
 
 
+def _cost(records: list[RequestLog]) -> float | None:
+    """The priced records' sum, or None when records without a price leave nothing of it known."""
+    known = sum((r.cost_usd for r in records if r.cost_usd is not None), Decimal(0))
+    if not known and any(r.cost_usd is None for r in records):
+        return None
+    return float(known)
+
+
 def _totals(records: list[RequestLog]) -> dict[str, Any]:
     latencies = [math.floor(r.latency_ms + 0.5) for r in records]
     prompt = sum(r.prompt_tokens for r in records)
@@ -70,7 +81,8 @@ def _totals(records: list[RequestLog]) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "cost_usd": float(sum((r.cost_usd for r in records), Decimal(0))),
+        "cost_usd": _cost(records),
+        "unpriced_requests": sum(1 for r in records if r.cost_usd is None),
         "latency_p50_ms": _nearest_rank(latencies, 0.5),
         "latency_p95_ms": _nearest_rank(latencies, 0.95),
     }

@@ -99,7 +99,8 @@ def assert_rows_are_records(tenant_id: str) -> None:
         assert row.requests == len(records) > 0, where
         assert row.errors == sum(r.status_code >= 400 for r in records), where
         assert row.prompt_tokens == sum(r.prompt_tokens for r in records), where
-        assert row.cost_usd == sum((r.cost_usd for r in records), Decimal(0)), where
+        assert row.cost_usd == sum((r.cost_usd for r in records if r.cost_usd is not None), Decimal(0)), where
+        assert row.unpriced_requests == sum(r.cost_usd is None for r in records), where
         assert histogram.counts() == dict(Counter(latencies)), where
         if row.latency_p50_ms is None:  # rows built from records that no time group reads alone
             assert (row.breakdown, row.span) in WITHOUT_PERCENTILES, where

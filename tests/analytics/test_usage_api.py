@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 T_FIELDS = {
     "requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "latency_p50_ms",
-    "latency_p95_ms",
+    "latency_p95_ms", "unpriced_requests",
 }  # fmt: skip
 DAY1 = datetime(2026, 3, 1, 10, 20, tzinfo=UTC)
 WINDOW = {"since": "2026-03-01T00:00:00Z", "until": "2026-03-03T00:00:00Z"}
@@ -59,7 +59,7 @@ def test_it_answers_the_spec_body(owner_api, traffic):
     assert all(set(group) == T_FIELDS | {"key"} for group in body["groups"])
     assert body["totals"] == {
         "requests": 4, "errors": 1, "prompt_tokens": 30, "completion_tokens": 15, "total_tokens": 45,
-        "cost_usd": 0.010009, "latency_p50_ms": 100, "latency_p95_ms": 300,
+        "cost_usd": 0.010009, "latency_p50_ms": 100, "latency_p95_ms": 300, "unpriced_requests": 0,
     }  # fmt: skip
 
 
@@ -136,7 +136,7 @@ def test_it_answers_null_latencies_and_zeros_without_requests(owner_api, tenant)
 
     assert body["totals"] == {
         "requests": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0,
-        "latency_p50_ms": None, "latency_p95_ms": None,
+        "latency_p50_ms": None, "latency_p95_ms": None, "unpriced_requests": 0,
     }  # fmt: skip
     assert body["groups"] == []
 
@@ -267,5 +267,5 @@ def test_it_counts_a_proxied_request_right_after_its_response(world):
 
     assert (body["totals"]["requests"], body["totals"]["errors"]) == (2, 1)
     served = next(g for g in body["groups"] if g["key"] == {"model": "gpt-4o-mini"})
-    # gpt-4o-mini's seeded list price: 0.15 in, 0.60 out per million tokens.
+    # gpt-4o-mini's list price (genai-prices): 0.15 in, 0.60 out per million tokens.
     assert (served["prompt_tokens"], served["completion_tokens"], served["cost_usd"]) == (1000, 500, 0.00045)

@@ -48,7 +48,7 @@ def test_it_lists_end_users_most_recently_seen_first_with_totals(owner_api, seen
         "id": "ann@example.com", "object": "end_user", "created_at": "2026-03-01T09:00:00Z",
         "user": "ann@example.com", "first_seen": "2026-03-01T09:00:00Z", "last_seen": "2026-03-01T14:00:00Z",
         "requests": 3, "errors": 1, "prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17,
-        "cost_usd": 0.0010045, "conversations": 2,
+        "cost_usd": 0.0010045, "unpriced_requests": 0, "conversations": 2,
     }  # fmt: skip
 
 
@@ -90,7 +90,7 @@ def test_it_lists_a_users_conversations(owner_api, seen):
     assert data[1] == {
         "id": "c-1", "object": "conversation", "created_at": "2026-03-01T09:00:00Z", "conversation_id": "c-1",
         "first_seen": "2026-03-01T09:00:00Z", "last_seen": "2026-03-01T09:02:00Z", "requests": 2, "errors": 1,
-        "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost_usd": 0.001,
+        "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost_usd": 0.001, "unpriced_requests": 0,
         "models": ["claude-sonnet-4", "gpt-4o-mini"],
     }  # fmt: skip
 
@@ -155,3 +155,19 @@ def test_it_sums_each_users_requests_within_the_window_only(owner_api, seen):
 
     assert (ann["id"], ann["requests"], ann["conversations"]) == ("ann@example.com", 1, 1)
     assert (ann["first_seen"], ann["last_seen"]) == ("2026-03-01T14:00:00Z", "2026-03-01T14:00:00Z")
+
+
+def test_an_end_user_of_a_model_without_a_price_is_unpriced_not_free(owner_api, tenant):
+    record(tenant.id, T0, user="dan@example.com", conversation_id="c-7", model_requested="house-model",
+           cost_usd=None)  # fmt: skip
+    record(tenant.id, T0, user="eve@example.com", conversation_id="c-8", model_requested="house-model",
+           cost_usd=None)  # fmt: skip
+    record(tenant.id, T0 + timedelta(minutes=1), user="eve@example.com", conversation_id="c-8",
+           cost_usd=Decimal("0.002"))  # fmt: skip
+
+    people = {u["id"]: u for u in users(owner_api)["data"]}
+    assert (people["dan@example.com"]["cost_usd"], people["dan@example.com"]["unpriced_requests"]) == (None, 1)
+    # What is known, with the count that makes it a lower bound.
+    assert (people["eve@example.com"]["cost_usd"], people["eve@example.com"]["unpriced_requests"]) == (0.002, 1)
+    [conversation] = owner_api.get("/v1/users/dan@example.com/conversations").json()["data"]
+    assert (conversation["cost_usd"], conversation["unpriced_requests"]) == (None, 1)

@@ -6,12 +6,28 @@ from providers.models import ModelPrice
 from tests.api.support import assert_error
 
 
-def test_it_lists_the_seeded_list_prices(owner_api):
+def test_it_lists_the_tenants_own_prices(owner_api):
+    assert owner_api.get("/v1/prices").json()["data"] == []
+    owner_api.post(
+        "/v1/prices",
+        {"model_pattern": "gpt-5*", "input_per_million_usd": "1", "cached_input_per_million_usd": "0.1",
+         "output_per_million_usd": "2"},
+        format="json",
+    )  # fmt: skip
     response = owner_api.get("/v1/prices?limit=100")
     assert response.status_code == 200
-    patterns = {p["model_pattern"] for p in response.json()["data"]}
-    assert {"gpt-4o*", "claude-sonnet-4*"} <= patterns
-    assert response.json()["data"][0]["object"] == "price"
+    [price] = response.json()["data"]
+    assert price["object"] == "price"
+    assert (price["model_pattern"], price["cached_input_per_million_usd"]) == ("gpt-5*", "0.100000")
+
+
+def test_a_price_without_a_cached_input_price_says_null(owner_api):
+    created = owner_api.post(
+        "/v1/prices", {"model_pattern": "m-*", "input_per_million_usd": "1", "output_per_million_usd": "2"},
+        format="json",
+    )  # fmt: skip
+    assert created.status_code == 201
+    assert created.json()["cached_input_per_million_usd"] is None
 
 
 def test_it_creates_changes_and_deletes_a_price_with_events(owner_api, tenant):
@@ -37,7 +53,7 @@ def test_a_viewer_reads_but_does_not_write_prices(viewer_api):
 
 
 def test_another_tenants_price_answers_404(owner_api, outsider_api, tenant):
-    price = ModelPrice.objects.filter(tenant_id=tenant.id).first()
+    price = ModelPrice.objects.create(tenant_id=tenant.id, model_pattern="gpt-5*")
     assert_error(outsider_api.get(f"/v1/prices/{price.id}"), 404, "not_found")
     assert_error(outsider_api.patch(f"/v1/prices/{price.id}", {"input_per_million_usd": "0"}, format="json"),
                  404, "not_found")  # fmt: skip

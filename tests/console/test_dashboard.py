@@ -191,3 +191,35 @@ def test_it_writes_numbers_with_thousands_separators(owner_client, owned):
     top_users = html.split('id="top-users"')[1].split("</table>")[0]
     assert '<td class="number">1,094</td>' in top_users
     assert "$1,234.50" in top_users
+
+
+def test_it_shows_unpriced_requests_rather_than_a_free_cost(owner_client, owned):
+    make_request_log(owned.tenant, owned.agent, model_requested="house-model", cost_usd=None)
+    make_request_log(owned.tenant, owned.agent, model_requested="mock-small", cost_usd=Decimal("0.25"))
+    html = owner_client.get(DASHBOARD).content.decode()
+
+    assert figure(html, "cost") == "$0.2500"
+    assert 'data-unpriced="1"' in html
+    assert "at least · 1 unpriced request" in html
+    house = re.search(r"<tr><td>house-model</td>.*?</tr>", html, re.S)
+    assert house, "no house-model row"
+    assert "unpriced" in house.group(0)
+
+
+def test_it_shows_a_cost_of_only_unpriced_requests_as_unpriced(owner_client, owned):
+    RequestLog.objects.filter(tenant_id=owned.tenant.id).delete()
+    make_request_log(owned.tenant, owned.agent, model_requested="house-model", cost_usd=None)
+
+    html = owner_client.get(DASHBOARD).content.decode()
+
+    assert figure(html, "cost") == "unpriced"
+
+
+def test_a_record_without_a_price_says_unpriced(owner_client, owned):
+    record = make_request_log(owned.tenant, owned.agent, model_requested="house-model", cost_usd=None)
+
+    html = owner_client.get(reverse("console:log", args=[record.id])).content.decode()
+
+    cost = re.search(r'<tr data-field="cost_usd">.*?</tr>', html, re.S)
+    assert cost, "no cost_usd row"
+    assert "unpriced" in cost.group(0)

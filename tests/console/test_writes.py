@@ -207,7 +207,7 @@ def test_it_lets_tenant_admins_edit_their_tenant_but_not_add_or_delete_tenants(o
 
 
 def test_it_edits_prices_with_an_event(owner_client, owner, tenant):
-    price = ModelPrice.objects.get(tenant=tenant, model_pattern="gpt-4o*")
+    price = ModelPrice.objects.create(tenant=tenant, model_pattern="gpt-4o*")
     response = owner_client.post(
         admin_url(price),
         {"model_pattern": "gpt-4o*", "input_per_million_usd": "1.5", "output_per_million_usd": "6"},

@@ -71,7 +71,7 @@ def management_api(wsgi_in_test_transaction):
     ids = {
         "app_id": app.id, "agent_id": agent.id, "key_id": key.id, "provider_id": provider.id,
         "alias_id": alias.id, "policy_id": policy.id, "org_key_id": org_key.id,
-        "price_id": str(ModelPrice.objects.filter(tenant_id=tenant.id).order_by("id").values_list("id", flat=True)[0]),
+        "price_id": str(ModelPrice.objects.create(tenant_id=tenant.id, model_pattern="gpt-5*").id),
     }  # fmt: skip
     schema = schemathesis.openapi.from_wsgi("/api/schema?format=json", application)
     operations = [

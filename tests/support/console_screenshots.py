@@ -36,8 +36,7 @@ def _seed() -> dict:
     from core.actors import SYSTEM
     from identity.services import agent_create
     from keys.services import key_create
-    from providers.models import ModelPrice
-    from providers.services import alias_create, price_update, provider_create
+    from providers.services import alias_create, price_create, provider_create
     from provisioning.services import membership_create, tenant_create
 
     tenant, _, _ = tenant_create(name="Acme Health")
@@ -52,9 +51,8 @@ def _seed() -> dict:
                  targets=[{"provider_id": provider.id, "model": "mock-1"}])  # fmt: skip
     alias_create(tenant_id=tenant.id, actor=SYSTEM, alias="fast", targets=[{"provider_id": provider.id,
                                                                              "model": "mock-mini"}])  # fmt: skip
-    price = ModelPrice.objects.for_tenant(tenant.id).get(model_pattern="mock-*")
-    price_update(price=price, actor=SYSTEM, data={"input_per_million_usd": Decimal("2.5"),
-                                                  "output_per_million_usd": Decimal("10")})  # fmt: skip
+    price_create(tenant_id=tenant.id, actor=SYSTEM, model_pattern="mock-*", input_per_million_usd=Decimal("2.5"),
+                 output_per_million_usd=Decimal("10"))  # fmt: skip
     created = [key_create(agent=agent, actor=SYSTEM, name="demo") for agent in agents]
     policy = policy_create(
         tenant_id=tenant.id, actor=SYSTEM, name="Acme limits", tenant_wide=True, requests_per_minute=300,

@@ -23,10 +23,12 @@ def test_it_creates_a_tenant_with_one_admin_org_key(db):
     assert list(OrgKey.objects.filter(tenant=tenant).values_list("role", flat=True)) == ["admin"]
 
 
-def test_it_seeds_the_price_table_of_a_new_tenant(db):
+def test_a_new_tenant_starts_with_no_price_overrides(db):
+    # List prices come from genai-prices (providers.pricing); a copy in the tenant's table
+    # would outlive every price update.
     tenant, _, _ = tenant_create(name="Acme")
 
-    assert ModelPrice.objects.filter(tenant_id=tenant.id, model_pattern="gpt-4o*").exists()
+    assert not ModelPrice.objects.filter(tenant_id=tenant.id).exists()
 
 
 def test_it_records_the_creation_in_the_tenants_event_trail(db):
