@@ -54,6 +54,13 @@ COST = Counter(
     ["tenant", "endpoint"],
     registry=REGISTRY,
 )
+UNPRICED = Counter(
+    "aidgate_unpriced_requests",
+    "Proxied requests by tenant and endpoint whose model had no price: their cost is unknown, not "
+    "zero, and aidgate_cost_usd leaves them out.",
+    ["tenant", "endpoint"],
+    registry=REGISTRY,
+)
 LATENCY = Histogram(
     "aidgate_request_duration_seconds",
     "Time from a request's arrival to its record, by endpoint.",
@@ -111,7 +118,10 @@ class _Timings:
 class _Tally:
     """What one label set (tenant, endpoint, status, reason) counted since the last flush."""
 
-    __slots__ = ("children", "completion_tokens", "cost", "latency", "prompt_tokens", "requests", "upstream_latency")
+    __slots__ = (
+        "children", "completion_tokens", "cost", "latency", "prompt_tokens", "requests", "unpriced",
+        "upstream_latency",
+    )  # fmt: skip
 
     def __init__(self, tenant: str, endpoint: str, status: int, reason: str) -> None:
         self.children = (
@@ -119,14 +129,15 @@ class _Tally:
             TOKENS.labels(tenant, endpoint, "prompt"),
             TOKENS.labels(tenant, endpoint, "completion"),
             COST.labels(tenant, endpoint),
+            UNPRICED.labels(tenant, endpoint),
         )
-        self.requests = self.prompt_tokens = self.completion_tokens = 0
+        self.requests = self.prompt_tokens = self.completion_tokens = self.unpriced = 0
         self.cost = 0.0
         self.latency = _timings_of(LATENCY, endpoint)
         self.upstream_latency = _timings_of(UPSTREAM_LATENCY, endpoint)
 
     def flush(self) -> None:
-        requests, prompt, completion, cost = self.children
+        requests, prompt, completion, cost, unpriced = self.children
         requests.inc(self.requests)
         if self.prompt_tokens:
             prompt.inc(self.prompt_tokens)
@@ -134,7 +145,9 @@ class _Tally:
             completion.inc(self.completion_tokens)
         if self.cost:
             cost.inc(self.cost)
-        self.requests = self.prompt_tokens = self.completion_tokens = 0
+        if self.unpriced:
+            unpriced.inc(self.unpriced)
+        self.requests = self.prompt_tokens = self.completion_tokens = self.unpriced = 0
         self.cost = 0.0
 
 
@@ -160,7 +173,10 @@ def request_count(ctx: RequestContext) -> None:
     tally.requests += 1
     tally.prompt_tokens += ctx.prompt_tokens
     tally.completion_tokens += ctx.completion_tokens
-    tally.cost += ctx.cost_usd
+    if ctx.cost_usd is None:  # a model without a price (providers.pricing)
+        tally.unpriced += 1
+    else:
+        tally.cost += ctx.cost_usd
     tally.latency.add(ctx.latency_ms() / 1000.0)
     if ctx.upstream_latency_ms is not None:
         tally.upstream_latency.add(ctx.upstream_latency_ms / 1000.0)

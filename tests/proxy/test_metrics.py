@@ -18,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from forensics.models import RequestLog
 from forensics.sealing import audit_seal_all
-from proxy.metrics import LATENCY_BUCKETS, _Timings
+from proxy.metrics import LATENCY_BUCKETS, REGISTRY, _Timings, metrics_flush, request_count
+from proxy.request_context import RequestContext
 from tests import factories
 from tests.reliability.support import Gunicorn
 from tests.support.servers import GatewayProcess, database_url_of_test_db, redis_url_for_tests
@@ -257,3 +258,17 @@ def test_it_writes_a_histogram_as_prometheus_client_itself_would():
                 if not s.name.endswith("_created")}  # fmt: skip
 
     assert by_suffix("ours") == by_suffix("theirs")
+
+
+def test_it_counts_a_request_without_a_price_as_unpriced_not_as_free():
+    """A model without a price records a null cost (providers.pricing): the cost counter
+    leaves it out, and the unpriced counter says how many such requests there were."""
+    tenant = f"tn_unpriced_{time.monotonic_ns()}"
+    for cost in (None, None, 0.25):
+        ctx = RequestContext("POST", "/v1/chat/completions", "chat", None, {}, {}, None)
+        ctx.tenant_id, ctx.status_code, ctx.cost_usd = tenant, 200, cost
+        request_count(ctx)
+    metrics_flush()
+
+    assert REGISTRY.get_sample_value("aidgate_unpriced_requests_total", {"tenant": tenant, "endpoint": "chat"}) == 2
+    assert REGISTRY.get_sample_value("aidgate_cost_usd_total", {"tenant": tenant, "endpoint": "chat"}) == 0.25
