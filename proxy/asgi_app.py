@@ -65,6 +65,7 @@ class ProxyApplication:
             headers=headers_of(scope),
             query=query_of(scope),
             client_ip=client[0] if client else None,
+            scheme=scope.get("scheme", "http"),
         )
         if scope["method"] != method:
             message = f"use {method} on this path"

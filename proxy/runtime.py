@@ -12,6 +12,7 @@ from django.conf import settings
 from forensics.recorder import RecordWriter, record_sink_for
 from keys.models import Key
 from keys.services import credential_touch
+from proxy.agent_identity import AgentIdentitySigner
 from proxy.config_cache import (
     ConfigCache,
     ConfigVersionPoller,
@@ -78,6 +79,7 @@ class GatewayRuntime:
         self.config = ConfigCache(generations=GenerationSource(self.redis, settings.CONFIG_CACHE_SECONDS), db=self.db)
         self.config_poller = ConfigVersionPoller(self.config, self.db, settings.CONFIG_POLL_SECONDS)
         self.upstream = UpstreamClient()
+        self.identity = AgentIdentitySigner(self.db, self.redis, settings.CONFIG_CACHE_SECONDS)
         self.tokens = TokenVerifier()
         # The per-request counters go over their own lean connection (proxy/redis_pipe.py).
         self.limit_pipe = RedisPipe(settings.REDIS_URL) if settings.REDIS_URL else None
