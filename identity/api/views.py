@@ -101,6 +101,7 @@ class JwksView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    public = True
 
     @extend_schema(
         operation_id="identity_jwks",
