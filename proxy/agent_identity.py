@@ -4,12 +4,14 @@ An ES256 signature is the one cost here that cannot be cached (``jti`` and ``iat
 every request); everything else is. A stamp holds, per caller (agent, app, key, user, scopes,
 issuer) under one key, the base64url of the JWS header and of the claims up to ``aud``, padded
 with JSON blanks to a multiple of three bytes, so that a request's token is that cached prefix,
-the base64url of ``"jti":…,"iat":…,"exp":…}`` and one signature (PyJWT's ``ECAlgorithm``).
+the base64url of ``"jti":…,"iat":…,"exp":…}`` and one ECDSA signature by ``cryptography``
+(OpenSSL), turned from DER into JWS's fixed-width ``r || s`` by its own decoder.
 
-Keys are the platform's (``identity.selectors.identity_keyring_load``). A process re-reads the
-keys' generation (``proxy.config_generation.IDENTITY_KEYS_KEY``) at most every
-``CONFIG_CACHE_SECONDS`` and reloads the keys when it moved; it also reloads them in the
-background every ``KEYRING_RELOAD_SECONDS``, which bounds the lag where Redis could not be told.
+Keys are the platform's (``identity.selectors.identity_keyring_load``). Their generation
+(``proxy.config_generation.IDENTITY_KEYS_KEY``) is read from Redis together with each tenant's
+configuration generation (``GenerationSource``, at most every ``CONFIG_CACHE_SECONDS``); a
+moved one reloads the keys before the next signature. A process also reloads them in the
+background every ``KEYRING_RELOAD_SECONDS``, which bounds the lag where Redis was not told.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import time
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
-from jwt.algorithms import ECAlgorithm
 
 from identity.identity_keys import (
     ALGORITHM,
@@ -36,8 +39,7 @@ from identity.identity_keys import (
     public_jwk,
 )
 from identity.selectors import identity_keyring_load
-from proxy.config_cache import DatabaseRunner
-from proxy.config_generation import IDENTITY_KEYS_KEY, local_identity_keys
+from proxy.config_cache import DatabaseRunner, GenerationSource
 from proxy.config_snapshot import TenantConfig
 from proxy.request_context import RequestContext
 
@@ -45,7 +47,9 @@ logger = logging.getLogger(__name__)
 KEYRING_RELOAD_SECONDS = 60.0
 MAX_STAMPS = 10_000
 MAX_AUDIENCES = 64
-_ES256 = ECAlgorithm(ECAlgorithm.SHA256)
+# Built once: PyJWT's ECAlgorithm.sign builds these on every call, which costs a request
+# about a tenth of what the signature itself does (docs/performance.md).
+_ES256 = ec.ECDSA(hashes.SHA256())
 
 
 def _b64(data: bytes) -> bytes:
@@ -80,7 +84,9 @@ class IdentityStamp:
         iat = int(time.time() if now is None else now)
         closing = b'"jti":%b,"iat":%d,"exp":%d}' % (orjson.dumps(jti), iat, iat + REQUEST_TOKEN_SECONDS)
         signing_input = self._prefix(audience) + _b64(closing)
-        return (signing_input + b"." + _b64(_ES256.sign(signing_input, self._key))).decode()
+        r, s = decode_dss_signature(self._key.sign(signing_input, _ES256))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # RFC 7518 3.4: P-256's 32 bytes each
+        return (signing_input + b"." + _b64(signature)).decode()
 
 
 def _environment_keyring() -> Keyring:
@@ -92,11 +98,10 @@ def _environment_keyring() -> Keyring:
 class AgentIdentitySigner:
     """Per process: the current signing key, and the stamps of recent callers."""
 
-    def __init__(self, db: DatabaseRunner, redis_client: aioredis.Redis | None, ttl: float) -> None:
-        self._db, self._redis, self._ttl = db, redis_client, ttl
+    def __init__(self, db: DatabaseRunner, generations: GenerationSource) -> None:
+        self._db, self._generations = db, generations
         self._keyring: Keyring | None = None
         self._generation: int | None = None
-        self._checked = float("-inf")
         self._loaded = float("-inf")
         self._loading: asyncio.Task | None = None
         self._stamps: dict[tuple, IdentityStamp] = {}
@@ -151,28 +156,16 @@ class AgentIdentitySigner:
         return issuer
 
     async def _signing_key(self) -> SigningKey:
-        now = time.monotonic()
-        if self._keyring is not None and now - self._checked < self._ttl:
-            return self._keyring.signing
-        self._checked = now
-        generation = await self._generation_read()
-        if self._keyring is None or (generation is not None and generation != self._generation):
+        # The generation was read (at most CONFIG_CACHE_SECONDS ago) when the caller's tenant was.
+        generation = self._generations.identity_keys()
+        if self._keyring is None or generation != self._generation:
             await self._reload(generation)
-        elif now - self._loaded >= KEYRING_RELOAD_SECONDS and self._loading is None:
+        elif time.monotonic() - self._loaded >= KEYRING_RELOAD_SECONDS and self._loading is None:
             # Off the request: a key change Redis was not told of arrives within this bound.
             self._loading = asyncio.get_running_loop().create_task(self._load(self._generation))
         return self._keyring.signing
 
-    async def _generation_read(self) -> int | None:
-        if self._redis is None:
-            return local_identity_keys()
-        try:
-            raw = await self._redis.get(IDENTITY_KEYS_KEY)
-        except (aioredis.RedisError, OSError):
-            return None
-        return int(raw) if raw else 0
-
-    async def _reload(self, generation: int | None) -> None:
+    async def _reload(self, generation: int) -> None:
         if self._loading is None:
             self._loading = asyncio.get_running_loop().create_task(self._load(generation))
         await asyncio.shield(self._loading)

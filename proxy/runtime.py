@@ -76,10 +76,11 @@ class GatewayRuntime:
         _startup_objects_freeze()
         self.redis = redis_client_from_settings()
         self.db = DatabaseRunner()
-        self.config = ConfigCache(generations=GenerationSource(self.redis, settings.CONFIG_CACHE_SECONDS), db=self.db)
+        generations = GenerationSource(self.redis, settings.CONFIG_CACHE_SECONDS)
+        self.config = ConfigCache(generations=generations, db=self.db)
         self.config_poller = ConfigVersionPoller(self.config, self.db, settings.CONFIG_POLL_SECONDS)
         self.upstream = UpstreamClient()
-        self.identity = AgentIdentitySigner(self.db, self.redis, settings.CONFIG_CACHE_SECONDS)
+        self.identity = AgentIdentitySigner(self.db, generations)
         self.tokens = TokenVerifier()
         # The per-request counters go over their own lean connection (proxy/redis_pipe.py).
         self.limit_pipe = RedisPipe(settings.REDIS_URL) if settings.REDIS_URL else None
