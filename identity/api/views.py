@@ -21,7 +21,7 @@ from identity.api.serializers import (
     JwksSerializer,
 )
 from identity.models import Agent
-from identity.selectors import agent_get, agent_known, agent_list, identity_keyring_load
+from identity.selectors import agent_get, agent_known, agent_list, identity_jwks
 from identity.services import (
     agent_create,
     agent_delete,
@@ -112,4 +112,4 @@ class JwksView(APIView):
     )
     def get(self, request: Request) -> Response:
         # Fetched again by verifiers on an unknown kid: a rotated-in key must never be cached away.
-        return Response(identity_keyring_load().jwks(), headers={"Cache-Control": "no-cache"})
+        return Response(identity_jwks(), headers={"Cache-Control": "no-cache"})

@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.crypto import decrypt_secret
 from identity.identity_keys import SigningKey, identity_key_load, public_jwk
 from identity.models import IdentityKey
-from identity.selectors import identity_keyring_load
+from identity.selectors import identity_jwks, identity_keyring_load
 from identity.services import identity_key_rotate
 from proxy.agent_identity import IdentityStamp
 
@@ -83,3 +83,14 @@ def test_a_stamped_token_verifies_whatever_the_length_of_its_cached_prefix(owner
     )
     assert decoded == {**claims, "aud": "prv_1", "jti": "req_abc", "iat": 1_700_000_000, "exp": 1_700_000_300}
     assert jwt.get_unverified_header(token) == {"alg": "ES256", "typ": "JWT", "kid": jwk["kid"]}
+
+
+@pytest.mark.parametrize("rotations", [0, 1, 2])
+def test_the_published_key_set_is_the_keyrings_without_reading_a_private_key(rotations):
+    for _ in range(rotations):
+        identity_key_rotate()
+
+    jwks = identity_jwks()
+
+    assert jwks == identity_keyring_load().jwks()
+    assert all("d" not in jwk for jwk in jwks["keys"])
