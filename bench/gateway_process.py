@@ -16,6 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from bench.bench_settings import REPO, TOOLS_DIR, BenchSettings
 from bench.processes import ManagedProcess, children_of, http_wait, loaded_libraries, process_start
 
@@ -23,6 +26,13 @@ VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 GUNICORN = REPO / ".venv" / "bin" / "gunicorn"
 WORKER_TOOLS = TOOLS_DIR / "python"
 UVICORN_WORKER_VERSION = "0.4.0"
+
+
+def _identity_key_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def gateway_env(settings: BenchSettings) -> dict[str, str]:
@@ -35,6 +45,7 @@ def gateway_env(settings: BenchSettings) -> dict[str, str]:
             "KEY_HASH_SECRET": secrets.token_urlsafe(50),
             "FIELD_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "AGENT_IDENTITY_KEY": _identity_key_pem(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "false",
             "ALLOW_PRIVATE_UPSTREAMS": "true",

@@ -16,6 +16,9 @@ tenant (``bench/seed_tenant.py``) and the mock upstream (``bench/mock_upstream.p
   through as it came.
 - ``gpt-4o-mini-native``: an ``openai`` provider on the mock, where ``responses-native``
   passes through.
+- ``gpt-4o-mini-unsigned``: chat to a provider with ``send_agent_identity`` off, so that
+  ``chat-unsigned`` against ``chat`` weighs the signed agent identity (SPEC 3.10) a request
+  costs: ``chat`` / ``chat-unsigned`` - 1.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ MAX_TOKENS = 64
 CHAT_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-bench"
 OPENAI_NATIVE_MODEL = "gpt-4o-mini-native"
+UNSIGNED_MODEL = "gpt-4o-mini-unsigned"
 
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
@@ -93,6 +97,7 @@ def _scenario(name: str, path: str, body_of: BodyBuilder, model: str, route: str
 SCENARIOS: dict[str, RequestScenario] = {s.name: s for s in (
     _scenario("chat", CHAT_PATH, chat_body, CHAT_MODEL, "chat", direct=True),
     _scenario("chat-stream", CHAT_PATH, chat_body, CHAT_MODEL, "chat", direct=True),
+    _scenario("chat-unsigned", CHAT_PATH, chat_body, UNSIGNED_MODEL, "chat", direct=True),
     _scenario("messages", MESSAGES_PATH, messages_body, CHAT_MODEL, "chat form", direct=False),
     _scenario("messages-stream", MESSAGES_PATH, messages_body, CHAT_MODEL, "chat form", direct=False),
     _scenario("messages-native", MESSAGES_PATH, messages_body, ANTHROPIC_MODEL, "native", direct=True),

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from bench.request_scenarios import ANTHROPIC_MODEL, OPENAI_NATIVE_MODEL
+from bench.request_scenarios import ANTHROPIC_MODEL, OPENAI_NATIVE_MODEL, UNSIGNED_MODEL
 
 # Limits high enough never to refuse during the benchmark, yet all enforced (counted in Redis).
 LIMITS = {
@@ -60,6 +60,11 @@ def seed(upstream: str) -> dict[str, str]:
     openai = provider_create(
         tenant_id=tenant.id, actor=SYSTEM, name="mock-openai", kind="openai", base_url=f"{upstream}/v1",
         api_key="mock-upstream-key", models=[OPENAI_NATIVE_MODEL], timeout_seconds=30,
+    )  # fmt: skip
+    # chat-unsigned (bench/request_scenarios.py): the same chat without X-Agent-Identity.
+    provider_create(
+        tenant_id=tenant.id, actor=SYSTEM, name="mock-unsigned", kind="openai_compatible", base_url=f"{upstream}/v1",
+        api_key="mock-upstream-key", models=[UNSIGNED_MODEL], timeout_seconds=30, send_agent_identity=False,
     )  # fmt: skip
     policy = policy_create(tenant_id=tenant.id, actor=SYSTEM, name="bench limits", tenant_wide=True, **LIMITS)
     return {

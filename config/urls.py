@@ -19,6 +19,7 @@ from console.static_serving import static_asset
 from core.api.docs import RedocDocsView, SwaggerDocsView, docs_asset
 from core.api.errors import not_found_view
 from core.login_throttle import login_throttled
+from identity.api.views import JwksView
 from proxy.asgi_app import ENDPOINTS
 
 management_api = [
@@ -37,6 +38,8 @@ urlpatterns = [
     path("admin/console/", include("console.urls")),
     path("admin/", admin.site.urls),
     path("v1/", include(management_api)),
+    # SPEC 3.10: the keys that verify X-Agent-Identity, public.
+    path(".well-known/jwks.json", JwksView.as_view(), name="identity-jwks"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SwaggerDocsView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc", RedocDocsView.as_view(url_name="schema"), name="redoc"),

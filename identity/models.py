@@ -41,3 +41,24 @@ class Agent(TenantOwned):
 
     def clean(self) -> None:
         self.allowed_models = globs_clean(self.allowed_models)
+
+
+class IdentityKey(models.Model):
+    """A P-256 key that signs agent identities (SPEC 3.10); the platform's, not a tenant's.
+
+    The newest key without ``retired_at`` signs; a retired key stays published in
+    ``/.well-known/jwks.json`` for a day after it retired, so that tokens it signed still verify.
+    The private key is stored encrypted with ``FIELD_ENCRYPTION_KEY``, like a provider's key.
+    """
+
+    kid = models.CharField(primary_key=True, max_length=64, editable=False, help_text="RFC 7638 thumbprint")
+    private_key_encrypted = models.TextField(editable=False)
+    public_jwk = models.JSONField(editable=False)
+    created_at = models.DateTimeField(editable=False)
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "kid"]
+
+    def __str__(self) -> str:
+        return self.kid

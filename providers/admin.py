@@ -71,7 +71,10 @@ class ProviderAdmin(TenantScopedAdmin):
     fieldsets = [
         (None, {"fields": ["name", "kind", "base_url", "api_version", "priority"]}),
         ("Credential", {"fields": ["api_key", "clear_api_key", "api_key_stored"]}),
-        ("Routing", {"fields": ["models", "timeout_seconds", "extra_headers", "extra_headers_stored"]}),
+        (
+            "Routing",
+            {"fields": ["models", "timeout_seconds", "extra_headers", "extra_headers_stored", "send_agent_identity"]},
+        ),
         ("Record", {"fields": RECORD_FIELDS}),
     ]
     readonly_fields = ["api_key_stored", "extra_headers_stored", *RECORD_FIELDS]

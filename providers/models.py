@@ -38,6 +38,9 @@ class Provider(TenantOwned):
     extra_headers_encrypted = models.JSONField(default=dict, blank=True, editable=False)
     priority = models.IntegerField(default=0)
     api_version = models.CharField(max_length=40, blank=True, default="")
+    send_agent_identity = models.BooleanField(
+        default=True, help_text="send X-Agent-Identity, the signed identity of the calling agent (SPEC 3.10)"
+    )
     # Last: the field name shadows the django.db.models module inside the class body.
     models = models.JSONField(default=list, blank=True, help_text="model name patterns this provider serves")
 

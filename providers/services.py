@@ -24,6 +24,7 @@ PROVIDER_FIELDS = [
     "timeout_seconds",
     "priority",
     "api_version",
+    "send_agent_identity",
 ]
 ALIAS_FIELDS = ["alias", "targets"]
 

@@ -66,6 +66,7 @@ class ProxyApplication:
             headers=headers_of(scope),
             query=query_of(scope),
             client_ip=client[0] if client else None,
+            scheme=scope.get("scheme", "http"),
         )
         request_logged.set(ctx)
         if scope["method"] != method:

@@ -30,7 +30,14 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connections
 
 from keys.secrets import secret_digest
-from proxy.config_generation import APP_DIRECTORY_KEY, generation_key, local_app_directory, local_generation
+from proxy.config_generation import (
+    APP_DIRECTORY_KEY,
+    IDENTITY_KEYS_KEY,
+    generation_key,
+    local_app_directory,
+    local_generation,
+    local_identity_keys,
+)
 from proxy.config_loading import (
     app_ref_tenant_load,
     app_slug_tenant_load,
@@ -90,6 +97,9 @@ class GenerationSource:
         self._ttl = ttl
         self._seen: dict[str, tuple[int, float]] = {}
         self._local_seen: dict[str, int] = {}
+        # The agent identity keys' generation (proxy.agent_identity), read with every tenant's:
+        # a rotation arrives as fast as a configuration change, for no round trip of its own.
+        self._identity_keys = 0
 
     async def current(self, tenant_id: str) -> int:
         local = local_generation(tenant_id)
@@ -102,7 +112,7 @@ class GenerationSource:
             return seen[0]
         self._local_seen[tenant_id] = local
         try:
-            raw = await self._redis.get(generation_key(tenant_id))
+            raw, identity_keys = await self._redis.mget(generation_key(tenant_id), IDENTITY_KEYS_KEY)
         except (aioredis.RedisError, OSError):
             # Redis down: keep serving from what we have (authentication works from cache).
             logger.warning("configuration generation unreadable; serving cached configuration")
@@ -111,7 +121,12 @@ class GenerationSource:
             return value
         value = int(raw) if raw else 0
         self._seen[tenant_id] = (value, now)
+        self._identity_keys = int(identity_keys) if identity_keys else 0
         return value
+
+    def identity_keys(self) -> int:
+        """The agent identity keys' generation as last read (exact without Redis)."""
+        return local_identity_keys() if self._redis is None else self._identity_keys
 
     async def app_directory(self) -> int | None:
         """The platform's app directory generation, read now; None when it cannot be read."""

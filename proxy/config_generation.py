@@ -59,3 +59,23 @@ def app_directory_bump() -> None:
 
 def local_app_directory() -> int:
     return _local_app_directory
+
+
+# The platform's agent identity keys (SPEC 3.10): moves when a key is stored or retired.
+IDENTITY_KEYS_KEY = "aid:cfg:identity"
+_local_identity_keys = 0
+
+
+def identity_keys_bump() -> None:
+    global _local_identity_keys
+    _local_identity_keys += 1
+    if settings.REDIS_URL:
+        try:
+            _sync_redis(settings.REDIS_URL).incr(IDENTITY_KEYS_KEY)
+        except redis.RedisError:
+            # Gateways then pick the new key up on their periodic reload (proxy.agent_identity).
+            logger.warning("could not publish an agent identity key change")
+
+
+def local_identity_keys() -> int:
+    return _local_identity_keys

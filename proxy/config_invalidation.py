@@ -11,10 +11,10 @@ from django.db.models import F
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from apps.models import App, GuardrailPolicy, Policy
-from identity.models import Agent
+from identity.models import Agent, IdentityKey
 from keys.models import Key
 from providers.models import Alias, ModelPrice, Provider
-from proxy.config_generation import app_directory_bump, config_generation_bump
+from proxy.config_generation import app_directory_bump, config_generation_bump, identity_keys_bump
 from tenants.models import Tenant
 
 CONFIG_MODELS = (App, GuardrailPolicy, Policy, Agent, Key, Provider, Alias, ModelPrice)
@@ -43,3 +43,11 @@ for _through in (Policy.apps.through, Policy.agents.through):
         weak=False,
         dispatch_uid=f"cfg-m2m-{_through.__name__}",
     )
+
+
+def _on_identity_key_change(sender, instance, **kwargs) -> None:
+    transaction.on_commit(identity_keys_bump)
+
+
+post_save.connect(_on_identity_key_change, sender=IdentityKey, dispatch_uid="cfg-save-IdentityKey")
+post_delete.connect(_on_identity_key_change, sender=IdentityKey, dispatch_uid="cfg-delete-IdentityKey")

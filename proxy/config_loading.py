@@ -121,8 +121,12 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
             app_id=a["app_id"],
             active=a["status"] == AgentStatus.ACTIVE and a["deleted_at"] is None,
             allowed_models=_tuple_or_none(a["allowed_models"]),
+            fingerprint=a["fingerprint"],
+            owner_email=a["owner_email"],
         )
-        for a in Agent.objects.for_tenant(tenant_id).values("id", "app_id", "status", "deleted_at", "allowed_models")
+        for a in Agent.objects.for_tenant(tenant_id).values(
+            "id", "app_id", "status", "deleted_at", "allowed_models", "fingerprint", "owner_email"
+        )
     }
     providers = {}
     for p in Provider.objects.for_tenant(tenant_id):
@@ -137,6 +141,7 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
             priority=p.priority,
             api_version=p.api_version,
             created_at=p.created_at.timestamp(),
+            send_agent_identity=p.send_agent_identity,
         )
     ordered = tuple(sorted(providers.values(), key=lambda p: (-p.priority, p.created_at, p.id)))
     aliases = {

@@ -46,6 +46,9 @@ class AgentEntry:
     app_id: str | None
     active: bool
     allowed_models: tuple[str, ...] | None
+    # Claims of X-Agent-Identity (SPEC 3.10).
+    fingerprint: str = ""
+    owner_email: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,7 @@ class ProviderEntry:
     priority: int
     api_version: str
     created_at: float
+    send_agent_identity: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,8 @@ async def _serve(
         captured = orjson.dumps(body) if redacted else raw
         ctx.request_body_capture = captured[: app.body_capture_max_bytes].decode("utf-8", "replace")
 
+    if any(target.provider.send_agent_identity for target in targets):
+        ctx.identity = await runtime.identity.stamp(ctx, config)
     answer = await forward(runtime.upstream, ctx, targets, body, prompt_chars, dialect_request)
     if isinstance(answer, JsonAnswer):
         ctx.prompt_tokens, ctx.completion_tokens = answer.usage.prompt_tokens, answer.usage.completion_tokens

@@ -20,6 +20,7 @@ class RequestContext:
     headers: dict[str, str]
     query: dict[str, str]
     client_ip: str | None
+    scheme: str = "http"
     id: str = field(default_factory=lambda: new_id("req"))
     started: float = field(default_factory=time.perf_counter)
     started_wall: float = field(default_factory=time.time)
@@ -55,6 +56,8 @@ class RequestContext:
     request_body_capture: str | None = None
     response_body_capture: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
+    # The caller's signed identity (proxy.agent_identity), stamped on each upstream request.
+    identity: Any = None
     # Set by policy enforcement: undo work (token reservations, concurrency leases) at the end.
     finalizers: list[Any] = field(default_factory=list)
     recorded: bool = False

@@ -13,6 +13,7 @@ from forensics.recorder import RecordWriter, record_sink_for
 from keys.models import Key
 from keys.services import credential_touch
 from providers.pricing import list_prices_load
+from proxy.agent_identity import AgentIdentitySigner
 from proxy.config_cache import (
     ConfigCache,
     ConfigVersionPoller,
@@ -79,9 +80,11 @@ class GatewayRuntime:
         _startup_objects_freeze()
         self.redis = redis_client_from_settings()
         self.db = DatabaseRunner()
-        self.config = ConfigCache(generations=GenerationSource(self.redis, settings.CONFIG_CACHE_SECONDS), db=self.db)
+        generations = GenerationSource(self.redis, settings.CONFIG_CACHE_SECONDS)
+        self.config = ConfigCache(generations=generations, db=self.db)
         self.config_poller = ConfigVersionPoller(self.config, self.db, settings.CONFIG_POLL_SECONDS)
         self.upstream = UpstreamClient()
+        self.identity = AgentIdentitySigner(self.db, generations)
         self.tokens = TokenVerifier()
         # The per-request counters go over their own lean connection (proxy/redis_pipe.py).
         self.limit_pipe = RedisPipe(settings.REDIS_URL) if settings.REDIS_URL else None

@@ -119,6 +119,9 @@ async def _send(
     headers = {**call.headers, "X-Request-ID": ctx.id}
     if ctx.agent_id:
         headers["X-Agent-ID"] = ctx.agent_id
+    # SPEC 3.10: every dialect, native or translated, and every kind goes through here.
+    if ctx.identity is not None and target.provider.send_agent_identity:
+        headers["X-Agent-Identity"] = ctx.identity.token(target.provider.id, ctx.id)
     try:
         response = await client.session().request(
             call.method,

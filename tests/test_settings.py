@@ -17,17 +17,28 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from config.settings.base import _DEV_SECRETS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SECRET_NAMES = ["SECRET_KEY", "KEY_HASH_SECRET", "FIELD_ENCRYPTION_KEY", "AUDIT_SIGNING_KEY"]
+SECRET_NAMES = ["SECRET_KEY", "KEY_HASH_SECRET", "FIELD_ENCRYPTION_KEY", "AUDIT_SIGNING_KEY", "AGENT_IDENTITY_KEY"]
+
+
+def private_pem(key) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
 STRONG = {
     "SECRET_KEY": secrets.token_urlsafe(50),
     "KEY_HASH_SECRET": secrets.token_urlsafe(50),
     # Two keys, as during a rotation: a list is what production must accept.
     "FIELD_ENCRYPTION_KEY": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
     "AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+    "AGENT_IDENTITY_KEY": private_pem(ec.generate_private_key(ec.SECP256R1())),
 }
 SCRUBBED = {*SECRET_NAMES, "DEBUG", "DJANGO_SETTINGS_MODULE", "ALLOW_PRIVATE_UPSTREAMS", "SECURE_SSL_REDIRECT"}
 PROBE = (
@@ -66,6 +77,19 @@ CASES: dict[str, tuple[str, dict]] = {
     ),
     "production only commas in FIELD_ENCRYPTION_KEY": case(PRODUCTION, FIELD_ENCRYPTION_KEY=" , "),
     "production dev-insecure KEY_HASH_SECRET": case(PRODUCTION, KEY_HASH_SECRET="dev-insecure-but-long-0123456789"),
+    "production identity key on one line": case(
+        PRODUCTION, AGENT_IDENTITY_KEY=STRONG["AGENT_IDENTITY_KEY"].strip().replace("\n", "\\n")
+    ),
+    "production dev identity key on one line": case(
+        PRODUCTION, AGENT_IDENTITY_KEY=_DEV_SECRETS["AGENT_IDENTITY_KEY"].strip().replace("\n", "\\n")
+    ),
+    "production RSA identity key": case(
+        PRODUCTION, AGENT_IDENTITY_KEY=private_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    ),
+    "production P-384 identity key": case(
+        PRODUCTION, AGENT_IDENTITY_KEY=private_pem(ec.generate_private_key(ec.SECP384R1()))
+    ),
+    "production identity key not a PEM": case(PRODUCTION, AGENT_IDENTITY_KEY="not-a-key-but-long-enough-to-pass"),
 }
 for _name in SECRET_NAMES:
     CASES[f"production missing {_name}"] = case(PRODUCTION, **{_name: None})
@@ -138,6 +162,32 @@ def test_it_refuses_the_development_encryption_key_anywhere_in_a_key_list(outcom
 
 def test_it_refuses_an_encryption_key_list_without_a_key(outcomes):
     assert refused_naming(outcomes["production only commas in FIELD_ENCRYPTION_KEY"], "FIELD_ENCRYPTION_KEY")
+
+
+def test_it_reads_an_identity_key_written_on_one_line(outcomes):
+    outcome = outcomes["production identity key on one line"]
+
+    assert outcome.returncode == 0, outcome.stderr
+
+
+def test_it_refuses_the_development_identity_key_on_one_line_too(outcomes):
+    assert refused_naming(outcomes["production dev identity key on one line"], "AGENT_IDENTITY_KEY")
+
+
+@pytest.mark.parametrize("kind", ["RSA", "P-384"])
+def test_it_refuses_an_identity_key_that_cannot_sign_es256(outcomes, kind):
+    outcome = outcomes[f"production {kind} identity key"]
+
+    assert outcome.returncode != 0
+    assert "AGENT_IDENTITY_KEY must be a P-256 (ES256) private key" in outcome.stderr
+
+
+def test_it_refuses_an_identity_key_that_is_not_a_pem(outcomes):
+    outcome = outcomes["production identity key not a PEM"]
+
+    assert outcome.returncode != 0
+    assert "AGENT_IDENTITY_KEY must be an unencrypted PEM private key" in outcome.stderr
+    assert "not-a-key-but-long-enough-to-pass" not in outcome.stderr
 
 
 def test_it_starts_in_production_with_strong_secrets_and_a_key_list(outcomes):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -28,10 +30,20 @@ _DEV_SECRETS = {
     "FIELD_ENCRYPTION_KEY": "ZGV2LWluc2VjdXJlLWZpZWxkLWVuY3J5cHRpb24ta2U=",
     # Raw 32-byte Ed25519 seed, base64; published, so refused in production.
     "AUDIT_SIGNING_KEY": "ZGV2LWluc2VjdXJlLWF1ZGl0LXNpZ25pbmcta2V5ISE=",
+    # A P-256 private key in PEM, published here, so refused in production (SPEC 3.10).
+    "AGENT_IDENTITY_KEY": """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgf1PNmX4MGQyV1U/S
+0WQhiJiCGC4KJ3na7OYlQQXuT1WhRANCAASu8VM/MJOEPjcFkssi5C2KRa3rgTmw
+mIILwZ3Necl0CmWeIxO3CpX6r4cQlWlbNgzEe0kC4Lp9/j5dbhkXFSJH
+-----END PRIVATE KEY-----
+""",
 }
 
 
 def _is_dev_secret(name: str, value: str) -> bool:
+    if name == "AGENT_IDENTITY_KEY":
+        # A PEM's line breaks and surrounding blanks are not part of the key.
+        return "".join(value.split()) == "".join(_DEV_SECRETS[name].split()) or _DEV_SECRET_MARK in value
     # FIELD_ENCRYPTION_KEY is a comma-separated list whose first key encrypts: a published key
     # anywhere in it would let a production deployment encrypt or decrypt under a known key.
     parts = [p.strip() for p in value.split(",")] if name == "FIELD_ENCRYPTION_KEY" else [value.strip()]
@@ -46,7 +58,8 @@ def _is_empty_secret(name: str, value: str) -> bool:
 
 def secret_setting(name: str) -> str:
     """Read a secret; with DEBUG off, refuse empty or development values by name."""
-    value = env.str(name, default="")
+    # A PEM in one line of an env file carries its line breaks as "\\n".
+    value = env.str(name, default="").replace("\\n", "\n")
     if not DEBUG:
         empty = _is_empty_secret(name, value)
         if empty or _is_dev_secret(name, value):
@@ -62,6 +75,24 @@ SECRET_KEY = secret_setting("SECRET_KEY")
 KEY_HASH_SECRET = secret_setting("KEY_HASH_SECRET")
 FIELD_ENCRYPTION_KEY = secret_setting("FIELD_ENCRYPTION_KEY")
 AUDIT_SIGNING_KEY = secret_setting("AUDIT_SIGNING_KEY")
+
+
+def _identity_key_checked(pem: str) -> str:
+    """The agent identity key must be a P-256 private key: refused by name at start, not on the
+    first proxied request."""
+    try:
+        key = load_pem_private_key(pem.strip().encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured("AGENT_IDENTITY_KEY must be an unencrypted PEM private key") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ImproperlyConfigured("AGENT_IDENTITY_KEY must be a P-256 (ES256) private key")
+    return pem.strip() + "\n"
+
+
+# SPEC 3.10: the key that signs X-Agent-Identity until `manage.py rotate_identity_key` stores others.
+AGENT_IDENTITY_KEY = _identity_key_checked(secret_setting("AGENT_IDENTITY_KEY"))
+# The tokens' `iss`; empty = the base URL the request reached the gateway at (docs/identity.md).
+AGENT_IDENTITY_ISSUER: str = env.str("AGENT_IDENTITY_ISSUER", default="").rstrip("/")
 
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -51,3 +51,30 @@ class AgentInputSerializer(InputSerializer):
     status = serializers.ChoiceField(choices=AgentStatus.values, required=False)
     metadata = serializers.DictField(required=False)
     owner_email = serializers.EmailField(allow_blank=True, required=False)
+
+
+class AgentIdentityDocumentSerializer(serializers.Serializer):
+    """What never changes for the agent's life; `fingerprint` is the SHA-256 hex of this object
+    in canonical JSON (sorted keys, no blanks)."""
+
+    object = serializers.CharField()
+    id = serializers.CharField()
+    tenant_id = serializers.CharField()
+    created_at = serializers.CharField()
+
+
+class AgentIdentitySerializer(serializers.Serializer):
+    """The agent's identity document, its fingerprint, and both signed (SPEC 3.10)."""
+
+    agent = AgentIdentityDocumentSerializer()
+    fingerprint = serializers.CharField()
+    token = serializers.CharField(
+        help_text="ES256 JWT (header `kid`) of the agent's identity claims, valid 24 hours; "
+        "verify it with the keys at /.well-known/jwks.json"
+    )
+
+
+class JwksSerializer(serializers.Serializer):
+    """The public keys that verify `X-Agent-Identity` and agent identity tokens (RFC 7517)."""
+
+    keys = serializers.ListField(child=serializers.DictField())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.api.schema import LIST_PARAMETERS, list_of
 from core.api.views import ManagementView
@@ -12,10 +14,21 @@ from core.errors import not_found
 from forensics.api.serializers import LogFilterSerializer, LogListQuerySerializer, LogSerializer
 from forensics.api.views import BODY_FIELDS, LOGS_DESCRIPTION, LogQueryMixin
 from forensics.selectors import log_list
-from identity.api.serializers import AgentInputSerializer, AgentSerializer
+from identity.api.serializers import (
+    AgentIdentitySerializer,
+    AgentInputSerializer,
+    AgentSerializer,
+    JwksSerializer,
+)
 from identity.models import Agent
-from identity.selectors import agent_get, agent_known, agent_list
-from identity.services import agent_create, agent_delete, agent_update
+from identity.selectors import agent_get, agent_known, agent_list, identity_jwks
+from identity.services import (
+    agent_create,
+    agent_delete,
+    agent_identity_document,
+    agent_identity_token,
+    agent_update,
+)
 
 
 class AgentListView(ManagementView):
@@ -67,3 +80,36 @@ class AgentLogListView(LogQueryMixin, ManagementView):
         filters, _ = self.log_query(LogListQuerySerializer, agent_id=agent_id)
         logs = log_list(tenant_id=self.tenant_id, filters=filters).defer(*BODY_FIELDS)
         return self.page(logs, LogSerializer, newest_first=True)
+
+
+class AgentIdentityView(ManagementView):
+    @extend_schema(
+        operation_id="agent_identity_get",
+        description="The agent's identity document, its fingerprint, and `token`: the same claims as "
+        "`X-Agent-Identity` without `jti` and `aud`, signed, valid 24 hours (SPEC 3.10).",
+        responses=AgentIdentitySerializer,
+    )
+    def get(self, request: Request, agent_id: str) -> Response:
+        agent = self.found(agent_get(tenant_id=self.tenant_id, agent_id=agent_id), "agent")
+        token = agent_identity_token(agent, base_url=request.build_absolute_uri("/"))
+        body = {"agent": agent_identity_document(agent), "fingerprint": agent.fingerprint, "token": token}
+        return Response(AgentIdentitySerializer(body).data)
+
+
+class JwksView(APIView):
+    """Public: anyone verifies an agent's identity with these keys, without a credential."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    public = True
+
+    @extend_schema(
+        operation_id="identity_jwks",
+        description="The public keys (JWKS) that verify `X-Agent-Identity` and agent identity tokens; "
+        "`kid` is each key's RFC 7638 thumbprint. A retired key stays here for 24 hours.",
+        auth=[],
+        responses=JwksSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        # Fetched again by verifiers on an unknown kid: a rotated-in key must never be cached away.
+        return Response(identity_jwks(), headers={"Cache-Control": "no-cache"})

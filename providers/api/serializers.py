@@ -22,7 +22,7 @@ class ProviderSerializer(ObjectSerializer):
         model = Provider
         fields = [
             *OBJECT_FIELDS, "updated_at", "name", "kind", "base_url", "api_key_set", "models", "timeout_seconds",
-            "extra_headers", "priority", "api_version",
+            "extra_headers", "priority", "api_version", "send_agent_identity",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -60,6 +60,9 @@ class ProviderInputSerializer(InputSerializer):
     )
     priority = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, required=False)
     api_version = serializers.CharField(max_length=40, allow_blank=True, required=False, help_text="Azure only")
+    send_agent_identity = serializers.BooleanField(
+        required=False, help_text="send X-Agent-Identity, the calling agent's signed identity (default true)"
+    )
 
 
 class AliasTargetSerializer(InputSerializer):

@@ -16,6 +16,8 @@ SPEC_OPERATIONS = {
     "/v1/apps": {"get", "post"},
     "/v1/apps/{app_id}": {"get", "patch", "delete"},
     "/v1/agents": {"get", "post"},
+    "/v1/agents/{agent_id}/identity": {"get"},
+    "/.well-known/jwks.json": {"get"},
     "/v1/agents/{agent_id}": {"get", "patch", "delete"},
     "/v1/agents/{agent_id}/keys": {"get", "post"},
     "/v1/agents/{agent_id}/keys/{key_id}": {"delete"},
@@ -69,6 +71,16 @@ def test_it_documents_every_endpoint_of_the_spec(schema):
 
 # Streamed JSON Lines or CSV, and report files: documented with their own media types.
 NON_JSON_SUCCESS = {"/v1/logs/export", "/v1/reports/{id}/download"}
+# Read without any credential (SPEC 3.10: anyone verifies an agent's identity).
+PUBLIC = {"/.well-known/jwks.json"}
+
+
+def test_it_documents_public_operations_without_credential_or_refusal(schema):
+    for path in PUBLIC:
+        operation = schema["paths"][path]["get"]
+        assert not operation.get("security"), path
+        assert not {"401", "403"} & set(operation["responses"]), path
+        assert "application/json" in operation["responses"]["200"]["content"], path
 
 
 def test_it_documents_bodies_answers_and_errors_of_every_operation(schema):
@@ -77,6 +89,8 @@ def test_it_documents_bodies_answers_and_errors_of_every_operation(schema):
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             where = f"{method.upper()} {path}"
+            if path in PUBLIC:
+                continue
             assert operation.get("security"), where
             success = [code for code in operation["responses"] if code.startswith("2")]
             assert success, where

@@ -36,7 +36,7 @@ def app_data(**fields) -> dict:
 def provider_data(**fields) -> dict:
     return {
         "name": "Upstream", "kind": "mock", "base_url": "", "api_version": "", "priority": "0", "api_key": "",
-        "models": "[]", "timeout_seconds": "60", "extra_headers": "{}",
+        "models": "[]", "timeout_seconds": "60", "extra_headers": "{}", "send_agent_identity": "on",
     } | fields  # fmt: skip
 
 
@@ -433,3 +433,16 @@ def test_it_lets_a_viewer_change_no_extra_header(member_client, tenant):
 
     assert response.status_code == 403
     assert Provider.objects.get(pk=provider.pk).extra_headers_decrypted() == {"X-Team": "blue"}
+
+
+def test_the_provider_form_offers_the_signed_identity_on_by_default_and_turns_it_off(owner_client, owner, tenant):
+    form = owner_client.get(admin_url(Provider, "add")).context["adminform"].form
+    assert form.initial.get("send_agent_identity", form.fields["send_agent_identity"].initial) is True
+
+    data = provider_data()
+    del data["send_agent_identity"]  # an unticked box is not sent
+    assert owner_client.post(admin_url(Provider, "add"), data).status_code == 302
+
+    provider = Provider.objects.get(tenant=tenant, name="Upstream")
+    assert provider.send_agent_identity is False
+    assert user_event("provider.created", provider.pk, owner).changes["send_agent_identity"]["after"] is False
