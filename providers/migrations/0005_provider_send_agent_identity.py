@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("proxy", "0002_provider_extra_headers_encrypted"),
+        ("proxy", "0004_drop_unedited_seeded_prices"),
     ]
 
     operations = [
