@@ -54,6 +54,7 @@ def key_entry_load(digest: str) -> KeyEntry | None:
             "identity_header_mode",
             "enforce_identity",
             "allowed_user_domains",
+            "allowed_models",
             "expires_at",
             "revoked_at",
             "tenant__config_version",
@@ -74,6 +75,7 @@ def key_entry_load(digest: str) -> KeyEntry | None:
         allowed_user_domains=_tuple_or_none(row["allowed_user_domains"]),
         expires_at=_epoch(row["expires_at"]),
         revoked_at=_epoch(row["revoked_at"]),
+        allowed_models=_tuple_or_none(row["allowed_models"]),
         config_version=row["tenant__config_version"],
     )
 

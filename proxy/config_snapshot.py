@@ -28,6 +28,8 @@ class KeyEntry:
     allowed_user_domains: tuple[str, ...] | None
     expires_at: float | None
     revoked_at: float | None
+    # Narrows the agent's list and its policies (SPEC 2); None inherits.
+    allowed_models: tuple[str, ...] | None = None
     # The tenant's configuration version when the key was read: a snapshot at least this new
     # holds the key's agent and app.
     config_version: int = 0
