@@ -263,7 +263,9 @@ class TokenVerifier:
 
 
 def _decode(token: str, key: Any, algorithms: list[str], settings: dict[str, Any]) -> dict[str, Any]:
-    required = ["exp", *settings.get("required_claims", [])]
+    required_claims = settings.get("required_claims") or []
+    # A list names claims that must be present; an object's names must be present too.
+    required = ["exp", *required_claims]
     options = {"require": required, "verify_aud": "audience" in settings}
     try:
         claims = jwt.decode(
@@ -291,7 +293,32 @@ def _decode(token: str, key: Any, algorithms: list[str], settings: dict[str, Any
         raise unauthorized("invalid_token", "the token is not valid") from None
     if not isinstance(claims.get("exp"), int | float):
         raise unauthorized("invalid_claims", "the token has no valid exp")
+    if isinstance(required_claims, dict):
+        required_claim_values_check(claims, required_claims)
     return claims
+
+
+def required_claim_values_check(claims: dict[str, Any], required: dict[str, list]) -> None:
+    """Each claim named must equal one of its values; an array claim must contain one."""
+    for name, values in required.items():
+        actual = claims.get(name)
+        candidates = actual if isinstance(actual, list) else [actual]
+        if not any(_claim_equals(a, v) for a in candidates for v in values):
+            raise unauthorized("invalid_claims", f"the token's {name[:60]!r} claim has no accepted value")
+
+
+def _claim_equals(actual: Any, expected: Any) -> bool:
+    # JSON's true is no 1 and "1" is no 1: a binding to an organisation compares exactly.
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected
+    if isinstance(actual, str) != isinstance(expected, str):
+        return False
+    return actual == expected
+
+
+def _str_claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    return value if isinstance(value, str) and value else None
 
 
 def _user_of(claims: dict[str, Any], settings: dict[str, Any]) -> str | None:
@@ -312,6 +339,7 @@ def _email_of(claims: dict[str, Any], settings: dict[str, Any]) -> str | None:
 
 
 def _scopes_of(claims: dict[str, Any], settings: dict[str, Any], prefix: str) -> frozenset[str]:
+    """The token's scopes, renamed by ``scope_map``, with the app's ``scope_prefix`` taken off."""
     scopes: set[str] = set()
     for name in (*settings.get("scope_claims", ()), "scope", "scopes"):
         value = claims.get(name)
@@ -319,6 +347,9 @@ def _scopes_of(claims: dict[str, Any], settings: dict[str, Any], prefix: str) ->
             scopes.update(value.split())
         elif isinstance(value, list):
             scopes.update(v for v in value if isinstance(v, str))
+    scope_map = settings.get("scope_map")
+    if scope_map:
+        scopes = {scope_map.get(s, s) for s in scopes}
     if prefix:
         scopes.update(s[len(prefix) :] for s in list(scopes) if s.startswith(prefix))
     return frozenset(scopes)

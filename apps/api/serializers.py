@@ -12,7 +12,7 @@ from apps.jwt_settings import ASYMMETRIC_ALGORITHMS
 from apps.models import App, GuardrailPolicy, KeyLocation, PiiMode, Policy
 from apps.policy_rules import ENDPOINTS, WEEKDAYS
 from core.api.serializers import OBJECT_FIELDS, InputSerializer, ObjectSerializer, string_list
-from core.validation import SLUG_RE
+from core.validation import GATEWAY_SCOPES, SLUG_RE
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -30,7 +30,17 @@ class JwtSettingsSerializer(serializers.Serializer):
     )
     issuer = serializers.CharField(required=False)
     audience = serializers.JSONField(required=False, help_text="a string or a list of strings")
-    required_claims = string_list(required=False)
+    required_claims = serializers.JSONField(
+        required=False,
+        help_text=(
+            "a list of claim names that must be present, or an object {claim: value | [values]}: the claim must "
+            "equal one of the values (an array claim: contain one)"
+        ),
+    )
+    scope_map = serializers.DictField(
+        child=serializers.ChoiceField(choices=GATEWAY_SCOPES), required=False,
+        help_text="token scope → gateway scope, applied before the scope check",
+    )  # fmt: skip
     leeway_seconds = serializers.IntegerField(min_value=0, max_value=3600, required=False, help_text="default 30")
     user_claims = string_list(required=False)
     scope_claims = string_list(required=False)
