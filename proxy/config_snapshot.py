@@ -62,6 +62,15 @@ class GuardrailEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class JwtRevocations:
+    """An app's live JWT revocations (SPEC 3.3)."""
+
+    jtis: frozenset[str]
+    # Subject → the latest revocation's created_at: tokens issued (iat) at or before it are refused.
+    subjects: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class AppEntry:
     id: str
     slug: str
@@ -76,6 +85,8 @@ class AppEntry:
     capture_bodies: bool
     body_capture_max_bytes: int
     guardrails: GuardrailEntry
+    # None when the app has none: the JWT path pays one attribute read for the check.
+    jwt_revocations: JwtRevocations | None = None
     # Computed from ``jwt`` on construction, so it can never disagree with it: the key of the
     # JWT verifier's caches (proxy.jwt_verification), which must not outlive or cross settings.
     jwt_digest: str | None = field(init=False, default=None)

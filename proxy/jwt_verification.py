@@ -179,6 +179,10 @@ class VerifiedToken:
     user: str | None
     email: str | None
     scopes: frozenset[str]
+    # What a revocation can name (SPEC 3.3): checked on every request, cached or not.
+    jti: str | None = None
+    subject: str | None = None
+    issued_at: float | None = None
 
 
 class TokenVerifier:
@@ -255,6 +259,9 @@ class TokenVerifier:
             user=_user_of(claims, settings),
             email=_email_of(claims, settings),
             scopes=_scopes_of(claims, settings, app.scope_prefix),
+            jti=_str_claim(claims, "jti"),
+            subject=_str_claim(claims, "sub"),
+            issued_at=float(claims["iat"]) if isinstance(claims.get("iat"), int | float) else None,
         )
         if len(self._verified) > MAX_CACHED_TOKENS:
             self._verified.clear()
@@ -355,11 +362,27 @@ def _scopes_of(claims: dict[str, Any], settings: dict[str, Any], prefix: str) ->
     return frozenset(scopes)
 
 
+def token_revocation_check(app: AppEntry, verified: VerifiedToken) -> None:
+    """After the verified-token cache, on every request: the app's revocations come with its
+    snapshot, which every revocation write renews on every process (SPEC 3.3)."""
+    revocations = app.jwt_revocations
+    if revocations is None:
+        return
+    if verified.jti is not None and verified.jti in revocations.jtis:
+        raise unauthorized("token_revoked", "the token has been revoked")
+    if verified.subject is not None:
+        revoked_at = revocations.subjects.get(verified.subject)
+        # A token without iat counts as issued before the revocation.
+        if revoked_at is not None and (verified.issued_at is None or verified.issued_at <= revoked_at):
+            raise unauthorized("token_revoked", "the token's subject has been revoked")
+
+
 async def jwt_authenticate(
     ctx: RequestContext, verifier: TokenVerifier, config: TenantConfig, app: AppEntry, token: str
 ) -> None:
     """Verify ``token`` for ``app`` and fill the request's agent, user and scopes."""
     verified = await verifier.verify(app, token)
+    token_revocation_check(app, verified)
     agent_id = app.jwt["agent_id"]
     ctx.agent_id, ctx.key_id, ctx.credential = agent_id, None, "jwt"
     agent = config.agents.get(agent_id)
