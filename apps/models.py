@@ -74,7 +74,9 @@ class JwtRevocation(TenantOwned):
         verbose_name = "JWT revocation"
         constraints = [
             models.CheckConstraint(
-                condition=(Q(jti="") & ~Q(sub="")) | (~Q(jti="") & Q(sub="")), name="jwt_revocation_jti_xor_sub"
+                condition=(Q(jti="") & ~Q(sub="")) | (~Q(jti="") & Q(sub="")),
+                name="jwt_revocation_jti_xor_sub",
+                violation_error_message="name exactly one of jti (one token) or sub (a subject's tokens)",
             ),
         ]
         indexes = [models.Index(fields=["tenant", "app", "created_at"]), models.Index(fields=["expires_at"])]

@@ -59,6 +59,7 @@ class Migration(migrations.Migration):
                             _connector="OR",
                         ),
                         name="jwt_revocation_jti_xor_sub",
+                        violation_error_message="name exactly one of jti (one token) or sub (a subject's tokens)",
                     )
                 ],
             },
