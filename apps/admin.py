@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -151,7 +152,7 @@ class AppAdmin(TenantScopedAdmin):
         ("Forensic record", {"fields": ["capture_bodies", "body_capture_max_bytes"]}),
         ("Record", {"fields": [*RECORD_FIELDS, "token_check_link"]}),
     ]
-    readonly_fields = [*RECORD_FIELDS, "token_check_link"]
+    readonly_fields = [*RECORD_FIELDS, "token_check_link", "jwt_display"]
     prepopulated_fields = {"slug": ["name"]}
     list_display = [
         "name", "slug", "is_default", "key_location", "enforce_identity", "jwt_enabled", "pii_mode", "created_at",
@@ -169,6 +170,23 @@ class AppAdmin(TenantScopedAdmin):
     def pii_mode(self, obj: App) -> str:
         guardrails = getattr(obj, "guardrails", None)
         return guardrails.pii if guardrails is not None else "-"
+
+    @admin.display(description="JWT verifier")
+    def jwt_display(self, obj: App) -> str:
+        if obj.jwt is None:
+            return "header only (no JWT accepted)"
+        return format_html("<pre>{}</pre>", json.dumps(obj.jwt, indent=2))
+
+    def get_fieldsets(self, request: HttpRequest, obj: App | None = None) -> list:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # A viewer's page shows fields read-only, and the form's own fields have no value on
+        # the model: the settings object is shown instead.
+        return [
+            (name, {**options, "fields": ["jwt_display"]}) if "jwt_mode" in options["fields"] else (name, options)
+            for name, options in fieldsets
+        ]
 
     @admin.display(description="check a token")
     def token_check_link(self, obj: App) -> str:

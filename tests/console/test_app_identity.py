@@ -131,3 +131,14 @@ def test_the_token_check_page_is_the_tenants_only(owner_client, stranger_client,
     url = reverse("console:app-token-check", args=[owned.app.pk])
     assert owner_client.get(url).status_code == 200
     assert stranger_client.get(url).status_code == 404
+
+
+def test_a_viewer_sees_the_verifier_read_only(member_client, owned, signer):
+    settings = {"public_key_pem": signer.public_pem(), "agent_id": owned.agent.pk, "algorithms": ["ES256"],
+                "issuer": "https://idp.viewer.example/"}  # fmt: skip
+    app_update(app=owned.app, actor=SYSTEM, data={"jwt": settings})
+
+    html = member_client.get(admin_url(owned.app)).content.decode()
+
+    assert "https://idp.viewer.example/" in html
+    assert 'name="jwt_mode"' not in html
