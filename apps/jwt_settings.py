@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.core.exceptions import ValidationError
 
 from core.upstream_guard import url_clean
+from core.validation import GATEWAY_SCOPES
 from identity.models import Agent
 
 ASYMMETRIC_ALGORITHMS = (
@@ -36,7 +37,9 @@ FIELDS = {
     "leeway_seconds",
     "user_claims",
     "scope_claims",
+    "scope_map",
 }
+MAX_CLAIM_VALUES = 100
 
 
 def _fail(message: str) -> ValidationError:
@@ -85,6 +88,43 @@ def _str_list(value: Any, name: str, *, allow_empty: bool = True) -> list[str]:
     return value
 
 
+def _claim_value_ok(value: Any) -> bool:
+    # Strings, numbers and booleans compare exactly; null, objects and lists name nothing.
+    return isinstance(value, str | int | float | bool) and value != ""
+
+
+def required_claims_clean(value: Any) -> list[str] | dict[str, list]:
+    """A list of claim names that must be present, or ``{claim: value | [values]}`` whose
+    claim must equal one of the values (an array claim: contain one). Values are kept as lists."""
+    if isinstance(value, list):
+        return _str_list(value, "required_claims")
+    if not isinstance(value, dict):
+        raise _fail("required_claims must be a list of claim names or an object {claim: value | [values]}")
+    cleaned: dict[str, list] = {}
+    for name, expected in value.items():
+        if not name:
+            raise _fail("required_claims names must be non-empty strings")
+        values = expected if isinstance(expected, list) else [expected]
+        if not values or len(values) > MAX_CLAIM_VALUES or not all(_claim_value_ok(v) for v in values):
+            raise _fail(
+                f"required_claims[{name[:40]!r}] must be a string, number or boolean, or a non-empty list of them"
+            )
+        cleaned[name] = values
+    return cleaned
+
+
+def scope_map_clean(value: Any) -> dict[str, str]:
+    """``{token scope: gateway scope}``; every target must be a gateway scope."""
+    if not isinstance(value, dict):
+        raise _fail("scope_map must be an object {token scope: gateway scope}")
+    for name, target in value.items():
+        if not name or any(c.isspace() for c in name):
+            raise _fail("scope_map keys must be non-empty scope names without spaces")
+        if target not in GATEWAY_SCOPES:
+            raise _fail(f"scope_map[{name[:40]!r}] must be one of {', '.join(GATEWAY_SCOPES)}")
+    return dict(value)
+
+
 def jwt_settings_clean(value: Any, *, tenant_id: str | None) -> dict | None:
     """Normalise and validate; ``agent_id`` must name an agent of the same tenant."""
     if value is None:
@@ -130,9 +170,13 @@ def jwt_settings_clean(value: Any, *, tenant_id: str | None) -> dict | None:
             cleaned["audience"] = audience
         else:
             cleaned["audience"] = _str_list(audience, "audience", allow_empty=False)
-    for name in ("required_claims", "user_claims", "scope_claims"):
+    for name in ("user_claims", "scope_claims"):
         if value.get(name) is not None:
             cleaned[name] = _str_list(value[name], name)
+    if value.get("required_claims") is not None:
+        cleaned["required_claims"] = required_claims_clean(value["required_claims"])
+    if value.get("scope_map") is not None:
+        cleaned["scope_map"] = scope_map_clean(value["scope_map"])
     leeway = value.get("leeway_seconds", 30)
     if not isinstance(leeway, int) or isinstance(leeway, bool) or not 0 <= leeway <= 3600:
         raise _fail("leeway_seconds must be an integer from 0 to 3600")

@@ -59,6 +59,32 @@ class App(TenantOwned):
             raise ValidationError({"key_name": "Authorization cannot be a query parameter name"})
 
 
+class JwtRevocation(TenantOwned):
+    """A revoked JWT of one app (SPEC 3.3): one token by ``jti``, or every token of a ``sub``
+    issued (``iat``) at or before ``created_at``. Forgotten after ``expires_at``."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=IdFactory("jrv"), editable=False)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="jwt_revocations")
+    jti = models.CharField(max_length=255, blank=True, default="")
+    sub = models.CharField(max_length=255, blank=True, default="")
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "JWT revocation"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(jti="") & ~Q(sub="")) | (~Q(jti="") & Q(sub="")),
+                name="jwt_revocation_jti_xor_sub",
+                violation_error_message="name exactly one of jti (one token) or sub (a subject's tokens)",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "app", "created_at"]), models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"jti {self.jti}" if self.jti else f"sub {self.sub}"
+
+
 class PiiMode(models.TextChoices):
     OFF = "off", "off"
     REDACT = "redact", "redact"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from apps.models import App, GuardrailPolicy, Policy
+from apps.models import App, GuardrailPolicy, JwtRevocation, Policy
 from core.actors import Actor
 from core.errors import invalid_request
 from core.model_changes import model_update, snapshot
@@ -141,3 +143,62 @@ def policy_update(*, policy: Policy, actor: Actor, data: dict[str, Any]) -> Poli
 def policy_delete(*, policy: Policy, actor: Actor) -> None:
     event_record(policy, actor=actor, action="policy.deleted", changes={"name": {"before": policy.name, "after": None}})
     policy.delete()
+
+
+JWT_REVOCATION_DEFAULT_LIFETIME = timedelta(hours=24)
+JWT_REVOCATION_MAX_LIFETIME = timedelta(days=30)
+JWT_REVOCATION_MAX_NAME = 255
+
+
+@transaction.atomic
+def jwt_revocation_create(
+    *, app: App, actor: Actor, jti: str | None = None, sub: str | None = None, expires_at: datetime | None = None
+) -> JwtRevocation:
+    """Revoke one token (``jti``) or a subject's tokens issued at or before now (``sub``).
+
+    ``expires_at`` is when the entry may be forgotten: default 24 hours, at most 30 days."""
+    if bool(jti) == bool(sub):
+        raise ValidationError({"jti": "name exactly one of jti (one token) or sub (a subject's tokens)"})
+    for name, value in (("jti", jti), ("sub", sub)):
+        if value is not None and (not isinstance(value, str) or len(value) > JWT_REVOCATION_MAX_NAME):
+            raise ValidationError({name: f"must be a string of at most {JWT_REVOCATION_MAX_NAME} characters"})
+    now = timezone.now()
+    if expires_at is None:
+        expires_at = now + JWT_REVOCATION_DEFAULT_LIFETIME
+    if expires_at <= now:
+        raise ValidationError({"expires_at": "must be in the future"})
+    if expires_at > now + JWT_REVOCATION_MAX_LIFETIME:
+        raise ValidationError({"expires_at": "must be at most 30 days ahead"})
+    revocation = JwtRevocation.objects.create(
+        tenant_id=app.tenant_id, app=app, jti=jti or "", sub=sub or "", expires_at=expires_at
+    )
+    event_record(revocation, actor=actor, action="jwt_revocation.created", changes=_revocation_changes(revocation))
+    return revocation
+
+
+@transaction.atomic
+def jwt_revocation_delete(*, revocation: JwtRevocation, actor: Actor) -> None:
+    """Lift a revocation: the tokens it named work again (if otherwise valid)."""
+    changes = {
+        field: {"before": change["after"], "after": None} for field, change in _revocation_changes(revocation).items()
+    }
+    event_record(revocation, actor=actor, action="jwt_revocation.deleted", changes=changes)
+    revocation.delete()
+
+
+def _revocation_changes(revocation: JwtRevocation) -> dict[str, dict[str, Any]]:
+    fields = {"app": revocation.app_id, "expires_at": revocation.expires_at.isoformat()}
+    fields["jti" if revocation.jti else "sub"] = revocation.jti or revocation.sub
+    return {name: {"before": None, "after": value} for name, value in fields.items()}
+
+
+def jwt_revocations_prune(*, now: datetime | None = None) -> int:
+    """Forget expired revocations, every tenant's (the periodic task). Not an event: nothing
+    a person did, and an expired entry no longer refused anything."""
+    expired = JwtRevocation.objects.filter(expires_at__lte=now or timezone.now())
+    deleted = 0
+    for tenant_id in expired.values_list("tenant_id", flat=True).distinct():
+        # Per tenant, through the model's delete signals, so each tenant's generation moves.
+        with transaction.atomic():
+            deleted += expired.filter(tenant_id=tenant_id).delete()[0]
+    return deleted

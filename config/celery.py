@@ -1,7 +1,7 @@
 """The Celery app: Redis as broker when ``CELERY_BROKER_URL`` is set, inline tasks otherwise.
 
 Tasks are thin (ids in, a service does the work); the beat schedule seals audit chains every
-few seconds, folds usage rollups every minute and applies retention hourly.
+few seconds, folds usage rollups every minute, applies retention and prunes expired JWT revocations hourly.
 """
 
 from __future__ import annotations
@@ -23,4 +23,6 @@ app.conf.beat_schedule = {
     "audit-retention": {"task": "forensics.tasks.audit_retention", "schedule": 3600.0},
     # Folds newly sealed records into usage rollups; answers stay exact between runs.
     "usage-rollup": {"task": "analytics.tasks.usage_rollup_all", "schedule": 60.0},
+    # Expired JWT revocations are already ignored by every reader; this only frees the rows.
+    "jwt-revocations-prune": {"task": "apps.tasks.jwt_revocations_prune", "schedule": 3600.0},
 }

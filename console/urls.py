@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from console.views import activity, dashboard, keys, logs, playground, reports
+from console.views import activity, app_token, dashboard, keys, logs, playground, reports
 
 app_name = "console"
 
@@ -19,4 +19,5 @@ urlpatterns = [
     path("playground/", playground.playground_view, name="playground"),
     path("reports/", reports.report_list_view, name="reports"),
     path("keys/confirm/", keys.key_confirm_view, name="key-confirm"),
+    path("apps/<str:app_id>/token-check/", app_token.app_token_check_view, name="app-token-check"),
 ]

@@ -27,6 +27,8 @@ DOMAIN_RE = re.compile(
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 TOKEN_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_GLOB_LENGTH = 200
+# The scopes of the proxy's endpoints (SPEC 2): what a key carries and a token's scopes map to.
+GATEWAY_SCOPES = ("chat:completions", "embeddings", "models:read")
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a refused glob is answered as a 400; no pattern text on stderr
 # SPEC 3.6: what a model name may hold, so that it can never reshape an upstream URL.

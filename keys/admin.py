@@ -29,6 +29,7 @@ from keys.models import CredentialBase, CredentialState, Key, OrgKey
 from keys.rules import MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS, SCOPES
 from keys.services import (
     KEY_EDITABLE_FIELDS,
+    KEY_IDENTITY_FIELDS,
     key_create,
     key_revoke,
     key_rotate,
@@ -44,6 +45,10 @@ EXPIRY_WARNING = timedelta(days=14)
 ROTATION_GRACE_SECONDS = 24 * 3600
 # What may change on an issued key; the rest (agent, app, scopes, expiry) is fixed at issue.
 IDENTITY_OVERRIDE_HELP = "Inherit: use the app's setting."
+MODELS_HELP = (
+    'null: inherit (the agent\'s list and policies apply); ["gpt-4o*"]: only these, and only where '
+    "the agent and its policies allow them too."
+)
 DOMAINS_HELP = 'null: inherit the app\'s list; []: any domain; ["example.com"]: only these.'
 
 
@@ -105,13 +110,14 @@ class KeyAddForm(TenantScopedForm):
 
     class Meta:
         model = Key
-        fields = ["agent", "app", "name", "scopes", "rate_limit", *KEY_EDITABLE_FIELDS[2:]]
+        fields = ["agent", "app", "name", "scopes", "rate_limit", "allowed_models", *KEY_IDENTITY_FIELDS]
         widgets = {"identity_header_mode": InheritBooleanSelect, "enforce_identity": InheritBooleanSelect}
         help_texts = {
             "app": "Empty: tenant-scoped, usable with any app of the tenant.",
             "identity_header_mode": IDENTITY_OVERRIDE_HELP,
             "enforce_identity": IDENTITY_OVERRIDE_HELP,
             "allowed_user_domains": DOMAINS_HELP,
+            "allowed_models": MODELS_HELP,
         }
 
     def clean(self) -> dict[str, Any]:
@@ -137,13 +143,13 @@ class KeyAdmin(CredentialDisplay, TenantScopedAdmin):
     tenant_in_add_form = False
     add_fieldsets = [
         (None, {"fields": ["agent", "app", "name"]}),
-        ("Permissions", {"fields": ["scopes", "rate_limit", "expires_in_days"]}),
-        ("Identity overrides", {"fields": KEY_EDITABLE_FIELDS[2:]}),
+        ("Permissions", {"fields": ["scopes", "rate_limit", "allowed_models", "expires_in_days"]}),
+        ("Identity overrides", {"fields": KEY_IDENTITY_FIELDS}),
     ]
     fieldsets = [
         (None, {"fields": ["name", "prefix", "id", "agent", "app", "state_display"]}),
-        ("Permissions", {"fields": ["scopes", "rate_limit", "expires_at"]}),
-        ("Identity overrides", {"fields": KEY_EDITABLE_FIELDS[2:]}),
+        ("Permissions", {"fields": ["scopes", "rate_limit", "allowed_models", "expires_at"]}),
+        ("Identity overrides", {"fields": KEY_IDENTITY_FIELDS}),
         ("Lifecycle", {"fields": ["created_at", "last_used_at", "revoked_at", "rotated_to", "updated_at"]}),
     ]
     list_display = [
@@ -179,7 +185,7 @@ class KeyAdmin(CredentialDisplay, TenantScopedAdmin):
             agent=data["agent"], actor=actor, name=data.get("name", ""), scopes=list(data["scopes"]),
             rate_limit=data.get("rate_limit"), expires_in_days=data["expires_in_days"], app=data.get("app"),
             identity_header_mode=data.get("identity_header_mode"), enforce_identity=data.get("enforce_identity"),
-            allowed_user_domains=data.get("allowed_user_domains"),
+            allowed_user_domains=data.get("allowed_user_domains"), allowed_models=data.get("allowed_models"),
         )  # fmt: skip
         secret_announce(request, label=f"New key {key.prefix}… for agent {key.agent}", secret=secret)
         return key

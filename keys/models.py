@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from core.ids import IdFactory
 from core.models import TenantOwned
-from core.validation import domains_clean
+from core.validation import domains_clean, globs_clean
 from keys.rules import SCOPES, scopes_clean
 
 
@@ -59,6 +59,8 @@ class Key(CredentialBase):
     identity_header_mode = models.BooleanField(null=True, blank=True)
     enforce_identity = models.BooleanField(null=True, blank=True)
     allowed_user_domains = models.JSONField(null=True, blank=True, default=None)
+    # Narrows the agent's list and its policies, never widens them (SPEC 2); null = inherit.
+    allowed_models = models.JSONField(null=True, blank=True, default=None)
     rotated_to = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_from", editable=False
     )
@@ -74,6 +76,7 @@ class Key(CredentialBase):
         self.scopes = scopes_clean(self.scopes)
         # [] on a key means "any domain", overriding the app's list (SPEC 1).
         self.allowed_user_domains = domains_clean(self.allowed_user_domains, allow_empty=True)
+        self.allowed_models = globs_clean(self.allowed_models)
 
 
 class OrgRole(models.TextChoices):

@@ -6,8 +6,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from core.validation import GATEWAY_SCOPES
+
 # What an agent key may be used for on the proxy (SPEC 5.3), in the order they are listed.
-SCOPES = ("chat:completions", "embeddings", "models:read")
+SCOPES = GATEWAY_SCOPES
 
 MIN_LIFETIME_DAYS = 1
 MAX_LIFETIME_DAYS = 365

@@ -41,7 +41,7 @@ from tenants.models import Membership, MembershipRole
 
 KEY_EVENT_FIELDS = [
     "name", "agent", "app", "scopes", "rate_limit", "expires_at", "identity_header_mode",
-    "enforce_identity", "allowed_user_domains", "prefix",
+    "enforce_identity", "allowed_user_domains", "allowed_models", "prefix",
 ]  # fmt: skip
 
 
@@ -58,6 +58,7 @@ def key_create(
     identity_header_mode: bool | None = None,
     enforce_identity: bool | None = None,
     allowed_user_domains: list[str] | None = None,
+    allowed_models: list[str] | None = None,
 ) -> tuple[Key, str]:
     """Issue an agent key; returns the record and the secret, which is shown once."""
     if agent.deleted_at is not None:
@@ -76,6 +77,7 @@ def key_create(
         identity_header_mode=identity_header_mode,
         enforce_identity=enforce_identity,
         allowed_user_domains=allowed_user_domains,
+        allowed_models=allowed_models,
         expires_at=timezone.now() + timedelta(days=days),
         digest=secret_digest(secret),
         prefix=secret_display_prefix(secret),
@@ -87,12 +89,14 @@ def key_create(
     return key, secret
 
 
-KEY_EDITABLE_FIELDS = ["name", "rate_limit", "identity_header_mode", "enforce_identity", "allowed_user_domains"]
+KEY_IDENTITY_FIELDS = ["identity_header_mode", "enforce_identity", "allowed_user_domains"]
+KEY_EDITABLE_FIELDS = ["name", "rate_limit", "allowed_models", *KEY_IDENTITY_FIELDS]
 
 
 @transaction.atomic
 def key_update(*, key: Key, actor: Actor, data: dict) -> Key:
-    """Only a key's name, rate limit and identity overrides change; its secret and scope never do."""
+    """Only a key's name, rate limit, model list and identity overrides change; its secret and
+    scopes never do."""
     unknown = set(data) - set(KEY_EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({next(iter(unknown)): "cannot be changed on an existing key"})
@@ -136,6 +140,7 @@ def key_rotate(*, key: Key, actor: Actor, grace_seconds: int = 0) -> tuple[Key, 
         agent=key.agent, actor=actor, name=key.name, scopes=key.scopes, rate_limit=key.rate_limit,
         expires_in_days=lifetime_days, app=key.app, identity_header_mode=key.identity_header_mode,
         enforce_identity=key.enforce_identity, allowed_user_domains=key.allowed_user_domains,
+        allowed_models=key.allowed_models,
     )  # fmt: skip
     ends = timezone.now() + timedelta(seconds=grace)
     key.rotated_to = new_key

@@ -10,14 +10,14 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from apps.models import App, GuardrailPolicy, Policy
+from apps.models import App, GuardrailPolicy, JwtRevocation, Policy
 from identity.models import Agent, IdentityKey
 from keys.models import Key
 from providers.models import Alias, ModelPrice, Provider
 from proxy.config_generation import app_directory_bump, config_generation_bump, identity_keys_bump
 from tenants.models import Tenant
 
-CONFIG_MODELS = (App, GuardrailPolicy, Policy, Agent, Key, Provider, Alias, ModelPrice)
+CONFIG_MODELS = (App, GuardrailPolicy, JwtRevocation, Policy, Agent, Key, Provider, Alias, ModelPrice)
 
 
 def _bump_after_commit(tenant_id: str | None) -> None:

@@ -8,8 +8,9 @@ tenant carries that tenant's ``config_version`` from the same statement (see
 from __future__ import annotations
 
 from django.db.models import Q
+from django.utils import timezone
 
-from apps.models import App, GuardrailPolicy, Policy
+from apps.models import App, GuardrailPolicy, JwtRevocation, Policy
 from core.crypto import decrypt_secret
 from identity.models import Agent, AgentStatus
 from keys.models import Key
@@ -18,6 +19,7 @@ from proxy.config_snapshot import (
     AgentEntry,
     AppEntry,
     GuardrailEntry,
+    JwtRevocations,
     KeyEntry,
     PolicyEntry,
     ProviderEntry,
@@ -54,6 +56,7 @@ def key_entry_load(digest: str) -> KeyEntry | None:
             "identity_header_mode",
             "enforce_identity",
             "allowed_user_domains",
+            "allowed_models",
             "expires_at",
             "revoked_at",
             "tenant__config_version",
@@ -74,6 +77,7 @@ def key_entry_load(digest: str) -> KeyEntry | None:
         allowed_user_domains=_tuple_or_none(row["allowed_user_domains"]),
         expires_at=_epoch(row["expires_at"]),
         revoked_at=_epoch(row["revoked_at"]),
+        allowed_models=_tuple_or_none(row["allowed_models"]),
         config_version=row["tenant__config_version"],
     )
 
@@ -89,12 +93,34 @@ def _guardrail_entry(guardrails) -> GuardrailEntry:
     )
 
 
+def _jwt_revocations_load(tenant_id: str) -> dict[str, JwtRevocations]:
+    """The live revocations of the tenant's apps; an expired one is forgotten (SPEC 3.3)."""
+    jtis: dict[str, set[str]] = {}
+    subjects: dict[str, dict[str, float]] = {}
+    rows = (
+        JwtRevocation.objects.for_tenant(tenant_id)
+        .filter(expires_at__gt=timezone.now())
+        .values_list("app_id", "jti", "sub", "created_at")
+    )
+    for app_id, jti, sub, created_at in rows:
+        if jti:
+            jtis.setdefault(app_id, set()).add(jti)
+        else:
+            by_sub = subjects.setdefault(app_id, {})
+            by_sub[sub] = max(by_sub.get(sub, 0.0), created_at.timestamp())
+    return {
+        app_id: JwtRevocations(jtis=frozenset(jtis.get(app_id, ())), subjects=subjects.get(app_id, {}))
+        for app_id in {*jtis, *subjects}
+    }
+
+
 def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
     """Everything the hot path needs of one tenant, in a handful of queries."""
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return None
     guardrails = {g.app_id: g for g in GuardrailPolicy.objects.filter(tenant_id=tenant_id)}
+    revocations = _jwt_revocations_load(tenant_id)
     apps: dict[str, AppEntry] = {}
     default_app_id = None
     for app in App.objects.for_tenant(tenant_id):
@@ -112,6 +138,7 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
             capture_bodies=app.capture_bodies,
             body_capture_max_bytes=app.body_capture_max_bytes,
             guardrails=_guardrail_entry(guardrails.get(app.id)),
+            jwt_revocations=revocations.get(app.id),
         )
         if app.is_default:
             default_app_id = app.id

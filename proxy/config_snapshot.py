@@ -28,6 +28,8 @@ class KeyEntry:
     allowed_user_domains: tuple[str, ...] | None
     expires_at: float | None
     revoked_at: float | None
+    # Narrows the agent's list and its policies (SPEC 2); None inherits.
+    allowed_models: tuple[str, ...] | None = None
     # The tenant's configuration version when the key was read: a snapshot at least this new
     # holds the key's agent and app.
     config_version: int = 0
@@ -63,6 +65,15 @@ class GuardrailEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class JwtRevocations:
+    """An app's live JWT revocations (SPEC 3.3)."""
+
+    jtis: frozenset[str]
+    # Subject → the latest revocation's created_at: tokens issued (iat) at or before it are refused.
+    subjects: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class AppEntry:
     id: str
     slug: str
@@ -77,6 +88,8 @@ class AppEntry:
     capture_bodies: bool
     body_capture_max_bytes: int
     guardrails: GuardrailEntry
+    # None when the app has none: the JWT path pays one attribute read for the check.
+    jwt_revocations: JwtRevocations | None = None
     # Computed from ``jwt`` on construction, so it can never disagree with it: the key of the
     # JWT verifier's caches (proxy.jwt_verification), which must not outlive or cross settings.
     jwt_digest: str | None = field(init=False, default=None)

@@ -36,6 +36,7 @@ from core.errors import GatewayError, forbidden, unauthorized
 from core.upstream_guard import GuardedResolver, UpstreamAddressRefused, url_literal_refusal
 from core.validation import is_email
 from proxy.config_snapshot import AppEntry, TenantConfig
+from proxy.end_user import domain_check
 from proxy.request_context import RequestContext
 
 logger = logging.getLogger(__name__)
@@ -179,6 +180,10 @@ class VerifiedToken:
     user: str | None
     email: str | None
     scopes: frozenset[str]
+    # What a revocation can name (SPEC 3.3): checked on every request, cached or not.
+    jti: str | None = None
+    subject: str | None = None
+    issued_at: float | None = None
 
 
 class TokenVerifier:
@@ -220,18 +225,10 @@ class TokenVerifier:
             return next(iter(keys.values()))
         return None
 
-    async def verify(self, app: AppEntry, token: str) -> VerifiedToken:
-        cache_key = (app.id, hashlib.sha256(token.encode()).hexdigest())
-        cached = self._verified.get(cache_key)
-        if (
-            cached is not None
-            and cached.settings_digest == app.jwt_digest
-            and cached.scope_prefix == app.scope_prefix
-            and time.time() < cached.expires_at
-        ):
-            return cached
-        settings = app.jwt
-        algorithms = [a for a in settings.get("algorithms", ["RS256"]) if a in ASYMMETRIC_ALGORITHMS]
+    async def token_key(self, app: AppEntry, token: str) -> tuple[str, Any]:
+        """The token's algorithm and the app's key that checks it: shape, algorithm, ``kid``,
+        and whether the two fit (``401 invalid_token`` otherwise)."""
+        algorithms = [a for a in app.jwt.get("algorithms", ["RS256"]) if a in ASYMMETRIC_ALGORITHMS]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -247,31 +244,69 @@ class TokenVerifier:
             raise unauthorized("invalid_token", "no key matches the token's kid")
         if not algorithm_fits_key(algorithm, key):
             raise unauthorized("invalid_token", "the token's algorithm does not fit the key")
-        claims = _decode(token, key, [algorithm], settings)
-        verified = VerifiedToken(
-            settings_digest=app.jwt_digest,
-            scope_prefix=app.scope_prefix,
-            expires_at=float(claims["exp"]),
-            user=_user_of(claims, settings),
-            email=_email_of(claims, settings),
-            scopes=_scopes_of(claims, settings, app.scope_prefix),
-        )
+        return algorithm, key
+
+    async def verify(self, app: AppEntry, token: str) -> VerifiedToken:
+        cache_key = (app.id, hashlib.sha256(token.encode()).hexdigest())
+        cached = self._verified.get(cache_key)
+        if (
+            cached is not None
+            and cached.settings_digest == app.jwt_digest
+            and cached.scope_prefix == app.scope_prefix
+            and time.time() < cached.expires_at
+        ):
+            return cached
+        algorithm, key = await self.token_key(app, token)
+        claims = _decode(token, key, [algorithm], app.jwt)
+        verified = verified_token_of(app, claims)
         if len(self._verified) > MAX_CACHED_TOKENS:
             self._verified.clear()
         self._verified[cache_key] = verified
         return verified
 
 
-def _decode(token: str, key: Any, algorithms: list[str], settings: dict[str, Any]) -> dict[str, Any]:
-    required = ["exp", *settings.get("required_claims", [])]
-    options = {"require": required, "verify_aud": "audience" in settings}
+def verified_token_of(app: AppEntry, claims: dict[str, Any]) -> VerifiedToken:
+    """What the proxy keeps of a token whose every check passed."""
+    settings = app.jwt
+    return VerifiedToken(
+        settings_digest=app.jwt_digest,
+        scope_prefix=app.scope_prefix,
+        expires_at=float(claims["exp"]),
+        user=_user_of(claims, settings),
+        email=_email_of(claims, settings),
+        scopes=_scopes_of(claims, settings, app.scope_prefix),
+        jti=_str_claim(claims, "jti"),
+        subject=_str_claim(claims, "sub"),
+        issued_at=float(claims["iat"]) if isinstance(claims.get("iat"), int | float) else None,
+    )
+
+
+# The checks of a token's claims after its signature, each its own rule; the proxy runs them
+# all in one decode, the console's token check one at a time to say which one fails.
+CLAIM_CHECKS = ("exp", "nbf", "iat", "iss", "aud", "required_claims")
+
+
+def _decode(
+    token: str, key: Any, algorithms: list[str], settings: dict[str, Any], checks: tuple[str, ...] = CLAIM_CHECKS
+) -> dict[str, Any]:
+    required_claims = settings.get("required_claims") or []
+    # A list names claims that must be present; an object's names must be present too.
+    required = [*(["exp"] if "exp" in checks else []), *(required_claims if "required_claims" in checks else [])]
+    options = {
+        "require": required,
+        "verify_exp": "exp" in checks,
+        "verify_nbf": "nbf" in checks,
+        "verify_iat": "iat" in checks,
+        "verify_iss": "iss" in checks,
+        "verify_aud": "aud" in checks and "audience" in settings,
+    }
     try:
         claims = jwt.decode(
             token,
             key=key,
             algorithms=algorithms,
-            audience=settings.get("audience"),
-            issuer=settings.get("issuer"),
+            audience=settings.get("audience") if "aud" in checks else None,
+            issuer=settings.get("issuer") if "iss" in checks else None,
             leeway=settings.get("leeway_seconds", 30),
             options=options,
         )
@@ -289,9 +324,34 @@ def _decode(token: str, key: Any, algorithms: list[str], settings: dict[str, Any
     # TypeError are what PyJWT and cryptography raise for other pairs of token and key.
     except (jwt.PyJWTError, ValueError, TypeError):
         raise unauthorized("invalid_token", "the token is not valid") from None
-    if not isinstance(claims.get("exp"), int | float):
+    if "exp" in checks and not isinstance(claims.get("exp"), int | float):
         raise unauthorized("invalid_claims", "the token has no valid exp")
+    if "required_claims" in checks and isinstance(required_claims, dict):
+        required_claim_values_check(claims, required_claims)
     return claims
+
+
+def required_claim_values_check(claims: dict[str, Any], required: dict[str, list]) -> None:
+    """Each claim named must equal one of its values; an array claim must contain one."""
+    for name, values in required.items():
+        actual = claims.get(name)
+        candidates = actual if isinstance(actual, list) else [actual]
+        if not any(_claim_equals(a, v) for a in candidates for v in values):
+            raise unauthorized("invalid_claims", f"the token's {name[:60]!r} claim has no accepted value")
+
+
+def _claim_equals(actual: Any, expected: Any) -> bool:
+    # JSON's true is no 1 and "1" is no 1: a binding to an organisation compares exactly.
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected
+    if isinstance(actual, str) != isinstance(expected, str):
+        return False
+    return actual == expected
+
+
+def _str_claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    return value if isinstance(value, str) and value else None
 
 
 def _user_of(claims: dict[str, Any], settings: dict[str, Any]) -> str | None:
@@ -312,6 +372,7 @@ def _email_of(claims: dict[str, Any], settings: dict[str, Any]) -> str | None:
 
 
 def _scopes_of(claims: dict[str, Any], settings: dict[str, Any], prefix: str) -> frozenset[str]:
+    """The token's scopes, renamed by ``scope_map``, with the app's ``scope_prefix`` taken off."""
     scopes: set[str] = set()
     for name in (*settings.get("scope_claims", ()), "scope", "scopes"):
         value = claims.get(name)
@@ -319,9 +380,27 @@ def _scopes_of(claims: dict[str, Any], settings: dict[str, Any], prefix: str) ->
             scopes.update(value.split())
         elif isinstance(value, list):
             scopes.update(v for v in value if isinstance(v, str))
+    scope_map = settings.get("scope_map")
+    if scope_map:
+        scopes = {scope_map.get(s, s) for s in scopes}
     if prefix:
         scopes.update(s[len(prefix) :] for s in list(scopes) if s.startswith(prefix))
     return frozenset(scopes)
+
+
+def token_revocation_check(app: AppEntry, verified: VerifiedToken) -> None:
+    """After the verified-token cache, on every request: the app's revocations come with its
+    snapshot, which every revocation write renews on every process (SPEC 3.3)."""
+    revocations = app.jwt_revocations
+    if revocations is None:
+        return
+    if verified.jti is not None and verified.jti in revocations.jtis:
+        raise unauthorized("token_revoked", "the token has been revoked")
+    if verified.subject is not None:
+        revoked_at = revocations.subjects.get(verified.subject)
+        # A token without iat counts as issued before the revocation.
+        if revoked_at is not None and (verified.issued_at is None or verified.issued_at <= revoked_at):
+            raise unauthorized("token_revoked", "the token's subject has been revoked")
 
 
 async def jwt_authenticate(
@@ -329,6 +408,7 @@ async def jwt_authenticate(
 ) -> None:
     """Verify ``token`` for ``app`` and fill the request's agent, user and scopes."""
     verified = await verifier.verify(app, token)
+    token_revocation_check(app, verified)
     agent_id = app.jwt["agent_id"]
     ctx.agent_id, ctx.key_id, ctx.credential = agent_id, None, "jwt"
     agent = config.agents.get(agent_id)
@@ -337,3 +417,95 @@ async def jwt_authenticate(
     ctx.user, ctx.user_email = verified.user, verified.email
     ctx.identity_source = "jwt" if verified.user else None
     ctx.scopes = verified.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    """One check of a token as the proxy runs it: passed, failed (with the proxy's answer),
+    or not run (``passed`` None) because an earlier one failed."""
+
+    name: str
+    passed: bool | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInspection:
+    header: dict[str, Any] | None
+    # Decoded without verification: shown even when the signature fails.
+    claims: dict[str, Any] | None
+    checks: tuple[TokenCheck, ...]
+    verified: VerifiedToken | None
+
+    @property
+    def accepted(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+
+CHECK_LABELS = {
+    "exp": "expiry (exp, required)",
+    "nbf": "not before (nbf)",
+    "iat": "issued at (iat)",
+    "iss": "issuer (iss)",
+    "aud": "audience (aud)",
+    "required_claims": "required claims",
+}
+
+
+async def token_inspect(verifier: TokenVerifier, app: AppEntry, token: str) -> TokenInspection:
+    """Every check the proxy makes of ``token`` for ``app``, one by one, through the same
+    functions; for the console's token check. Never caches the token."""
+    checks: list[TokenCheck] = []
+
+    def failed(name: str, error: GatewayError) -> None:
+        checks.append(TokenCheck(name, False, f"{error.status} {error.reason}: {error.message}"))
+
+    token = token.strip()
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError, TypeError):
+        checks.append(TokenCheck("shape", False, "401 invalid_token: not a JWT (three base64url parts of JSON)"))
+        return TokenInspection(None, None, tuple(checks), None)
+    checks.append(TokenCheck("shape", True))
+    try:
+        algorithm, key = await verifier.token_key(app, token)
+    except GatewayError as error:
+        failed("algorithm and key", error)
+        return TokenInspection(header, claims, _not_run(checks), None)
+    checks.append(TokenCheck("algorithm and key", True, f"{algorithm}, kid {header.get('kid') or '(none)'}"))
+    try:
+        _decode(token, key, [algorithm], app.jwt, checks=())
+    except GatewayError as error:
+        failed("signature", error)
+        return TokenInspection(header, claims, _not_run(checks), None)
+    checks.append(TokenCheck("signature", True))
+    for name in CLAIM_CHECKS:
+        try:
+            _decode(token, key, [algorithm], app.jwt, checks=(name,))
+        except GatewayError as error:
+            failed(name, error)
+        else:
+            checks.append(TokenCheck(name, True))
+    if not all(check.passed for check in checks):
+        return TokenInspection(header, claims, _not_run(checks), None)
+    verified = verified_token_of(app, claims)
+    try:
+        token_revocation_check(app, verified)
+    except GatewayError as error:
+        failed("revocation", error)
+    else:
+        checks.append(TokenCheck("revocation", True, "not revoked"))
+    try:
+        domain_check(verified.email, app.allowed_user_domains)
+    except GatewayError as error:
+        failed("email domain", error)
+    else:
+        checks.append(TokenCheck("email domain", True, verified.email or "no email; no domain list applies"))
+    return TokenInspection(header, claims, tuple(checks), verified)
+
+
+def _not_run(checks: list[TokenCheck]) -> tuple[TokenCheck, ...]:
+    done = {check.name for check in checks}
+    later = [name for name in (*CLAIM_CHECKS, "revocation", "email domain") if name not in done]
+    return (*checks, *(TokenCheck(name, None, "not run: an earlier check failed") for name in later))

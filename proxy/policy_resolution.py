@@ -1,6 +1,7 @@
 """Which limits apply to a request (SPEC 3.4): every enabled policy in reach, the agent's
-``allowed_models`` and the key's ``rate_limit``; the strictest value of each field wins and
-allowed lists intersect. Compiled once per (app, agent, key limit) and generation."""
+``allowed_models``, the key's ``allowed_models`` (SPEC 2) and the key's ``rate_limit``; the
+strictest value of each field wins and allowed lists intersect. Compiled once per (app, agent,
+key limit, key models) and generation."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class Budget:
 @dataclass(frozen=True, slots=True)
 class EffectivePolicy:
     policy_ids: tuple[str, ...] = ()
-    # Every tuple must be matched (lists intersect): the agent's own list and each policy's.
+    # Every tuple must be matched (lists intersect): the key's, the agent's and each policy's.
     model_lists: tuple[tuple[str, ...], ...] = ()
     allowed_endpoints: frozenset[str] | None = None
     requests_per_minute: int | None = None
@@ -45,9 +46,14 @@ def _min_budget(current: Budget | None, value: int | None, timezone: str) -> Bud
 
 
 def policy_merge(
-    policies: list[PolicyEntry], *, agent_models: tuple[str, ...] | None, key_rpm: int | None
+    policies: list[PolicyEntry],
+    *,
+    agent_models: tuple[str, ...] | None,
+    key_rpm: int | None,
+    key_models: tuple[str, ...] | None = None,
 ) -> EffectivePolicy:
-    model_lists = [agent_models] if agent_models is not None else []
+    # A key's list is one more list to pass, so it can only narrow what the others allow.
+    model_lists = [m for m in (key_models, agent_models) if m is not None]
     endpoints: frozenset[str] | None = None
     rpm = key_rpm
     tpm = concurrency = user_rpm = max_tokens = None
@@ -90,11 +96,14 @@ def effective_policy(
 ) -> EffectivePolicy:
     """The compiled policy of a request, cached on the tenant's configuration snapshot."""
     key_rpm = key.rate_limit if key is not None else None
-    token = (app_id, agent_id, key_rpm)
+    key_models = key.allowed_models if key is not None else None
+    token = (app_id, agent_id, key_rpm, key_models)
     compiled = config.compiled_policies.get(token)
     if compiled is None:
         agent = config.agents.get(agent_id) if agent_id else None
         applying = [p for p in config.policies if p.applies_to(app_id=app_id, agent_id=agent_id)]
-        compiled = policy_merge(applying, agent_models=agent.allowed_models if agent else None, key_rpm=key_rpm)
+        compiled = policy_merge(
+            applying, agent_models=agent.allowed_models if agent else None, key_rpm=key_rpm, key_models=key_models
+        )
         config.compiled_policies[token] = compiled
     return compiled

@@ -9,10 +9,10 @@ from rest_framework import serializers
 
 from apps.guardrail_rules import MAX_NAME_LENGTH, MAX_PATTERN_LENGTH, MAX_PATTERNS
 from apps.jwt_settings import ASYMMETRIC_ALGORITHMS
-from apps.models import App, GuardrailPolicy, KeyLocation, PiiMode, Policy
+from apps.models import App, GuardrailPolicy, JwtRevocation, KeyLocation, PiiMode, Policy
 from apps.policy_rules import ENDPOINTS, WEEKDAYS
 from core.api.serializers import OBJECT_FIELDS, InputSerializer, ObjectSerializer, string_list
-from core.validation import SLUG_RE
+from core.validation import GATEWAY_SCOPES, SLUG_RE
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -30,7 +30,17 @@ class JwtSettingsSerializer(serializers.Serializer):
     )
     issuer = serializers.CharField(required=False)
     audience = serializers.JSONField(required=False, help_text="a string or a list of strings")
-    required_claims = string_list(required=False)
+    required_claims = serializers.JSONField(
+        required=False,
+        help_text=(
+            "a list of claim names that must be present, or an object {claim: value | [values]}: the claim must "
+            "equal one of the values (an array claim: contain one)"
+        ),
+    )
+    scope_map = serializers.DictField(
+        child=serializers.ChoiceField(choices=GATEWAY_SCOPES), required=False,
+        help_text="token scope → gateway scope, applied before the scope check",
+    )  # fmt: skip
     leeway_seconds = serializers.IntegerField(min_value=0, max_value=3600, required=False, help_text="default 30")
     user_claims = string_list(required=False)
     scope_claims = string_list(required=False)
@@ -194,3 +204,46 @@ class PolicyInputSerializer(InputSerializer):
     user_daily_token_budget = _limit(big=True, help_text="per end-user identity")
     max_tokens_per_request = _limit()
     allowed_hours = AllowedHoursField(allow_null=True, required=False)
+
+
+# --- JWT revocations ---
+
+
+class JwtRevocationSerializer(ObjectSerializer):
+    """A revoked token (`jti`) or subject (`sub`: its tokens issued at or before `created_at`)."""
+
+    object_type = "jwt_revocation"
+    app_id = serializers.CharField()
+    jti = serializers.CharField(allow_null=True)
+    sub = serializers.CharField(allow_null=True)
+
+    class Meta:
+        model = JwtRevocation
+        fields = [*OBJECT_FIELDS, "app_id", "jti", "sub", "expires_at"]
+        read_only_fields = fields
+
+    def to_representation(self, instance: JwtRevocation) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        # Stored as "" for the field not named; on the wire that is null.
+        return {**data, "jti": instance.jti or None, "sub": instance.sub or None}
+
+
+class ClaimStringField(serializers.CharField):
+    """A string as the token carries it: 5 is not "5" (a JSON number never names a string claim)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JwtRevocationInputSerializer(InputSerializer):
+    """Exactly one of `jti` and `sub`."""
+
+    jti = ClaimStringField(max_length=255, required=False, help_text="revoke one token")
+    sub = ClaimStringField(
+        max_length=255, required=False, help_text="revoke the subject's tokens issued (iat) at or before now"
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, help_text="when the entry may be forgotten; default 24 hours, at most 30 days ahead"
+    )

@@ -11,17 +11,21 @@ from apps.api.serializers import (
     AppSerializer,
     GuardrailsInputSerializer,
     GuardrailsSerializer,
+    JwtRevocationInputSerializer,
+    JwtRevocationSerializer,
     PolicyInputSerializer,
     PolicySerializer,
 )
-from apps.models import App, Policy
-from apps.selectors import app_get, app_list, policy_get, policy_list
+from apps.models import App, JwtRevocation, Policy
+from apps.selectors import app_get, app_list, jwt_revocation_get, jwt_revocation_list, policy_get, policy_list
 from apps.services import (
     app_create,
     app_delete,
     app_update,
     guardrails_get,
     guardrails_put,
+    jwt_revocation_create,
+    jwt_revocation_delete,
     policy_create,
     policy_delete,
     policy_update,
@@ -101,6 +105,60 @@ class GuardrailsView(ManagementView):
         app = self.get_app(app_id)
         guardrails = guardrails_put(app=app, actor=self.actor, data=self.validated(GuardrailsInputSerializer))
         return Response(GuardrailsSerializer(guardrails).data)
+
+
+class JwtRevocationView(ManagementView):
+    """Base of the views under /v1/apps/{app_id}/jwt-revocations: the app must be the tenant's."""
+
+    def get_app(self, app_id: str) -> App:
+        return self.found(app_get(tenant_id=self.tenant_id, app_id=app_id), "app")
+
+
+class JwtRevocationListView(JwtRevocationView):
+    @extend_schema(
+        operation_id="jwt_revocation_list",
+        description="The app's live JWT revocations; expired ones are no longer listed.",
+        parameters=LIST_PARAMETERS,
+        responses=list_of(JwtRevocationSerializer),
+    )
+    def get(self, request: Request, app_id: str) -> Response:
+        app = self.get_app(app_id)
+        return self.page(jwt_revocation_list(tenant_id=self.tenant_id, app_id=app.pk), JwtRevocationSerializer)
+
+    @extend_schema(
+        operation_id="jwt_revocation_create",
+        description=(
+            "Revokes one token (`jti`) or every token of a subject (`sub`) issued at or before now; a token "
+            "without `iat` counts as issued before. Revoked tokens answer 401 token_revoked on every gateway "
+            "process within one second."
+        ),
+        request=JwtRevocationInputSerializer,
+        responses={201: JwtRevocationSerializer},
+    )
+    def post(self, request: Request, app_id: str) -> Response:
+        app = self.get_app(app_id)
+        revocation = jwt_revocation_create(app=app, actor=self.actor, **self.validated(JwtRevocationInputSerializer))
+        return Response(JwtRevocationSerializer(revocation).data, status=201)
+
+
+class JwtRevocationDetailView(JwtRevocationView):
+    def get_revocation(self, app_id: str, revocation_id: str) -> JwtRevocation:
+        app = self.get_app(app_id)
+        revocation = jwt_revocation_get(tenant_id=self.tenant_id, app_id=app.pk, revocation_id=revocation_id)
+        return self.found(revocation, "JWT revocation")
+
+    @extend_schema(operation_id="jwt_revocation_get", responses=JwtRevocationSerializer)
+    def get(self, request: Request, app_id: str, revocation_id: str) -> Response:
+        return Response(JwtRevocationSerializer(self.get_revocation(app_id, revocation_id)).data)
+
+    @extend_schema(
+        operation_id="jwt_revocation_delete",
+        description="Lifts the revocation: the tokens it named are accepted again if otherwise valid.",
+        responses={204: None},
+    )
+    def delete(self, request: Request, app_id: str, revocation_id: str) -> Response:
+        jwt_revocation_delete(revocation=self.get_revocation(app_id, revocation_id), actor=self.actor)
+        return Response(status=204)
 
 
 class PolicyListView(ManagementView):

@@ -32,13 +32,14 @@ class KeySerializer(ObjectSerializer):
     app_id = serializers.CharField(allow_null=True, help_text="null = tenant-scoped")
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=SCOPES))
     allowed_user_domains = string_list(allow_null=True, help_text="null = inherit the app's; [] = any domain")
+    allowed_models = string_list(allow_null=True, help_text="globs; null = inherit (the agent's list and policies)")
     rotated_to = serializers.CharField(source="rotated_to_id", allow_null=True, help_text="id of the successor")
 
     class Meta:
         model = Key
         fields = [
             *OBJECT_FIELDS, "updated_at", *CREDENTIAL_FIELDS, "agent_id", "app_id", "scopes", "rate_limit",
-            "identity_header_mode", "enforce_identity", "allowed_user_domains", "rotated_to",
+            "allowed_models", "identity_header_mode", "enforce_identity", "allowed_user_domains", "rotated_to",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -72,6 +73,10 @@ class KeyInputSerializer(InputSerializer):
     app_id = TenantObjectField(
         selector=app_get, id_arg="app_id", noun="app", source="app", allow_null=True, required=False,
         help_text="null = tenant-scoped",
+    )  # fmt: skip
+    allowed_models = string_list(
+        allow_null=True, required=False,
+        help_text="globs; null = inherit; narrows the agent's list and its policies, never widens; [] refused",
     )  # fmt: skip
     identity_header_mode = serializers.BooleanField(allow_null=True, required=False)
     enforce_identity = serializers.BooleanField(allow_null=True, required=False)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from apps.services import guardrails_get
+from apps.services import guardrails_get, jwt_revocation_create
+from core.actors import SYSTEM
 from tests import factories
 from tests.api.support import client_for
 
@@ -53,6 +54,7 @@ def world(tenant) -> dict[str, Any]:
     alias = factories.make_alias(tenant, [{"provider_id": provider.id, "model": "mock-1"}])
     policy = factories.make_policy(tenant, app_ids=[app.id])
     org_key, _ = factories.make_org_key(tenant, role="admin")
+    revocation = jwt_revocation_create(app=app, actor=SYSTEM, jti="leaked-token")
     return {
         "app": app.id,
         "agent": agent.id,
@@ -61,6 +63,7 @@ def world(tenant) -> dict[str, Any]:
         "alias": alias.id,
         "policy": policy.id,
         "org_key": org_key.id,
+        "jwt_revocation": revocation.id,
         "agent_key": agent_secret,
     }
 

@@ -78,6 +78,10 @@ ENDPOINTS = [
     Endpoint("DELETE", "/v1/apps/{app}", status=204),
     Endpoint("GET", "/v1/apps/{app}/guardrails"),
     Endpoint("PUT", "/v1/apps/{app}/guardrails", {"pii": "redact"}),
+    Endpoint("GET", "/v1/apps/{app}/jwt-revocations"),
+    Endpoint("POST", "/v1/apps/{app}/jwt-revocations", {"sub": "mallory"}, 201),
+    Endpoint("GET", "/v1/apps/{app}/jwt-revocations/{jwt_revocation}"),
+    Endpoint("DELETE", "/v1/apps/{app}/jwt-revocations/{jwt_revocation}", status=204),
     Endpoint("GET", "/v1/agents"),
     Endpoint("POST", "/v1/agents", {"name": "new agent"}, 201),
     Endpoint("GET", "/v1/agents/{agent}"),
@@ -108,6 +112,7 @@ ENDPOINTS = [
 LISTS = {
     "/v1/org-keys": "org_key",
     "/v1/apps": "app",
+    "/v1/apps/{app}/jwt-revocations": "jwt_revocation",
     "/v1/agents": "agent",
     "/v1/agents/{agent}/keys": "key",
     "/v1/policies": "policy",

@@ -19,6 +19,7 @@ OBJECT_TYPES = {
     "provider": "prv_",
     "alias": "als_",
     "event": "evt_",
+    "jwt_revocation": "jrv_",
 }
 WRITES = [e for e in ENDPOINTS if e.writes]
 READS = [e for e in ENDPOINTS if not e.writes]

@@ -72,6 +72,26 @@ def test_it_accepts_and_returns_a_jwt_verifier(owner_api, world):
     assert stored["leeway_seconds"] == 30
 
 
+def test_it_accepts_claim_bindings_and_a_scope_map(owner_api, world):
+    jwt = {
+        "public_key_pem": public_pem(), "agent_id": world["agent"], "algorithms": ["ES256"],
+        "required_claims": {"org_id": "acme", "groups": ["ai-users", "admins"], "tier": 2},
+        "scope_map": {"portkey.completions.write": "chat:completions"},
+    }  # fmt: skip
+
+    response = owner_api.post("/v1/apps", {"name": "x", "slug": "jwt-app", "jwt": jwt}, format="json")
+
+    assert response.status_code == 201, response.content
+    stored = response.json()["jwt"]
+    # A single value is kept as a one-value list: one shape to read back.
+    assert stored["required_claims"] == {"org_id": ["acme"], "groups": ["ai-users", "admins"], "tier": [2]}
+    assert stored["scope_map"] == {"portkey.completions.write": "chat:completions"}
+    listed = owner_api.patch(
+        f"/v1/apps/{response.json()['id']}", {"jwt": {**jwt, "required_claims": ["org_id"]}}, format="json"
+    )
+    assert listed.json()["jwt"]["required_claims"] == ["org_id"]
+
+
 @pytest.mark.parametrize(
     "jwt",
     [
@@ -83,6 +103,16 @@ def test_it_accepts_and_returns_a_jwt_verifier(owner_api, world):
         {"public_key_pem": "{pem}", "agent_id": "{foreign_agent}"},
         {"public_key_pem": "{pem}", "agent_id": "{agent}", "unknown": 1},
         ["not", "an", "object"],
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "required_claims": "org_id"},
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "required_claims": {"org_id": []}},
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "required_claims": {"org_id": None}},
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "required_claims": {"org_id": {"a": 1}}},
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "required_claims": {"org_id": ["acme", [1]]}},
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "required_claims": {"": "acme"}},
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "scope_map": ["a", "b"]},
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "scope_map": {"x.write": "chat"}},
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "scope_map": {"x.write": ["chat:completions"]}},
+        {"public_key_pem": "{pem}", "agent_id": "{agent}", "scope_map": {"a b": "embeddings"}},
     ],
 )
 def test_it_refuses_an_invalid_jwt_verifier(owner_api, world, outsider, jwt):

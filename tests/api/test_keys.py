@@ -175,3 +175,31 @@ def test_it_shows_no_keys_of_a_deleted_agent(owner_api, world):
     owner_api.delete(f"/v1/agents/{world['agent']}")
 
     assert_error(owner_api.get(f"/v1/agents/{world['agent']}/keys"), 404, "not_found")
+
+
+def test_it_issues_a_key_with_allowed_models_and_shows_them(owner_api, world):
+    response = owner_api.post(
+        f"/v1/agents/{world['agent']}/keys", {"name": "narrow", "allowed_models": ["gpt-4o*"]}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["allowed_models"] == ["gpt-4o*"]
+    item = owner_api.get(f"/v1/agents/{world['agent']}/keys/{response.json()['id']}").json()
+    assert item["allowed_models"] == ["gpt-4o*"]
+
+
+def test_a_key_inherits_its_models_by_default(created):
+    assert created["allowed_models"] is None
+
+
+@pytest.mark.parametrize("value", [[], "gpt-4o", [""], [" gpt-4o"]])
+def test_it_refuses_bad_allowed_models(owner_api, world, value):
+    response = owner_api.post(f"/v1/agents/{world['agent']}/keys", {"allowed_models": value}, format="json")
+    assert_error(response, 400, "invalid_request")
+
+
+def test_it_records_allowed_models_in_the_key_created_event(owner_api, world):
+    from forensics.models import Event
+
+    response = owner_api.post(f"/v1/agents/{world['agent']}/keys", {"allowed_models": ["mock-*"]}, format="json")
+    event = Event.objects.get(object_id=response.json()["id"], action="key.created")
+    assert event.changes["allowed_models"]["after"] == ["mock-*"]

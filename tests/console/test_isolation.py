@@ -135,8 +135,9 @@ def test_it_creates_objects_in_the_staff_tenant_only(stranger_client, stranger, 
         admin_url(App, "add"),
         {
             "name": "Mine", "slug": "mine-app", "description": "", "key_name": "X-API-Key", "key_location": "header",
-            "allowed_user_domains": "", "scope_prefix": "", "jwt": "", "body_capture_max_bytes": "16384",
-            "tenant": owned.tenant.pk, "guardrails-TOTAL_FORMS": "0", "guardrails-INITIAL_FORMS": "0",
+            "allowed_user_domains": "", "scope_prefix": "", "jwt_mode": "off", "jwt_leeway_seconds": "30",
+            "body_capture_max_bytes": "16384", "tenant": owned.tenant.pk, "guardrails-TOTAL_FORMS": "0",
+            "guardrails-INITIAL_FORMS": "0", "jwt_revocations-TOTAL_FORMS": "0", "jwt_revocations-INITIAL_FORMS": "0",
         },
     )  # fmt: skip
     assert response.status_code == 302

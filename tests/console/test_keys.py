@@ -98,20 +98,22 @@ def test_it_never_shows_the_digest(owner_client, owned):
     assert owned.key.prefix in owner_client.get(admin_url(owned.key)).content.decode()
 
 
-def test_it_edits_only_name_rate_limit_and_identity_overrides(owner_client, owned):
+def test_it_edits_only_name_rate_limit_models_and_identity_overrides(owner_client, owned):
     form = owner_client.get(admin_url(owned.key)).context["adminform"].form
     assert set(form.fields) == {
-        "name", "rate_limit", "identity_header_mode", "enforce_identity", "allowed_user_domains",
+        "name", "rate_limit", "allowed_models", "identity_header_mode", "enforce_identity", "allowed_user_domains",
     }  # fmt: skip
     response = owner_client.post(
         admin_url(owned.key),
         {
             "name": "renamed", "rate_limit": "5", "identity_header_mode": "true", "enforce_identity": "unknown",
             "allowed_user_domains": '["Example.com"]', "scopes": ["embeddings"], "agent": "ag_other",
+            "allowed_models": '["mock-*"]',
         },
     )  # fmt: skip
     assert response.status_code == 302
     key = Key.objects.get(pk=owned.key.pk)
+    assert key.allowed_models == ["mock-*"]
     assert (key.name, key.rate_limit, key.identity_header_mode, key.enforce_identity) == ("renamed", 5, True, None)
     assert key.allowed_user_domains == ["example.com"]
     assert key.scopes == list(SCOPES)
@@ -264,3 +266,17 @@ def test_it_keeps_a_new_secret_server_side_and_encrypted_until_it_is_shown(owner
     assert len(shown) == 1
     assert key_verify(shown.pop()).name == "kept"
     assert all("_messages" not in row.get_decoded() for row in Session.objects.all())
+
+
+def test_it_issues_a_key_with_allowed_models(owner_client, owned):
+    data = {
+        "agent": owned.agent.pk, "app": "", "name": "narrow", "scopes": list(SCOPES), "rate_limit": "",
+        "expires_in_days": "30", "identity_header_mode": "unknown", "enforce_identity": "unknown",
+        "allowed_user_domains": "", "allowed_models": '["gpt-4o*"]',
+    }  # fmt: skip
+    assert owner_client.post(admin_url(Key, "add"), data).status_code == 302
+    assert Key.objects.get(name="narrow").allowed_models == ["gpt-4o*"]
+    data |= {"name": "empty", "allowed_models": "[]"}
+    response = owner_client.post(admin_url(Key, "add"), data)
+    assert response.status_code == 200
+    assert "allowed_models" in str(response.context["adminform"].form.errors)

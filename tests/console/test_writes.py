@@ -26,10 +26,12 @@ from tests.console.conftest import UPSTREAM_API_KEY, admin_url
 def app_data(**fields) -> dict:
     return {
         "name": "Support bot", "slug": "support-bot", "description": "", "key_name": "X-API-Key",
-        "key_location": "header", "allowed_user_domains": "", "scope_prefix": "", "jwt": "",
-        "body_capture_max_bytes": "16384", "guardrails-TOTAL_FORMS": "1", "guardrails-INITIAL_FORMS": "0",
-        "guardrails-MIN_NUM_FORMS": "0", "guardrails-MAX_NUM_FORMS": "1", "guardrails-0-pii": "off",
-        "guardrails-0-blocked_patterns": "[]", "guardrails-0-max_prompt_chars": "",
+        "key_location": "header", "allowed_user_domains": "", "scope_prefix": "", "jwt_mode": "off",
+        "jwt_leeway_seconds": "30", "body_capture_max_bytes": "16384", "guardrails-TOTAL_FORMS": "1",
+        "guardrails-INITIAL_FORMS": "0", "guardrails-MIN_NUM_FORMS": "0", "guardrails-MAX_NUM_FORMS": "1",
+        "guardrails-0-pii": "off", "guardrails-0-blocked_patterns": "[]", "guardrails-0-max_prompt_chars": "",
+        "jwt_revocations-TOTAL_FORMS": "0", "jwt_revocations-INITIAL_FORMS": "0",
+        "jwt_revocations-MIN_NUM_FORMS": "0", "jwt_revocations-MAX_NUM_FORMS": "1000",
     } | fields  # fmt: skip
 
 
