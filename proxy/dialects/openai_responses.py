@@ -65,6 +65,8 @@ CHAT_FORM_SAME: tuple[str, ...] = (
     "prompt_cache_options",
 )
 
+CHAT_FORM_SAME_NAMES = frozenset(CHAT_FORM_SAME)
+
 # Accepted and not sent on the chat form (each only asks for detail the chat form never
 # produces, or is handled by the gateway itself); see docs/providers.md.
 CHAT_FORM_DROPPED: frozenset[str] = frozenset({"store", "include", "stream_options", "truncation"})
@@ -296,9 +298,10 @@ def responses_chat_body(body: Mapping[str, Any]) -> dict[str, Any]:
         raise unsupported("truncation", "only 'disabled' can be honoured: the chat form never truncates")
 
     chat: dict[str, Any] = {"model": body["model"], "messages": _messages(body)}
-    for name in CHAT_FORM_SAME:
-        if body.get(name) is not None:
-            chat[name] = body[name]
+    if body.keys() & CHAT_FORM_SAME_NAMES:  # most bodies carry none of them
+        for name in CHAT_FORM_SAME:
+            if body.get(name) is not None:
+                chat[name] = body[name]
     if body.get("stream"):
         chat["stream"] = True
     if body.get("max_output_tokens") is not None:
