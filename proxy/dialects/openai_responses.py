@@ -65,6 +65,8 @@ CHAT_FORM_SAME: tuple[str, ...] = (
     "prompt_cache_options",
 )
 
+CHAT_FORM_SAME_NAMES = frozenset(CHAT_FORM_SAME)
+
 # Accepted and not sent on the chat form (each only asks for detail the chat form never
 # produces, or is handled by the gateway itself); see docs/providers.md.
 CHAT_FORM_DROPPED: frozenset[str] = frozenset({"store", "include", "stream_options", "truncation"})
@@ -296,9 +298,10 @@ def responses_chat_body(body: Mapping[str, Any]) -> dict[str, Any]:
         raise unsupported("truncation", "only 'disabled' can be honoured: the chat form never truncates")
 
     chat: dict[str, Any] = {"model": body["model"], "messages": _messages(body)}
-    for name in CHAT_FORM_SAME:
-        if body.get(name) is not None:
-            chat[name] = body[name]
+    if body.keys() & CHAT_FORM_SAME_NAMES:  # most bodies carry none of them
+        for name in CHAT_FORM_SAME:
+            if body.get(name) is not None:
+                chat[name] = body[name]
     if body.get("stream"):
         chat["stream"] = True
     if body.get("max_output_tokens") is not None:
@@ -630,6 +633,16 @@ def error_event(
     return event_encode(event)
 
 
+# No settings: ``_response``'s own fields alone (the stream appends the encoded settings).
+EMPTY_ECHO: dict[str, Any] = {}
+# An event as ``event_encode`` writes it, around its type, its other fields and its number.
+EVENT_FRAME = b'event: %s\ndata: {"type":"%s",%s,"sequence_number":%d}\n\n'
+# ``_message_item`` as JSON, around its id, its status and its content parts.
+MESSAGE_ITEM_OPEN = b'{"id":%s,"type":"message","role":"assistant","status":"%s","content":[%s]}'
+# An output text part as JSON, around its text.
+TEXT_PART = b'{"type":"output_text","text":%s,"annotations":[],"logprobs":[]}'
+
+
 @dataclass(slots=True)
 class _Call:
     item_id: str
@@ -664,14 +677,16 @@ class ResponsesChatStream(ChatFormStream):
         self._open_call: _Call | None = None
         self._chat_usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
-        # What every snapshot of the Response repeats of the request, read once.
-        self._echo = _echo(request)
-        # The open message's text delta event up to its text (see ``_text_delta``).
-        self._delta_head = b""
+        # What every snapshot of the Response repeats of the request, as the end of its JSON
+        # (``,"instructions":…}``): encoded once.
+        self._echo_json = b"," + orjson.dumps(_echo(request))[1:]
+        # The open message's place, as its events write it (see ``_text_delta``).
+        self._where = b""
 
     def chunk(self, chunk: dict[str, Any]) -> list[bytes]:
         out: list[bytes] = []
-        self._start(out)
+        if not self._started:
+            self._start(out)
         if isinstance(chunk.get("usage"), dict):
             self._chat_usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
@@ -721,8 +736,8 @@ class ResponsesChatStream(ChatFormStream):
             spent = self.spent()
             usage = {"prompt_tokens": spent.prompt_tokens, "completion_tokens": spent.completion_tokens}
         response = self._snapshot(status, responses_usage(usage))
-        kind = "response.incomplete" if status == "incomplete" else "response.completed"
-        return self._event({"type": kind, "response": response})
+        kind = b"response.incomplete" if status == "incomplete" else b"response.completed"
+        return self._frame(kind, b'"response":' + response)
 
     # -- internals
 
@@ -731,16 +746,25 @@ class ResponsesChatStream(ChatFormStream):
         self._sequence += 1
         return event_encode(event)
 
+    def _frame(self, kind: bytes, fields: bytes) -> bytes:
+        """``_event``'s bytes for an event whose fields after ``type`` are already JSON: the
+        message's events come several a chunk, and their objects would be built only to be
+        encoded."""
+        self._sequence += 1
+        return EVENT_FRAME % (kind, kind, fields, self._sequence - 1)
+
     def _item_event(self, kind: str, output_index: int, item: dict[str, Any]) -> bytes:
         return self._event({"type": kind, "output_index": output_index, "item": item})
 
-    def _snapshot(self, status: str, usage: dict[str, Any] | None) -> dict[str, Any]:
+    def _snapshot(self, status: str, usage: dict[str, Any] | None) -> bytes:
+        """The Response so far as JSON, as ``_response`` builds it: its own fields, then the
+        request's settings, encoded once a stream (``_echo_json``)."""
         for call in self._calls.values():
             item = self._output[call.output_index]
             if item is not None:  # late fragments of a closed call still belong to it
                 item["arguments"] = "".join(call.arguments)
-        return _response(
-            self._echo,
+        own = _response(
+            EMPTY_ECHO,
             response_id=self.response_id,
             created_at=self._created_at,
             model=self.model,
@@ -749,17 +773,16 @@ class ResponsesChatStream(ChatFormStream):
             usage=usage,
             finish_reason=self.finish_reason,
         )
+        return orjson.dumps(own)[:-1] + self._echo_json
 
     def _start(self, out: list[bytes]) -> None:
         if self._started:
             return
         self._started = True
-        # Both events carry the same snapshot: encoded once, written as ``_event`` would.
-        snapshot = orjson.dumps(self._snapshot("in_progress", None))
-        for kind in (b"response.created", b"response.in_progress"):
-            head = b'event: %s\ndata: {"type":"%s","response":' % (kind, kind)
-            out.append(head + snapshot + b',"sequence_number":%d}\n\n' % self._sequence)
-            self._sequence += 1
+        # Both events carry the same snapshot: encoded once.
+        fields = b'"response":' + self._snapshot("in_progress", None)
+        out.append(self._frame(b"response.created", fields))
+        out.append(self._frame(b"response.in_progress", fields))
 
     def _reserve(self) -> int:
         self._output.append(None)
@@ -770,34 +793,31 @@ class ResponsesChatStream(ChatFormStream):
             self._call_close(out)
             self._message_id = _new_item_id("msg")
             self._message_index = self._reserve()
-            item = _message_item(self._message_id, "", "in_progress")
-            item["content"] = []
-            out.append(self._item_event("response.output_item.added", self._message_index, item))
-            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            where = {"item_id": self._message_id, "output_index": self._message_index, "content_index": 0}
-            out.append(self._event({"type": "response.content_part.added", **where, "part": part}))
-            self._delta_head = (
-                b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":'
-                + orjson.dumps(self._message_id)
-                + b',"output_index":%d,"content_index":0,"delta":' % self._message_index
+            item_id = orjson.dumps(self._message_id)
+            self._where = b'"item_id":%s,"output_index":%d,"content_index":0' % (item_id, self._message_index)
+            item = MESSAGE_ITEM_OPEN % (item_id, b"in_progress", b"")
+            out.append(
+                self._frame(b"response.output_item.added", b'"output_index":%d,"item":%s' % (self._message_index, item))
             )
+            out.append(self._frame(b"response.content_part.added", self._where + b',"part":' + TEXT_PART % b'""'))
         self._text.append(text)
-        # One event a chunk: written without building its objects, as ``_event`` would write
-        # {"type", "item_id", "output_index", "content_index", "delta", "logprobs"}.
-        out.append(self._delta_head + orjson.dumps(text) + b',"logprobs":[],"sequence_number":%d}\n\n' % self._sequence)
-        self._sequence += 1
+        out.append(
+            self._frame(b"response.output_text.delta", self._where + b',"delta":%s,"logprobs":[]' % orjson.dumps(text))
+        )
 
     def _message_close(self, out: list[bytes]) -> None:
         if self._message_id is None:
             return
         text = "".join(self._text)
-        where = {"item_id": self._message_id, "output_index": self._message_index, "content_index": 0}
-        out.append(self._event({"type": "response.output_text.done", **where, "text": text, "logprobs": []}))
-        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-        out.append(self._event({"type": "response.content_part.done", **where, "part": part}))
-        item = _message_item(self._message_id, text, "completed")
-        self._output[self._message_index] = item
-        out.append(self._item_event("response.output_item.done", self._message_index, item))
+        encoded = orjson.dumps(text)
+        part = TEXT_PART % encoded
+        out.append(self._frame(b"response.output_text.done", self._where + b',"text":%s,"logprobs":[]' % encoded))
+        out.append(self._frame(b"response.content_part.done", self._where + b',"part":' + part))
+        item = MESSAGE_ITEM_OPEN % (orjson.dumps(self._message_id), b"completed", part)
+        out.append(
+            self._frame(b"response.output_item.done", b'"output_index":%d,"item":%s' % (self._message_index, item))
+        )
+        self._output[self._message_index] = _message_item(self._message_id, text, "completed")
         self._message_id, self._text = None, []
 
     def _call_delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
