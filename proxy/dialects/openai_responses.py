@@ -637,6 +637,9 @@ def error_event(
 EMPTY_ECHO: dict[str, Any] = {}
 # An event as ``event_encode`` writes it, around its type, its other fields and its number.
 EVENT_FRAME = b'event: %s\ndata: {"type":"%s",%s,"sequence_number":%d}\n\n'
+# ``EVENT_FRAME`` of a text delta, before the message's place and after the text.
+TEXT_DELTA_HEAD = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+TEXT_DELTA_TAIL = b',"logprobs":[],"sequence_number":%d}\n\n'
 # ``_message_item`` as JSON, around its id, its status and its content parts.
 MESSAGE_ITEM_OPEN = b'{"id":%s,"type":"message","role":"assistant","status":"%s","content":[%s]}'
 # An output text part as JSON, around its text.
@@ -680,27 +683,30 @@ class ResponsesChatStream(ChatFormStream):
         # What every snapshot of the Response repeats of the request, as the end of its JSON
         # (``,"instructions":…}``): encoded once.
         self._echo_json = b"," + orjson.dumps(_echo(request))[1:]
-        # The open message's place, as its events write it (see ``_text_delta``).
-        self._where = b""
+        # The open message's place, as its events write it, and its text deltas' head.
+        self._where = self._delta_head = b""
 
     def chunk(self, chunk: dict[str, Any]) -> list[bytes]:
         out: list[bytes] = []
         if not self._started:
             self._start(out)
-        if isinstance(chunk.get("usage"), dict):
-            self._chat_usage = chunk["usage"]
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._chat_usage = usage
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-            content = delta.get("content")
-            if isinstance(content, str) and content:
-                self._text_delta(content, out)
-            for call in delta.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    self._call_delta(call, out)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+            delta = choice.get("delta")
+            if delta and isinstance(delta, dict):
+                content = delta.get("content")
+                if content and isinstance(content, str):
+                    self._text_delta(content, out)
+                for call in delta.get("tool_calls") or ():
+                    if isinstance(call, dict):
+                        self._call_delta(call, out)
+            finish_reason = choice.get("finish_reason")
+            if finish_reason:
+                self.finish_reason = finish_reason
         return out
 
     def failure(self, error: dict[str, Any]) -> list[bytes]:
@@ -800,10 +806,11 @@ class ResponsesChatStream(ChatFormStream):
                 self._frame(b"response.output_item.added", b'"output_index":%d,"item":%s' % (self._message_index, item))
             )
             out.append(self._frame(b"response.content_part.added", self._where + b',"part":' + TEXT_PART % b'""'))
+            self._delta_head = TEXT_DELTA_HEAD + self._where + b',"delta":'
         self._text.append(text)
-        out.append(
-            self._frame(b"response.output_text.delta", self._where + b',"delta":%s,"logprobs":[]' % orjson.dumps(text))
-        )
+        # One a chunk: ``_frame``'s bytes from the message's own head.
+        out.append(self._delta_head + orjson.dumps(text) + TEXT_DELTA_TAIL % self._sequence)
+        self._sequence += 1
 
     def _message_close(self, out: list[bytes]) -> None:
         if self._message_id is None:
