@@ -192,7 +192,8 @@ def keys(client: AidgateClient, args: argparse.Namespace, out: Output) -> int:
         out.objects("key", client.key_list(args.agent_id, limit=args.limit or None))
     elif args.action == "create":
         fields = {"name": args.name, "scopes": args.scope, "rate_limit": args.rate_limit,
-                  "expires_in_days": args.expires_in_days, "app_id": args.app_id}  # fmt: skip
+                  "expires_in_days": args.expires_in_days, "app_id": args.app_id,
+                  "allowed_models": args.allowed_models}  # fmt: skip
         show_secret_once(client.key_create(args.agent_id, **fields, **body_extra(args)), out)
     elif args.action == "rotate":
         show_secret_once(client.key_rotate(args.agent_id, args.key_id, grace_seconds=args.grace_seconds), out)
@@ -393,6 +394,12 @@ def audit(client_factory: Callable[[], AidgateClient], args: argparse.Namespace,
 # --- Arguments ---
 
 
+def model_globs(text: str) -> list[str]:
+    """``--allowed-models 'gpt-4o*,mock-*'``: the globs of one option, comma-separated. An empty
+    value is sent as ``[]``, which the API refuses (SPEC 1: omit the option to inherit)."""
+    return [glob.strip() for glob in text.split(",") if glob.strip()]
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -493,6 +500,10 @@ def parser_build() -> argparse.ArgumentParser:
     create.add_argument("--rate-limit", type=int, help="requests per minute")
     create.add_argument("--expires-in-days", type=int, help="1-365 (default 90)")
     create.add_argument("--app-id", help="bind the key to one app (default: tenant-scoped)")
+    create.add_argument("--allowed-models", "--allowed-model", dest="allowed_models", type=model_globs,
+                        action="extend", metavar="GLOB[,GLOB…]",
+                        help="model globs the key may use, narrowing its agent's (commas or repeat; "
+                             "default: inherit)")  # fmt: skip
     data_option(create)
     rotate = action(key, "rotate", "a new secret with the same settings, shown this once", "agent_id", "key_id")
     rotate.add_argument("--grace-seconds", type=int, help="how long the old secret keeps working (default 0)")

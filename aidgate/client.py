@@ -267,7 +267,8 @@ class AidgateClient:
 
     def key_create(self, agent_id: str, **fields: Any) -> Obj:
         """The answer's ``key`` is the secret, shown this once. ``fields``: ``name``, ``scopes``,
-        ``rate_limit``, ``expires_in_days``, ``app_id``, the identity overrides."""
+        ``rate_limit``, ``expires_in_days``, ``app_id``, ``allowed_models`` (globs; unset:
+        inherit), the identity overrides."""
         return self._call("POST", f"/v1/agents/{agent_id}/keys", body=_clean(fields))
 
     def key_rotate(self, agent_id: str, key_id: str, *, grace_seconds: int | None = None) -> Obj:

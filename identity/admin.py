@@ -17,8 +17,9 @@ from django.http import HttpRequest
 from core.actors import Actor
 from core.admin_forms import TenantScopedForm, form_values
 from core.admin_refusals import ServiceRefused, refusal_report, service_refusals
+from identity.identity_keys import DOCUMENT_TOKEN_SECONDS
 from identity.models import Agent, AgentStatus
-from identity.services import AGENT_FIELDS, agent_create, agent_delete, agent_update
+from identity.services import AGENT_FIELDS, agent_create, agent_delete, agent_identity_token, agent_update
 from tenants.access import console_actor
 from tenants.admin_base import TenantScopedAdmin
 
@@ -46,6 +47,23 @@ class AgentAdmin(TenantScopedAdmin):
     search_fields = ["name", "id", "owner_email", "fingerprint", "tenant__name"]
     list_select_related = ["app", "tenant"]
     actions = ["suspend_agents", "reactivate_agents"]
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Agent | None = None,
+    ) -> Any:
+        # The agent's signed identity (SPEC 3.10), as GET /v1/agents/{id}/identity signs it:
+        # only on the page of an agent the user may see (get_queryset already answered an
+        # agent of another tenant as an unknown one). Signing writes nothing.
+        if obj is not None and not add and self.has_view_permission(request, obj):
+            context["identity_token"] = agent_identity_token(obj, base_url=request.build_absolute_uri("/"))
+            context["identity_token_hours"] = DOCUMENT_TOKEN_SECONDS // 3600
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
         # Also the source of agent choices in other forms (keys, policies): no deleted agents.

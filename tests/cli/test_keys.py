@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from keys.models import Key
 from tests import factories
 
@@ -64,4 +66,42 @@ def test_a_viewer_cannot_create_a_key(org):
     result = org.run("keys", "create", agent.id, key=org.viewer_secret)
     assert result.code == 5
     assert "aid_sk_" not in result.stdout
+    assert not Key.objects.filter(agent=agent).exists()
+
+
+def test_it_creates_a_key_limited_to_some_models(org):
+    factories.make_provider(org.tenant, kind="mock", models=["mock-*"])
+    factories.make_app(org.tenant, is_default=True)
+    agent = factories.make_agent(org.tenant)
+
+    created = org.ok("keys", "create", agent.id, "--allowed-models", "mock-small, mock-tiny-*", "--allowed-model", "x")
+
+    assert created["allowed_models"] == ["mock-small", "mock-tiny-*", "x"]
+    assert Key.objects.get(pk=created["id"]).allowed_models == ["mock-small", "mock-tiny-*", "x"]
+    # The gateway holds the key to them: the list narrows its agent's (which allows any model).
+    with httpx.Client(base_url=org.url, timeout=10, headers={"Authorization": f"Bearer {created['key']}"}) as client:
+
+        def chat(model: str) -> httpx.Response:
+            return client.post(
+                "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "Hi"}]}
+            )
+
+        assert chat("mock-small").status_code == 200
+        refused = chat("mock-large")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["reason"] == "model_not_allowed"
+
+
+def test_a_key_without_allowed_models_inherits(org):
+    agent = factories.make_agent(org.tenant)
+    created = org.ok("keys", "create", agent.id)
+    assert created["allowed_models"] is None
+
+
+def test_an_empty_model_list_is_refused(org):
+    agent = factories.make_agent(org.tenant)
+    result = org.run("keys", "create", agent.id, "--allowed-models", "", "--json")
+    assert result.code == 7, result
+    assert result.error()["code"] == "invalid_request"
+    assert "allowed_models" in result.error()["message"]
     assert not Key.objects.filter(agent=agent).exists()

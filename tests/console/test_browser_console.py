@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import jwt
 import pytest
 
 from forensics.models import RequestLog
@@ -100,6 +101,25 @@ def test_it_logs_in_creates_an_agent_and_a_key_and_shows_the_secret_once(page, s
     page.click("#confirm-submit")
     page.wait_for_selector(".messagelist .success")
     assert Key.objects.get(pk=key.pk).state() == CredentialState.REVOKED
+
+
+def test_the_agent_page_copies_a_signed_identity_that_verifies(page, site):
+    console_login(page, site.url, site.admin.username)
+    page.goto(f"/admin/identity/agent/{site.agent.pk}/change/")
+    assert site.agent.fingerprint in page.text_content("#content")
+
+    page.click("button.aidgate-copy-field[data-copy-from=agent-identity-token]")
+    page.wait_for_selector("button.aidgate-copy-field[data-copied=true]")
+    token = page.evaluate("navigator.clipboard.readText()")
+
+    assert token == page.input_value("#agent-identity-token")
+    # Verified as a provider would: PyJWT and the gateway's published keys, nothing else.
+    jwks = jwt.PyJWKSet.from_dict(httpx.get(f"{site.url}/.well-known/jwks.json").json())
+    (key,) = [k for k in jwks.keys if k.key_id == jwt.get_unverified_header(token)["kid"]]
+    claims = jwt.decode(token, key.key, algorithms=["ES256"], issuer=site.url)
+    assert (claims["sub"], claims["tenant"], claims["fingerprint"]) == (
+        site.agent.pk, site.tenant.pk, site.agent.fingerprint,
+    )  # fmt: skip
 
 
 def test_the_playground_streams_an_answer_through_the_gateway(page, site):

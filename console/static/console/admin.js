@@ -1,6 +1,8 @@
 /* aidgate console helpers for every admin page; no dependencies, works offline.
  *
  * - One-time secrets: a "Copy" button next to each secret shown once (core.admin_tenancy).
+ * - Copyable fields: a "Copy" button (data-copy-from) next to a read-only field, e.g. the
+ *   agent's signed identity token.
  * - Key actions: "revoke" and "rotate" on the key pages go through a confirmation page first.
  * - Selects marked data-autosubmit submit their form when changed (the superuser's tenant picker).
  */
@@ -45,6 +47,23 @@
           var selection = window.getSelection();
           selection.removeAllRanges();
           selection.addRange(range);
+          button.textContent = "Press Ctrl+C";
+        });
+      });
+    });
+  }
+
+  function fieldButtons() {
+    document.querySelectorAll("button.aidgate-copy-field[data-copy-from]").forEach(function (button) {
+      var field = document.getElementById(button.getAttribute("data-copy-from"));
+      if (!field) { return; }
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        copyText(field.value.trim()).then(function () {
+          button.textContent = "Copied";
+          button.setAttribute("data-copied", "true");
+        }, function () {
+          field.select();  // so Ctrl+C works
           button.textContent = "Press Ctrl+C";
         });
       });
@@ -110,6 +129,7 @@
 
   function start() {
     secretButtons();
+    fieldButtons();
     keyActions();
     autosubmit();
   }
