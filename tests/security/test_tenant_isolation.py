@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.services import guardrails_get
+from apps.services import guardrails_get, jwt_revocation_create
+from core.actors import SYSTEM
 from core.ids import new_id
 from forensics.models import Event, RequestLog
 from providers.models import ModelPrice
@@ -41,6 +42,7 @@ def tenant_world(label: str) -> TenantWorld:
     tenant = factories.make_tenant(f"Isolation {label}")
     app = factories.make_app(tenant, slug=f"iso-{label}", name=f"app-{label}-secretive")
     guardrails_get(app=app)
+    revocation = jwt_revocation_create(app=app, actor=SYSTEM, jti=f"jti-{label}-secretive")
     agent = factories.make_agent(tenant, app=app, name=f"agent-{label}-secretive")
     key, _ = factories.make_key(agent, name=f"key-{label}-secretive")
     provider = factories.make_provider(tenant, name=f"provider-{label}-secretive")
@@ -56,7 +58,7 @@ def tenant_world(label: str) -> TenantWorld:
     api = client_for(secret)
     ids = {
         "app": app.id, "agent": agent.id, "key": key.id, "provider": provider.id, "alias": alias.id,
-        "policy": policy.id, "org_key": org_key.id, "log": log.id, "user": user,
+        "policy": policy.id, "org_key": org_key.id, "log": log.id, "user": user, "revocation": revocation.id,
         "price": str(ModelPrice.objects.create(tenant_id=tenant.id, model_pattern=f"model-{label}-*").id),
     }  # fmt: skip
     report = api.post("/v1/reports", {"framework": "soc2"}, format="json")
@@ -81,7 +83,7 @@ def theirs(db):
 PARAMETER_KINDS = {
     "app_id": "app", "agent_id": "agent", "key_id": "key", "provider_id": "provider", "alias_id": "alias",
     "policy_id": "policy", "org_key_id": "org_key", "request_id": "log", "report_id": "report", "user": "user",
-    "email": "user", "price_id": "price",
+    "email": "user", "price_id": "price", "revocation_id": "revocation",
 }  # fmt: skip
 BODIES = {
     "post": {"name": "probe", "framework": "soc2", "alias": "probe", "targets": [], "role": "viewer"},
