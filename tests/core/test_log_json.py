@@ -128,3 +128,36 @@ def test_it_refuses_to_start_with_an_unknown_format():
     )  # fmt: skip
     assert done.returncode != 0
     assert "LOG_FORMAT must be text or json, not 'xml'" in done.stderr
+
+
+def test_management_api_and_console_lines_name_the_request_and_its_tenant(tmp_path, shared_redis, transactional_db):
+    tenant, _, secret = factories.make_tenant_with_org_key()
+    gateway = gateway_with(tmp_path, shared_redis, LOG_FORMAT="json").start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=20) as client:
+            unknown = client.get("/v1/agents/ag_unknown", headers={"Authorization": f"Bearer {secret}"})
+            anonymous = client.get("/v1/agents")
+            console = client.get("/admin/login/")
+        assert (unknown.status_code, anonymous.status_code, console.status_code) == (404, 401, 200)
+        until_logged(gateway, anonymous.headers["x-request-id"])
+        lines = until_logged(gateway, console.headers["x-request-id"])
+    finally:
+        gateway.stop()
+
+    parsed = [json.loads(line) for line in lines]
+
+    def line_of(response: httpx.Response, logger: str) -> dict:
+        rid = response.headers["x-request-id"]
+        found = [line for line in parsed if line.get("request_id") == rid and line["logger"] == logger]
+        assert found, f"no {logger} line names {rid}"
+        return found[0]
+
+    not_found = line_of(unknown, "django.request")
+    assert not_found["message"] == "Not Found: /v1/agents/ag_unknown"
+    assert (not_found["tenant_id"], not_found["app_id"], not_found["agent_id"]) == (tenant.id, None, None)
+    assert unknown.json()["error"]["request_id"] == unknown.headers["x-request-id"]
+    unauthorized = line_of(anonymous, "django.request")
+    assert unauthorized["message"] == "Unauthorized: /v1/agents"
+    assert unauthorized["tenant_id"] is None
+    assert line_of(console, "uvicorn.access")["tenant_id"] is None
+    assert secret not in gateway.log_path.read_text()
