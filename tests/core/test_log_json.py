@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from tests import factories
 from tests.support.servers import GatewayProcess, redis_url_for_tests, wait_for_port
@@ -161,3 +162,30 @@ def test_management_api_and_console_lines_name_the_request_and_its_tenant(tmp_pa
     assert unauthorized["tenant_id"] is None
     assert line_of(console, "uvicorn.access")["tenant_id"] is None
     assert secret not in gateway.log_path.read_text()
+
+
+def test_console_session_lines_name_the_users_tenant(tmp_path, shared_redis, transactional_db):
+    tenant = factories.make_tenant()
+    user = factories.make_console_user(tenant)
+    # the gateway runs the local settings, whose hashers do not read the tests' fast one
+    user.password = PBKDF2PasswordHasher().encode("pw", "logsalt", iterations=1000)
+    user.save(update_fields=["password"])
+    gateway = gateway_with(tmp_path, shared_redis, LOG_FORMAT="json").start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=20) as client:
+            client.get("/admin/login/")
+            form = {"username": user.username, "password": "pw", "csrfmiddlewaretoken": client.cookies["csrftoken"]}
+            assert client.post("/admin/login/", data=form).status_code == 302
+            unknown = client.get("/v1/agents/ag_unknown")
+            page = client.get("/admin/")
+        assert (unknown.status_code, page.status_code) == (404, 200)
+        lines = until_logged(gateway, page.headers["x-request-id"])
+    finally:
+        gateway.stop()
+
+    by_request = {}
+    for line in map(json.loads, lines):
+        by_request.setdefault((line.get("request_id"), line["logger"]), line)
+    not_found = by_request[unknown.headers["x-request-id"], "django.request"]
+    assert (not_found["message"], not_found["tenant_id"]) == ("Not Found: /v1/agents/ag_unknown", tenant.id)
+    assert by_request[page.headers["x-request-id"], "uvicorn.access"]["tenant_id"] == tenant.id
