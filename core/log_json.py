@@ -7,6 +7,10 @@ nothing at all while no line is logged. Tasks a request starts inherit it; the l
 ones a request happens to start (the configuration poller, the record writer's flush, the
 metrics sampler) run in an empty context instead, so that their lines name no request.
 
+Django's side (management API, console) does the same in :mod:`core.log_middleware`: a
+:class:`DjangoRequestLogged` with the request's id when it arrives, its tenant filled in by
+:func:`logged_tenant_set` where the caller is authenticated (an org key, a console session).
+
 Only these four ids and the message are written: never a header, a body or a key. Query
 strings in the servers' access lines are redacted before any formatter sees them
 (``core.log_redaction``).
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -30,6 +35,30 @@ class LoggedRequest(Protocol):
 
 
 request_logged: ContextVar[LoggedRequest | None] = ContextVar("request_logged", default=None)
+
+
+@dataclass(slots=True)
+class DjangoRequestLogged:
+    """A request Django serves: its id from the start, its tenant once the caller is known.
+
+    Mutable on purpose: the authentication runs in a thread of its own (a copy of the
+    context), and the lines written after it, back in the request's task, must see the tenant.
+    """
+
+    id: str
+    tenant_id: str | None = None
+    app_id: str | None = None
+    agent_id: str | None = None
+
+
+def logged_tenant_set(tenant_id: str | None) -> None:
+    """Name ``tenant_id`` in the lines of the Django request being served from now on.
+
+    A no-op outside one (a proxied request keeps its own context, a command has none).
+    """
+    request = request_logged.get()
+    if isinstance(request, DjangoRequestLogged) and tenant_id is not None:
+        request.tenant_id = tenant_id
 
 
 class JsonLineFormatter(logging.Formatter):

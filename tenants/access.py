@@ -20,6 +20,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest
 
 from core.actors import Actor
+from core.log_json import logged_tenant_set
 from tenants.models import Membership, MembershipRole
 
 
@@ -78,8 +79,15 @@ def console_user_access(user: Any) -> ConsoleAccess | None:
 
 
 def console_access(request: HttpRequest) -> ConsoleAccess | None:
-    """The signed-in user's console access (:func:`tenants.access.console_user_access`)."""
-    return console_user_access(getattr(request, "user", None))
+    """The signed-in user's console access (:func:`tenants.access.console_user_access`).
+
+    A tenant user's tenant is named in the request's log lines from here on (a platform
+    superuser's console spans every tenant, so it names none).
+    """
+    access = console_user_access(getattr(request, "user", None))
+    if access is not None:
+        logged_tenant_set(access.tenant_id)
+    return access
 
 
 def console_actor(request: HttpRequest) -> Actor:

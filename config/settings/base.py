@@ -124,6 +124,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.log_middleware.request_logging_middleware",  # first: every line names its request
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -309,9 +310,10 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 if LOG_FORMAT == "json":
-    # uvicorn and gunicorn give their loggers handlers of their own, in their own text format;
-    # JSON means every line, so theirs go through this handler too.
-    for _server_logger in ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access"):
+    # uvicorn and gunicorn give their loggers handlers of their own, in their own text format,
+    # and so does Django to "django" (its plain "Not Found: …" lines when DEBUG is on); JSON
+    # means every line, so theirs go through this handler only.
+    for _server_logger in ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access", "django"):
         LOGGING["loggers"][_server_logger] = {"handlers": ["console"], "propagate": False}
 
 REST_FRAMEWORK = {

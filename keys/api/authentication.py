@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from core.actors import Actor
 from core.api.principal import AGENT_KEY, ORG_KEY, REALM, TENANT_HEADER, Principal
 from core.errors import not_found, unauthorized
+from core.log_json import logged_tenant_set
 from keys.models import Key, OrgKey
 from keys.secrets import AGENT_KEY_PREFIX
 from keys.services import credential_touch, key_verify, org_key_verify
@@ -73,6 +74,7 @@ class BearerAuthentication(BaseAuthentication):
                 actor=None,
                 agent_key_app_id=key.app_id or key.agent.app_id,
             )
+            logged_tenant_set(principal.tenant_id)
             return None, principal
         org_key = org_key_verify(secret)
         credential_touch(OrgKey, org_key.id)
@@ -82,6 +84,7 @@ class BearerAuthentication(BaseAuthentication):
             role=org_key.role,
             actor=Actor(ORG_KEY, org_key.id),
         )
+        logged_tenant_set(principal.tenant_id)
         return None, principal
 
     def authenticate_header(self, request: Request) -> str:

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from core.actors import Actor
 from core.api.principal import REALM, TENANT_HEADER, USER, Principal
 from core.errors import forbidden, not_found
+from core.log_json import logged_tenant_set
 from tenants.access import ConsoleAccess, console_user_access, is_console_user
 from tenants.models import Tenant
 
@@ -43,7 +44,9 @@ class ConsoleSessionAuthentication(SessionAuthentication):
         access = console_user_access(user)
         if access is None:
             raise forbidden("no_tenant", "this console user belongs to no tenant")
-        return user, session_principal(request, user, access)
+        principal = session_principal(request, user, access)
+        logged_tenant_set(principal.tenant_id)
+        return user, principal
 
     def authenticate_header(self, request: Request) -> str:
         # Without it DRF would turn a missing credential into a 403 (SPEC: 401).

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from tests import factories
 from tests.support.servers import GatewayProcess, redis_url_for_tests, wait_for_port
@@ -128,3 +129,63 @@ def test_it_refuses_to_start_with_an_unknown_format():
     )  # fmt: skip
     assert done.returncode != 0
     assert "LOG_FORMAT must be text or json, not 'xml'" in done.stderr
+
+
+def test_management_api_and_console_lines_name_the_request_and_its_tenant(tmp_path, shared_redis, transactional_db):
+    tenant, _, secret = factories.make_tenant_with_org_key()
+    gateway = gateway_with(tmp_path, shared_redis, LOG_FORMAT="json").start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=20) as client:
+            unknown = client.get("/v1/agents/ag_unknown", headers={"Authorization": f"Bearer {secret}"})
+            anonymous = client.get("/v1/agents")
+            console = client.get("/admin/login/")
+        assert (unknown.status_code, anonymous.status_code, console.status_code) == (404, 401, 200)
+        until_logged(gateway, anonymous.headers["x-request-id"])
+        lines = until_logged(gateway, console.headers["x-request-id"])
+    finally:
+        gateway.stop()
+
+    parsed = [json.loads(line) for line in lines]
+
+    def line_of(response: httpx.Response, logger: str) -> dict:
+        rid = response.headers["x-request-id"]
+        found = [line for line in parsed if line.get("request_id") == rid and line["logger"] == logger]
+        assert found, f"no {logger} line names {rid}"
+        return found[0]
+
+    not_found = line_of(unknown, "django.request")
+    assert not_found["message"] == "Not Found: /v1/agents/ag_unknown"
+    assert (not_found["tenant_id"], not_found["app_id"], not_found["agent_id"]) == (tenant.id, None, None)
+    assert unknown.json()["error"]["request_id"] == unknown.headers["x-request-id"]
+    unauthorized = line_of(anonymous, "django.request")
+    assert unauthorized["message"] == "Unauthorized: /v1/agents"
+    assert unauthorized["tenant_id"] is None
+    assert line_of(console, "uvicorn.access")["tenant_id"] is None
+    assert secret not in gateway.log_path.read_text()
+
+
+def test_console_session_lines_name_the_users_tenant(tmp_path, shared_redis, transactional_db):
+    tenant = factories.make_tenant()
+    user = factories.make_console_user(tenant)
+    # the gateway runs the local settings, whose hashers do not read the tests' fast one
+    user.password = PBKDF2PasswordHasher().encode("pw", "logsalt", iterations=1000)
+    user.save(update_fields=["password"])
+    gateway = gateway_with(tmp_path, shared_redis, LOG_FORMAT="json").start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=20) as client:
+            client.get("/admin/login/")
+            form = {"username": user.username, "password": "pw", "csrfmiddlewaretoken": client.cookies["csrftoken"]}
+            assert client.post("/admin/login/", data=form).status_code == 302
+            unknown = client.get("/v1/agents/ag_unknown")
+            page = client.get("/admin/")
+        assert (unknown.status_code, page.status_code) == (404, 200)
+        lines = until_logged(gateway, page.headers["x-request-id"])
+    finally:
+        gateway.stop()
+
+    by_request = {}
+    for line in map(json.loads, lines):
+        by_request.setdefault((line.get("request_id"), line["logger"]), line)
+    not_found = by_request[unknown.headers["x-request-id"], "django.request"]
+    assert (not_found["message"], not_found["tenant_id"]) == ("Not Found: /v1/agents/ag_unknown", tenant.id)
+    assert by_request[page.headers["x-request-id"], "uvicorn.access"]["tenant_id"] == tenant.id
