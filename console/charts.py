@@ -90,13 +90,7 @@ def column_chart(
         f'viewBox="0 0 {WIDTH} {COLUMN_HEIGHT}" role="img" aria-label="{escape(name)}" '
         f'preserveAspectRatio="xMidYMid meet">'
     ]
-    for step in range(5):
-        value = top * step / 4
-        y = MARGIN_TOP + plot_height - plot_height * step / 4
-        parts.append(
-            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="axis" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{compact_number(value)}</text>'
-        )
+    parts.extend(_grid(top, plot_height))
     every = max(1, math.ceil(count / MAX_X_LABELS))
     for i, label in enumerate(labels):
         x = MARGIN_LEFT + slot * i + (slot - bar) / 2
@@ -208,13 +202,7 @@ def line_chart(
         f'viewBox="0 0 {WIDTH} {COLUMN_HEIGHT}" role="img" aria-label="{escape(name)}" '
         f'preserveAspectRatio="xMidYMid meet">'
     ]
-    for step in range(5):
-        value = top * step / 4
-        y = MARGIN_TOP + plot_height - plot_height * step / 4
-        parts.append(
-            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="axis" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{compact_number(value)}</text>'
-        )
+    parts.extend(_grid(top, plot_height))
     for line in lines:
         points = [point(i, v) for i, v in enumerate(line.values)]
         for run in _runs(points):
@@ -243,3 +231,16 @@ def line_chart(
             )
     parts.append("</svg>")
     return Chart(name, mark_safe("".join(parts)), [(line.name, line.css_class) for line in lines], len(present))  # noqa: S308
+
+
+def _grid(top: float, plot_height: float) -> list[str]:
+    """The five horizontal grid lines of a chart, each with its value on the axis."""
+    lines = []
+    for step in range(5):
+        value = top * step / 4
+        y = MARGIN_TOP + plot_height - plot_height * step / 4
+        lines.append(
+            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{compact_number(value)}</text>'
+        )
+    return lines

@@ -114,8 +114,11 @@ def list_price(kind: str, model: str) -> Price | None:
     except KeyError:
         pass
     price = FREE if kind in FREE_KINDS else _genai_price(kind, model)
-    if len(_list_prices) < LOOKUP_LIMIT:
-        _list_prices[key] = price
+    if len(_list_prices) >= LOOKUP_LIMIT:
+        # The oldest name goes: a client sending many made-up names must not leave every
+        # later model unremembered (and searched for on each of its requests) for good.
+        del _list_prices[next(iter(_list_prices))]
+    _list_prices[key] = price
     return price
 
 
