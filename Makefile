@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 # uv uses the venv's interpreter (scripts/find-python's) and never downloads one.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-propagation venv clean serve check screenshots lock
+.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-propagation bench-signing venv clean serve check screenshots lock
 
 $(UV):
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -75,6 +75,11 @@ bench-propagation: $(STAMP)
 # native) turn about, each as a ratio to chat (a few minutes; docs/performance.md is left as it is).
 bench-dialects: $(STAMP)
 	BENCH_PHASES=dialects BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-30} bash bench/run.sh
+
+# Only the signing phase: a request with X-Agent-Identity signed against the same request to a
+# provider with it off, in alternating rounds, and the signature timed alone (bench/signing_cost.py).
+bench-signing: $(STAMP)
+	BENCH_PHASES=signing BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-30} bash bench/run.sh
 
 # Working tree against REF (default HEAD), both gateways up, runs interleaved (bench/ab_compare.py).
 bench-ab: $(STAMP)

@@ -74,7 +74,7 @@ def _int_list(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     return values
 
 
-PHASES = "proxy,dialects,streams,propagation,litellm,open_streams,profile,logs"
+PHASES = "proxy,dialects,signing,streams,propagation,litellm,open_streams,profile,logs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,8 @@ class BenchSettings:
     propagation_changes: int
     propagation_port: int
     phases: tuple[str, ...]
+    signing_rounds: int
+    signing_connections: int
     dialect_connections: tuple[int, ...]
     dialect_scenarios: tuple[str, ...]
 
@@ -164,6 +166,9 @@ def settings_from_env() -> BenchSettings:
         # Which phases run after the set-up (all by default; a partial run leaves the docs alone).
         phases=tuple(p.strip() for p in os.environ.get("BENCH_PHASES", PHASES).split(",") if p.strip()),
         # The dialects phase: connection counts, and which request scenarios (bench/request_scenarios.py).
+        # The signing phase (bench/signing_cost.py): A/B round pairs, and their connections.
+        signing_rounds=int_setting("BENCH_SIGNING_ROUNDS", 6, minimum=1),
+        signing_connections=int_setting("BENCH_SIGNING_CONNECTIONS", 16, minimum=1),
         dialect_connections=_int_list("BENCH_DIALECT_CONNECTIONS", (1, 16)),
         dialect_scenarios=tuple(
             p.strip() for p in os.environ.get("BENCH_DIALECT_SCENARIOS", DIALECT_SCENARIOS).split(",") if p.strip()

@@ -204,6 +204,26 @@ def _dialects_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _signing_section(results: dict[str, Any]) -> list[str]:
+    """The signed agent identity's share of a request's CPU (``bench/signing_cost.py``)."""
+    found = results.get("signing") or {}
+    out = ["", "### Signed agent identity: a request's CPU with and without it", ""]
+    if "signing_cpu_pct" not in found:
+        return [*out, "Not measured in this run.", ""]
+    return [
+        *out,
+        f"`chat` (signed `X-Agent-Identity`) and `chat-unsigned` (a provider with `send_agent_identity` off) in "
+        f"{found['rounds']} alternating round pairs at {found['connections']} connections, the gateway's CPU a "
+        f"request: {_num(found['signed_cpu_ms'], 4)} ms signed, {_num(found['unsigned_cpu_ms'], 4)} ms unsigned "
+        f"(pooled). Signing's share of a signed request: **{_num(found['signing_cpu_pct'])}%** (median of the "
+        f"pairs' ratios {', '.join(map(str, found['ratios']))}), {_num(found['signing_cpu_pct_pooled'])}% pooled; "
+        f"one token timed alone takes {_num(found.get('token_us'))} µs, "
+        f"{_num(found.get('signing_cpu_pct_from_token'))}% of a signed request's CPU. Target: at most "
+        f"{_num(found['target_pct'], 0)}%.",
+        "",
+    ]
+
+
 def _rounds_text(row: dict[str, Any]) -> str:
     if row.get("rounds", 1) <= 1:
         return "-"
@@ -388,6 +408,7 @@ def markdown_block(results: dict[str, Any]) -> str:
     ]
     out += _load_section(results)
     out += _dialects_section(results)
+    out += _signing_section(results)
     out += _streams_section(results)
     out += _litellm_section(results)
     out += _propagation_section(results)

@@ -55,6 +55,7 @@ from bench.request_scenarios import (
     ratios_to_baseline,
     scenarios_choose,
 )
+from bench.signing_cost import Round, signing_summary
 from bench.wrk_load import LoadRequest, LoadResult, wrk_run
 
 EMBEDDINGS_BODY = json.dumps({"model": "text-embedding-3-small", "input": PROMPT}).encode()
@@ -358,6 +359,32 @@ class BenchRun:
                 f"dialects c={row['connections']:<3} {row['scenario']:24} ratio to {row['baseline']}: "
                 f"CPU a request {row['cpu_ratio']}, p50 {row['p50_ratio']}"
             )
+
+    def signing_phase(self) -> None:
+        """Signed agent identity against none (``bench/signing_cost.py``): ``chat`` and
+        ``chat-unsigned`` in alternating rounds, and the signature timed alone."""
+        s = self.settings
+        signed, unsigned = (
+            self.gateway_request(scenario.path, scenario.body) for scenario in scenarios_choose("chat-unsigned")
+        )
+        self.warm(signed, connections=4)
+        self.warm(unsigned, connections=4)
+        load: list[LoadResult] = []
+        rounds: list[Round] = []
+        for n in range(s.signing_rounds):
+            order = [("chat", signed), ("chat-unsigned", unsigned)]
+            runs = {}
+            for name, request in order if n % 2 == 0 else order[::-1]:
+                runs[name] = self.measured(
+                    request, target="aidgate", scenario=name, connections=s.signing_connections,
+                    sut_pids=self.gateway.all_pids(), repeat=n, into=load,
+                )  # fmt: skip
+            a, b = runs["chat"], runs["chat-unsigned"]
+            rounds.append(Round(a.cpu_ms_per_request or 0.0, a.requests, b.cpu_ms_per_request or 0.0, b.requests))
+        timed = json.loads(django_command(s, self.env, "-m", "bench.signature_time").strip().splitlines()[-1])
+        summary = signing_summary(rounds, token_us=timed["token_us"])
+        self.results["signing"] = {**summary, "connections": s.signing_connections, "load": [r.as_dict() for r in load]}
+        log(f"signing: {summary}")
 
     def _stream_client(self, mode: str, request: LoadRequest, extra: list[str], timeout: float) -> dict[str, Any]:
         body_file = self.settings.run_dir / f"stream-body-{mode}.json"
@@ -828,6 +855,7 @@ def main() -> int:
     phases = {
         "proxy": run.proxy_phase,
         "dialects": run.dialects_phase,
+        "signing": run.signing_phase,
         "streams": run.streams_phase,
         "propagation": run.propagation_phase,
         "litellm": run.litellm_phase,

@@ -17,7 +17,7 @@ background every ``KEYRING_RELOAD_SECONDS``, which bounds the lag where Redis wa
 from __future__ import annotations
 
 import asyncio
-import base64
+import binascii
 import logging
 import time
 from typing import Any
@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
@@ -52,8 +51,21 @@ MAX_AUDIENCES = 64
 _ES256 = ec.ECDSA(hashes.SHA256())
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
+def _jws_signature(der: bytes) -> bytes:
+    """RFC 7518 3.4's ``r || s`` (32 bytes each) from OpenSSL's DER ``SEQUENCE {INTEGER r,
+    INTEGER s}``: sliced rather than decoded to ints and back, a third of the cost. A P-256
+    signature is at most 72 bytes, so every length is one byte; an INTEGER may carry a leading
+    zero (r or s with the top bit set) or be shorter than 32 bytes."""
+    r_end = 4 + der[3]
+    s_start = r_end + 2
+    return der[4:r_end][-32:].rjust(32, b"\0") + der[s_start : s_start + der[r_end + 1]][-32:].rjust(32, b"\0")
 
 
 class IdentityStamp:
@@ -84,9 +96,7 @@ class IdentityStamp:
         iat = int(time.time() if now is None else now)
         closing = b'"jti":%b,"iat":%d,"exp":%d}' % (orjson.dumps(jti), iat, iat + REQUEST_TOKEN_SECONDS)
         signing_input = self._prefix(audience) + _b64(closing)
-        r, s = decode_dss_signature(self._key.sign(signing_input, _ES256))
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # RFC 7518 3.4: P-256's 32 bytes each
-        return (signing_input + b"." + _b64(signature)).decode()
+        return (signing_input + b"." + _b64(_jws_signature(self._key.sign(signing_input, _ES256)))).decode()
 
 
 def _environment_keyring() -> Keyring:

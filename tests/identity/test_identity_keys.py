@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from django.conf import settings
 from django.utils import timezone
 
@@ -15,7 +16,7 @@ from identity.identity_keys import SigningKey, identity_key_load, public_jwk
 from identity.models import IdentityKey
 from identity.selectors import identity_jwks, identity_keyring_load
 from identity.services import identity_key_rotate
-from proxy.agent_identity import IdentityStamp
+from proxy.agent_identity import IdentityStamp, _jws_signature
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +95,31 @@ def test_the_published_key_set_is_the_keyrings_without_reading_a_private_key(rot
 
     assert jwks == identity_keyring_load().jwks()
     assert all("d" not in jwk for jwk in jwks["keys"])
+
+
+# Every shape OpenSSL's DER can take: a leading zero (top bit set), a short INTEGER, and both.
+SIGNATURE_SHAPES = [
+    (2**256 - 2**200, 2**255 + 7),
+    (1, 2**256 - 1),
+    (2**247 + 3, 2**200 + 5),
+    (255, 2**255),
+]
+
+
+@pytest.mark.parametrize(("r", "s"), SIGNATURE_SHAPES)
+def test_the_jws_signature_is_r_and_s_in_32_bytes_each_whatever_their_der_length(r, s):
+    der = encode_dss_signature(r, s)
+
+    assert _jws_signature(der) == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def test_a_thousand_stamped_tokens_all_verify():
+    """About one signature in 128 has a short r or s: a thousand meet several of them."""
+    private_key = identity_key_load(settings.AGENT_IDENTITY_KEY)
+    jwk = public_jwk(private_key)
+    stamp = IdentityStamp(SigningKey(jwk["kid"], private_key), {"iss": "https://gw", "sub": "ag_1"})
+    public = jwt.PyJWK(jwk).key
+
+    for n in range(1000):
+        token = stamp.token("prv_1", f"req_{n}", now=1_700_000_000)
+        assert jwt.decode(token, public, algorithms=["ES256"], audience="prv_1", options={"verify_exp": False})
