@@ -82,7 +82,9 @@ def portkey_install(version: str, root: Path = PORTKEY_DIR) -> str:
             check=True, timeout=INSTALL_TIMEOUT, capture_output=True, text=True, cwd=root,
         )  # fmt: skip
     except subprocess.CalledProcessError as exc:
-        tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
+        # The last lines say why; npm's pointer to its own debug log does not.
+        lines = [ln for ln in (exc.stderr or exc.stdout or "").strip().splitlines() if "complete log" not in ln]
+        tail = lines[-3:]
         raise PortkeyUnavailable(f"npm install {PACKAGE}@{version} failed: {' | '.join(tail)}") from exc
     except subprocess.TimeoutExpired as exc:
         raise PortkeyUnavailable(f"npm install {PACKAGE}@{version} took over {INSTALL_TIMEOUT} s") from exc

@@ -309,6 +309,10 @@ def _ttfb_ratio_lines(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _rounds(count: int) -> str:
+    return "one round" if count == 1 else f"{count} rounds"
+
+
 def _peers_section(results: dict[str, Any]) -> list[str]:
     """A one-worker aidgate beside Portkey's one Node process and the bare passthrough."""
     peers = results.get("peers") or {}
@@ -326,8 +330,8 @@ def _peers_section(results: dict[str, Any]) -> list[str]:
     out += [
         "aidgate with one worker (the seeded tenant, every feature on) and the bare passthrough",
         "(`bench/bare_passthrough.py`: the same server, loop, parser and client pool, nothing else) with one",
-        f"worker, at {peers['connections']} connections, turn about for {peers['rounds']} rounds. Each ratio is",
-        "taken within a round; the figure is the median of the rounds'.",
+        f"worker, at {peers['connections']} connections, turn about ({_rounds(peers['rounds'])}). Each ratio",
+        "is taken within a round; the figure is the median of the rounds'.",
         "",
         _table(
             ["target", "round", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req"],
