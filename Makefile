@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 # uv uses the venv's interpreter (scripts/find-python's) and never downloads one.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-propagation bench-signing venv clean serve check screenshots lock
+.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-peers bench-propagation bench-signing venv clean serve check screenshots lock
 
 $(UV):
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -70,6 +70,11 @@ bench: $(STAMP)
 # every process answers by it (a few minutes; docs/performance.md is left as it is).
 bench-propagation: $(STAMP)
 	BENCH_PHASES=propagation BENCH_QUIET_WAIT_SECONDS=0 BENCH_TIMEOUT_SECONDS=600 bash bench/run.sh
+
+# Only the peers phase: a one-worker aidgate, the bare passthrough and Portkey's gateway turn
+# about at 64 connections (a few minutes; docs/performance.md is left as it is).
+bench-peers: $(STAMP)
+	BENCH_PHASES=peers BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-30} BENCH_TIMEOUT_SECONDS=600 bash bench/run.sh
 
 # Only the dialects phase: chat, /v1/messages and /v1/responses (plain and streamed, chat form and
 # native) turn about, each as a ratio to chat (a few minutes; docs/performance.md is left as it is).

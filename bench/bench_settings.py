@@ -17,6 +17,7 @@ BENCH_DIR = REPO / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 TOOLS_DIR = BENCH_DIR / ".tools"
 LITELLM_VENV = BENCH_DIR / ".litellm-venv"
+PORTKEY_DIR = BENCH_DIR / ".portkey"
 PERFORMANCE_DOC = REPO / "docs" / "performance.md"
 
 
@@ -74,7 +75,7 @@ def _int_list(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     return values
 
 
-PHASES = "proxy,dialects,signing,streams,propagation,litellm,open_streams,profile,logs"
+PHASES = "proxy,dialects,signing,streams,propagation,litellm,peers,open_streams,profile,logs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,12 @@ class BenchSettings:
     quiet_wait_seconds: float
     litellm: bool
     litellm_version: str
+    portkey: bool
+    portkey_version: str
+    portkey_port: int
+    bare_port: int
+    one_worker_port: int
+    peer_rounds: int
     profile: bool
     profile_connections: int
     one_connection_rounds: int
@@ -146,6 +153,16 @@ def settings_from_env() -> BenchSettings:
         # 1.106.x tried here need a certifi newer than the registry has). 1.107.0 was published
         # compromised and then withdrawn: never leave this floating.
         litellm_version=os.environ.get("BENCH_LITELLM_VERSION", "1.106.0"),
+        portkey=_bool("BENCH_PORTKEY", True),
+        # Pinned: the release the peer figures of docs/performance.md were taken with (npm, exact).
+        portkey_version=os.environ.get("BENCH_PORTKEY_VERSION", "1.15.2"),
+        # The peers phase: Portkey's one Node process, the bare passthrough (also beside the
+        # streams phase's time to first byte) and a one-worker aidgate, each on its own port.
+        portkey_port=int_setting("BENCH_PORTKEY_PORT", 18087, minimum=1024),
+        bare_port=int_setting("BENCH_BARE_PORT", 18088, minimum=1024),
+        one_worker_port=int_setting("BENCH_ONE_WORKER_PORT", 18089, minimum=1024),
+        # Interleaved rounds of the peers phase (aidgate, bare passthrough, Portkey, in turn).
+        peer_rounds=int_setting("BENCH_PEER_ROUNDS", 3, minimum=1),
         profile=_bool("BENCH_PROFILE", False),
         profile_connections=int_setting("BENCH_PROFILE_CONNECTIONS", 16, minimum=1),
         one_connection_rounds=int_setting("BENCH_ONE_CONNECTION_ROUNDS", 3, minimum=1),

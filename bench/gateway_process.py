@@ -113,15 +113,26 @@ class Gateway:
 
 
 def gateway_start(
-    settings: BenchSettings, env: dict[str, str], *, name: str, port: int, workers: int, source: Path = REPO
+    settings: BenchSettings,
+    env: dict[str, str],
+    *,
+    name: str,
+    port: int,
+    workers: int,
+    source: Path = REPO,
+    app: str = "config.asgi:application",
 ) -> Gateway:
-    """``source``: the checkout whose code the gateway runs (another one for an A/B comparison)."""
+    """``source``: the checkout whose code the gateway runs (another one for an A/B comparison).
+
+    ``app``: the ASGI application; the bare passthrough (``bench.bare_passthrough:app``) is
+    started here too, so that it runs on exactly the gateway's server, worker class and flags.
+    """
     worker_class, extra_path = uvicorn_worker_path()
     run_env = dict(env)
     if extra_path:
         run_env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH", "")) if p)
     argv = [
-        str(GUNICORN), "config.asgi:application", "-k", worker_class, "-w", str(workers),
+        str(GUNICORN), app, "-k", worker_class, "-w", str(workers),
         "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--timeout", "120", "--backlog", "4096",
         "--log-level", "warning",
     ]  # fmt: skip
@@ -150,3 +161,14 @@ def celery_start(settings: BenchSettings, env: dict[str, str]) -> ManagedProcess
 
 def python_version() -> str:
     return sys.version.split()[0]
+
+
+def bare_start(settings: BenchSettings, upstream: str, *, workers: int) -> Gateway:
+    """The bare passthrough (``bench/bare_passthrough.py``) on the gateway's server, flags and
+    worker class, forwarding to ``upstream``; nothing of Django in its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))}
+    env.update({"PYTHONPATH": str(REPO), "BENCH_BARE_UPSTREAM": upstream, "PYTHONDONTWRITEBYTECODE": "1"})
+    return gateway_start(
+        settings, env, name="bare-passthrough", port=settings.bare_port, workers=workers,
+        app="bench.bare_passthrough:app",
+    )  # fmt: skip

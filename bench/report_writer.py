@@ -31,17 +31,25 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+# The summary line's keys, in their order: the five of the performance targets, then the others.
+SUMMARY_KEYS = (
+    "overhead_p50_ms",
+    "overhead_p99_ms",
+    "litellm_throughput_ratio",
+    "portkey_throughput_ratio",
+    "feature_cost_ratio",
+    "propagation_p99_ms",
+)
+
+
 def summary_line(results: dict[str, Any]) -> str:
+    """``key=value`` for each of :data:`SUMMARY_KEYS`, ``nan`` for a figure this run lacks."""
     summary = results["summary"]
 
     def text(value: float | None) -> str:
         return "nan" if value is None or math.isnan(value) else f"{value:.3f}"
 
-    return (
-        f"overhead_p50_ms={text(summary['overhead_p50_ms'])} overhead_p99_ms={text(summary['overhead_p99_ms'])} "
-        f"litellm_throughput_ratio={text(summary['litellm_throughput_ratio'])} "
-        f"propagation_p99_ms={text(summary.get('propagation_p99_ms'))}"
-    )
+    return " ".join(f"{key}={text(summary.get(key))}" for key in SUMMARY_KEYS)
 
 
 def _propagation_section(results: dict[str, Any]) -> list[str]:
@@ -259,6 +267,7 @@ def _streams_section(results: dict[str, Any]) -> list[str]:
             ],
         )
     )
+    out += _ttfb_ratio_lines(results)
     held = results.get("open_streams")
     if held:
         out += ["", f"### {held['streams']:,} concurrent open streams on one worker", ""]
@@ -292,6 +301,99 @@ def _streams_section(results: dict[str, Any]) -> list[str]:
                 ],
             )
         )
+    return out
+
+
+def _ttfb_ratio_lines(results: dict[str, Any]) -> list[str]:
+    ratios = results.get("streams_ttfb_ratios") or []
+    if not ratios:
+        return []
+    return [
+        "",
+        "`bare` is the bare passthrough (`bench/bare_passthrough.py`, as many workers as the gateway). aidgate's",
+        "time to first byte over the bare passthrough's (target: at most 1.5):",
+        "",
+        _table(
+            ["concurrency", "aidgate TTFB p50 ms", "bare TTFB p50 ms", "p50 ratio", "p99 ratio"],
+            [
+                [
+                    r["concurrency"],
+                    r["aidgate_ttfb_p50_ms"],
+                    r["bare_ttfb_p50_ms"],
+                    r["ttfb_p50_ratio"],
+                    r["ttfb_p99_ratio"],
+                ]
+                for r in ratios
+            ],
+        ),
+    ]
+
+
+def _rounds(count: int) -> str:
+    return "one round" if count == 1 else f"{count} rounds"
+
+
+def _peers_section(results: dict[str, Any]) -> list[str]:
+    """A one-worker aidgate beside Portkey's one Node process and the bare passthrough."""
+    peers = results.get("peers") or {}
+    portkey = peers.get("portkey") or {}
+    out = ["", "### One process each: Portkey's gateway and the bare passthrough", ""]
+    if not peers.get("load"):
+        return [*out, f"Not measured in this run: {portkey.get('reason', 'not reached')}.", ""]
+    if portkey.get("available"):
+        out.append(
+            f"Portkey's gateway {portkey['version']} (npm `@portkey-ai/gateway`, Node {portkey.get('node', '-')}, "
+            "one process, `build/start-server.js --headless`, provider and upstream by headers)."
+        )
+    else:
+        out.append(f"Portkey's gateway was **not measured** in this run: {portkey.get('reason', 'unknown reason')}.")
+    out += [
+        "aidgate with one worker (the seeded tenant, every feature on) and the bare passthrough",
+        "(`bench/bare_passthrough.py`: the same server, loop, parser and client pool, nothing else) with one",
+        f"worker, at {peers['connections']} connections, turn about ({_rounds(peers['rounds'])}). Each ratio",
+        "is taken within a round; the figure is the median of the rounds'.",
+        "",
+        _table(
+            ["target", "round", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req"],
+            [
+                [
+                    r["target"],
+                    r.get("repeat", 0) + 1,
+                    r["throughput_rps"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["errors"],
+                    r["cpu_ms_per_request"],
+                ]
+                for r in peers["load"]
+            ],
+        ),
+        "",
+        _table(
+            ["ratio", "median", "each round", "target"],
+            [
+                [
+                    "throughput aidgate/Portkey (`portkey_throughput_ratio`)",
+                    peers.get("portkey_throughput_ratio"),
+                    ", ".join(map(str, peers.get("portkey_throughput_ratio_each") or [])) or "-",
+                    "≥ 3",
+                ],
+                [
+                    "CPU a request aidgate/bare (`feature_cost_ratio`)",
+                    peers.get("feature_cost_ratio"),
+                    ", ".join(map(str, peers.get("feature_cost_ratio_each") or [])) or "-",
+                    "≤ 1.5",
+                ],
+                [
+                    "throughput aidgate/bare",
+                    peers.get("bare_throughput_ratio"),
+                    ", ".join(map(str, peers.get("bare_throughput_ratio_each") or [])) or "-",
+                    "-",
+                ],
+            ],
+        ),
+        "",
+    ]
     return out
 
 
@@ -411,6 +513,7 @@ def markdown_block(results: dict[str, Any]) -> str:
     out += _signing_section(results)
     out += _streams_section(results)
     out += _litellm_section(results)
+    out += _peers_section(results)
     out += _propagation_section(results)
     out += _logs_section(results)
     out += ["", f"Raw results: `bench/results/{results['result_file']}` (not committed).", "", BLOCK_END]

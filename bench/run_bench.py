@@ -2,8 +2,10 @@
 
 Phases: a fresh database and Redis db → the mock upstream → the gateway (gunicorn, uvicorn
 workers, production settings) → closed-loop load direct and through the gateway at each
-connection count → streams (time to first byte) → LiteLLM's proxy at 1 and 64 connections →
-1,000 open streams on one worker → optional py-spy profile → 5M records and the logs API →
+connection count → streams (time to first byte, beside the bare passthrough's) → LiteLLM's
+proxy at 1 and 64 connections → peers (a one-worker aidgate, the bare passthrough and Portkey's
+gateway, turn about at 64 connections) → 1,000 open streams on one worker → optional py-spy
+profile → 5M records and the logs API →
 results JSON, docs/performance.md, and one summary line on stdout (the last line printed).
 
 Started by ``bench/run.sh``, whose trap ends every child by pid and drops the database even
@@ -30,9 +32,19 @@ from typing import Any
 
 from bench import bench_database as db
 from bench.bench_settings import REPO, RESULTS_DIR, BenchSettings, settings_from_env
-from bench.gateway_process import VENV_PYTHON, Gateway, celery_start, django_command, gateway_env, gateway_start
+from bench.gateway_process import (
+    VENV_PYTHON,
+    Gateway,
+    bare_start,
+    celery_start,
+    django_command,
+    gateway_env,
+    gateway_start,
+)
 from bench.limit_window_probe import limit_window_probe
 from bench.litellm_proxy import LiteLLMProxy, LiteLLMUnavailable, litellm_start
+from bench.peer_comparison import peer_summary, ttfb_ratios
+from bench.portkey_gateway import PortkeyGateway, PortkeyUnavailable, portkey_headers, portkey_start
 from bench.processes import (
     ManagedProcess,
     cpu_by_process,
@@ -197,9 +209,10 @@ class BenchRun:
             ),
         )
 
-    def direct_request(self, path: str, body: bytes) -> LoadRequest:
+    def direct_request(self, path: str, body: bytes, base: str | None = None) -> LoadRequest:
+        """To the mock, or to what forwards to it as it is (``base``: the bare passthrough)."""
         return LoadRequest(
-            url=f"{self.mock_url}{path}",
+            url=f"{base or self.mock_url}{path}",
             body=body,
             headers=(("Authorization", "Bearer mock-upstream-key"), ("Content-Type", "application/json")),
         )
@@ -402,22 +415,34 @@ class BenchRun:
         return json.loads(completed.stdout.strip().splitlines()[-1])
 
     def streams_phase(self) -> None:
+        """Time to first byte direct, through the gateway and through the bare passthrough (as
+        many workers as the gateway), turn about; aidgate's over the bare one's is the target."""
         s = self.settings
         rows = []
-        for concurrency, requests in ((1, 300), (16, 1600)):
-            for target, request in (
-                ("direct", self.direct_request("/v1/chat/completions", STREAM_BODY)),
-                ("aidgate", self.gateway_request("/v1/chat/completions", STREAM_BODY)),
-            ):
-                extra = ["--requests", str(requests), "--concurrency", str(concurrency)]
-                db.limit_windows_clear(s)
-                result = self._stream_client("ttfb", request, extra, timeout=300)
-                rows.append({"target": target, **result})
-                log(
-                    f"stream   {target:8} c={concurrency:<3} TTFB p50 {result['ttfb_p50_ms']:.2f} ms "
-                    f"p99 {result['ttfb_p99_ms']:.2f} ms errors {result['errors']}"
-                )
+        bare = bare_start(s, self.mock_url, workers=s.workers)
+        self.processes.append(bare.process)
+        try:
+            for concurrency, requests in ((1, 300), (16, 1600)):
+                for target, request in (
+                    ("direct", self.direct_request("/v1/chat/completions", STREAM_BODY)),
+                    ("aidgate", self.gateway_request("/v1/chat/completions", STREAM_BODY)),
+                    ("bare", self.direct_request("/v1/chat/completions", STREAM_BODY, base=bare.url)),
+                ):
+                    extra = ["--requests", str(requests), "--concurrency", str(concurrency)]
+                    db.limit_windows_clear(s)
+                    result = self._stream_client("ttfb", request, extra, timeout=300)
+                    rows.append({"target": target, **result})
+                    log(
+                        f"stream   {target:8} c={concurrency:<3} TTFB p50 {result['ttfb_p50_ms']:.2f} ms "
+                        f"p99 {result['ttfb_p99_ms']:.2f} ms errors {result['errors']}"
+                    )
+        finally:
+            bare.process.stop()
         self.results["streams_ttfb"] = rows
+        self.results["streams_ttfb_ratios"] = ttfb_ratios(rows)
+        for row in self.results["streams_ttfb_ratios"]:
+            log(f"stream   TTFB aidgate/bare c={row['concurrency']}: p50 {row['ttfb_p50_ratio']}, "
+                f"p99 {row['ttfb_p99_ratio']}")  # fmt: skip
 
     def propagation_phase(self) -> None:
         """A change every second under load, and the time until every process answers by it."""
@@ -485,6 +510,82 @@ class BenchRun:
         finally:
             if proxy is not None:
                 proxy.process.stop()
+
+    def peers_phase(self) -> None:
+        """aidgate with one worker, the bare passthrough with one worker and Portkey's one Node
+        process, turn about at ``BENCH_COMPARISON_CONNECTIONS`` for ``BENCH_PEER_ROUNDS`` rounds.
+
+        One process each: Portkey's gateway is one Node process, and CPU a request is compared
+        between like shapes. Portkey missing (disabled, no npm, a failed install) leaves its
+        row unavailable with the reason; the bare passthrough is this repository's and must run.
+        """
+        s = self.settings
+        connections = s.comparison_connections
+        portkey_info: dict[str, Any] = {"available": False, "version": s.portkey_version}
+        info: dict[str, Any] = {"connections": connections, "rounds": s.peer_rounds, "portkey": portkey_info}
+        self.results["peers"] = info
+        started: list[ManagedProcess] = []
+        portkey: PortkeyGateway | None = None
+        try:
+            one = gateway_start(s, self.env, name="gateway-one-worker", port=s.one_worker_port, workers=1)
+            started.append(one.process)
+            bare = bare_start(s, self.mock_url, workers=1)
+            started.append(bare.process)
+            self.processes.extend(started)
+            info["aidgate"] = {"workers": 1, **one.event_loop_check()}
+            info["bare"] = {"workers": 1, **bare.event_loop_check()}
+            targets: list[tuple[str, LoadRequest, Any]] = [
+                ("aidgate", self.gateway_request("/v1/chat/completions", CHAT_BODY, base=one.url),
+                 lambda: [*one.all_pids(), *self.background_pids()]),
+                ("bare", self.direct_request("/v1/chat/completions", CHAT_BODY, base=bare.url), bare.all_pids),
+            ]  # fmt: skip
+            if not s.portkey:
+                portkey_info["reason"] = "disabled with BENCH_PORTKEY=false"
+            else:
+                try:
+                    log(f"Portkey's gateway {s.portkey_version}: installing on first use (npm), then starting")
+                    portkey = portkey_start(s)
+                    started.append(portkey.process)
+                    self.processes.append(portkey.process)
+                    request = LoadRequest(
+                        url=f"{portkey.url}/v1/chat/completions", body=CHAT_BODY,
+                        headers=portkey_headers(self.mock_url, "mock-upstream-key"),
+                    )  # fmt: skip
+                    self.warm(request)
+                    probe = wrk_run(request, connections=1, seconds=2, work_dir=s.run_dir, target="probe",
+                                    scenario="probe")  # fmt: skip
+                    if not probe.requests or probe.errors_status >= probe.requests:
+                        raise PortkeyUnavailable(
+                            f"Portkey answered no request successfully (statuses {probe.statuses}): "
+                            f"{portkey.process.log_tail(10)}"
+                        )
+                    pid = portkey.process.pid
+                    targets.append(("portkey", request, lambda: [pid, *descendants_of(pid)]))
+                    portkey_info.update(available=True, version=portkey.version, node=portkey.node_version)
+                except (PortkeyUnavailable, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                    portkey_info["reason"] = str(exc)[:800]
+                    log(f"Portkey not measured: {portkey_info['reason']}")
+                    if portkey is not None:
+                        portkey.process.stop()
+            for _, request, _ in targets[:2]:
+                self.warm(request)
+            load: list[LoadResult] = []
+            for repeat in range(s.peer_rounds):
+                for target, request, pids in targets:
+                    self.measured(
+                        request, target=target, scenario="chat-1proc", connections=connections, sut_pids=pids(),
+                        repeat=repeat, into=load,
+                    )  # fmt: skip
+            info["load"] = [r.as_dict() for r in load]
+            info.update(peer_summary(load))
+            log(
+                f"peers c={connections}: aidgate/Portkey throughput {info['portkey_throughput_ratio']} "
+                f"{info['portkey_throughput_ratio_each']}, aidgate/bare CPU a request {info['feature_cost_ratio']} "
+                f"{info['feature_cost_ratio_each']}"
+            )
+        finally:
+            for process in started:
+                process.stop()
 
     def _result(self, target: str, scenario: str, connections: int) -> LoadResult | None:
         """The run, or of repeated runs the one with the median p50."""
@@ -691,6 +792,7 @@ class BenchRun:
         overhead = self.overhead()
         one = next((o for o in overhead if o["connections"] == 1), None)
         ratio = math.nan
+        peers = self.results.get("peers", {})
         for row in self.results.get("litellm", {}).get("comparisons", []):
             if row["connections"] == self.settings.comparison_connections and row["throughput_ratio"] is not None:
                 ratio = row["throughput_ratio"]
@@ -708,16 +810,24 @@ class BenchRun:
             "machine_load": self.machine_load,
             "overhead": overhead,
             "streams_ttfb": self.results.get("streams_ttfb", []),
+            "streams_ttfb_ratios": self.results.get("streams_ttfb_ratios", []),
             "litellm": self.results.get("litellm", {"available": False, "reason": "not reached"}),
+            "peers": peers or {"portkey": {"available": False, "reason": "not reached"}},
             "propagation": self.results.get("propagation", {"changes": 0, "reason": "not reached"}),
             "summary": {
                 "overhead_p50_ms": one["p50_ms"] if one else math.nan,
                 "overhead_p99_ms": one["p99_ms"] if one else math.nan,
                 "litellm_throughput_ratio": ratio,
+                "portkey_throughput_ratio": peers.get("portkey_throughput_ratio", math.nan),
+                "feature_cost_ratio": peers.get("feature_cost_ratio", math.nan),
                 "propagation_p50_ms": self.results.get("propagation", {}).get("p50_ms"),
                 "propagation_p99_ms": self.results.get("propagation", {}).get("p99_ms"),
             },
-            **{k: v for k, v in self.results.items() if k not in ("streams_ttfb", "litellm", "propagation")},
+            **{
+                k: v
+                for k, v in self.results.items()
+                if k not in ("streams_ttfb", "streams_ttfb_ratios", "litellm", "peers", "propagation")
+            },
         }
         return results
 
@@ -859,6 +969,7 @@ def main() -> int:
         "streams": run.streams_phase,
         "propagation": run.propagation_phase,
         "litellm": run.litellm_phase,
+        "peers": run.peers_phase,
         "open_streams": run.open_streams_phase,
         "profile": run.profile_phase,
         "logs": run.logs_phase,
