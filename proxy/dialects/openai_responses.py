@@ -139,8 +139,9 @@ def responses_body_check(body: Mapping[str, Any]) -> tuple[str, bool, int]:
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise invalid_request("'instructions' must be a string")
-    for index, item in enumerate(_items(body)):
-        _item_check(item, f"input[{index}]")
+    if isinstance(value, list):  # a string is one well-formed user message
+        for index, item in enumerate(value):
+            _item_check(item, f"input[{index}]")
     _tools_check(body.get("tools"))
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
@@ -148,7 +149,11 @@ def responses_body_check(body: Mapping[str, Any]) -> tuple[str, bool, int]:
     limit = body.get("max_output_tokens")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise invalid_request("'max_output_tokens' must be a positive integer")
-    prompt_chars = sum(len(container[key]) for container, key in responses_text_slots(body))
+    if isinstance(value, str) and not body.get("tools"):
+        # The slots of the commonest request, without walking them: its input and instructions.
+        prompt_chars = len(value) + (len(instructions) if instructions is not None else 0)
+    else:
+        prompt_chars = sum(len(container[key]) for container, key in responses_text_slots(body))
     return model, bool(stream), prompt_chars
 
 
@@ -291,9 +296,11 @@ def responses_chat_body(body: Mapping[str, Any]) -> dict[str, Any]:
     have no Responses API. Refuses (``unsupported_parameter``) what it cannot carry."""
     _refused_check(body, CHAT_FORM_REFUSED)
     # Set operations over the body's names: most bodies name none of these.
-    unknown = sorted(n for n in body.keys() - CHAT_FORM_KNOWN if _set(body, n))
-    if unknown:
-        raise unsupported(unknown[0], "the gateway cannot carry it to this provider kind")
+    others = body.keys() - CHAT_FORM_KNOWN
+    if others:
+        unknown = sorted(n for n in others if _set(body, n))
+        if unknown:
+            raise unsupported(unknown[0], "the gateway cannot carry it to this provider kind")
     if body.get("truncation") not in (None, "disabled"):
         raise unsupported("truncation", "only 'disabled' can be honoured: the chat form never truncates")
 
@@ -311,8 +318,10 @@ def responses_chat_body(body: Mapping[str, Any]) -> dict[str, Any]:
         chat["tools"] = [_chat_tool(tool) for tool in tools]
     if body.get("tool_choice") is not None:
         chat["tool_choice"] = _chat_tool_choice(body["tool_choice"])
-    _reasoning_carry(body.get("reasoning"), chat)
-    _text_carry(body.get("text"), chat)
+    if body.get("reasoning") is not None:
+        _reasoning_carry(body["reasoning"], chat)
+    if body.get("text") is not None:
+        _text_carry(body["text"], chat)
     return chat
 
 
