@@ -139,8 +139,9 @@ def responses_body_check(body: Mapping[str, Any]) -> tuple[str, bool, int]:
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise invalid_request("'instructions' must be a string")
-    for index, item in enumerate(_items(body)):
-        _item_check(item, f"input[{index}]")
+    if isinstance(value, list):  # a string is one well-formed user message
+        for index, item in enumerate(value):
+            _item_check(item, f"input[{index}]")
     _tools_check(body.get("tools"))
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
@@ -148,7 +149,11 @@ def responses_body_check(body: Mapping[str, Any]) -> tuple[str, bool, int]:
     limit = body.get("max_output_tokens")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise invalid_request("'max_output_tokens' must be a positive integer")
-    prompt_chars = sum(len(container[key]) for container, key in responses_text_slots(body))
+    if isinstance(value, str) and not body.get("tools"):
+        # The slots of the commonest request, without walking them: its input and instructions.
+        prompt_chars = len(value) + (len(instructions) if instructions is not None else 0)
+    else:
+        prompt_chars = sum(len(container[key]) for container, key in responses_text_slots(body))
     return model, bool(stream), prompt_chars
 
 
@@ -291,9 +296,11 @@ def responses_chat_body(body: Mapping[str, Any]) -> dict[str, Any]:
     have no Responses API. Refuses (``unsupported_parameter``) what it cannot carry."""
     _refused_check(body, CHAT_FORM_REFUSED)
     # Set operations over the body's names: most bodies name none of these.
-    unknown = sorted(n for n in body.keys() - CHAT_FORM_KNOWN if _set(body, n))
-    if unknown:
-        raise unsupported(unknown[0], "the gateway cannot carry it to this provider kind")
+    others = body.keys() - CHAT_FORM_KNOWN
+    if others:
+        unknown = sorted(n for n in others if _set(body, n))
+        if unknown:
+            raise unsupported(unknown[0], "the gateway cannot carry it to this provider kind")
     if body.get("truncation") not in (None, "disabled"):
         raise unsupported("truncation", "only 'disabled' can be honoured: the chat form never truncates")
 
@@ -311,8 +318,10 @@ def responses_chat_body(body: Mapping[str, Any]) -> dict[str, Any]:
         chat["tools"] = [_chat_tool(tool) for tool in tools]
     if body.get("tool_choice") is not None:
         chat["tool_choice"] = _chat_tool_choice(body["tool_choice"])
-    _reasoning_carry(body.get("reasoning"), chat)
-    _text_carry(body.get("text"), chat)
+    if body.get("reasoning") is not None:
+        _reasoning_carry(body["reasoning"], chat)
+    if body.get("text") is not None:
+        _text_carry(body["text"], chat)
     return chat
 
 
@@ -459,7 +468,11 @@ def _new_item_id(prefix: str) -> str:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    # JSON's integers are plain ints: compared in place, as ``min``/``max`` calls cost more
+    # than the rest of a usage object's reading.
+    if type(value) is int:
+        return value if 0 <= value <= MAX_REPORTED_TOKENS else (0 if value < 0 else MAX_REPORTED_TOKENS)
+    if value is None or isinstance(value, bool) or not isinstance(value, int):
         return 0
     return min(max(value, 0), MAX_REPORTED_TOKENS)
 
@@ -469,10 +482,12 @@ def responses_usage(chat_usage: Any) -> dict[str, Any]:
     usage = chat_usage if isinstance(chat_usage, dict) else {}
     prompt = _count(usage.get("prompt_tokens"))
     completion = _count(usage.get("completion_tokens"))
-    prompt_details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
-    completion_details = (
-        usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) else {}
-    )
+    prompt_details = usage.get("prompt_tokens_details")
+    if not isinstance(prompt_details, dict):
+        prompt_details = {}
+    completion_details = usage.get("completion_tokens_details")
+    if not isinstance(completion_details, dict):
+        completion_details = {}
     return {
         "input_tokens": prompt,
         "input_tokens_details": {
@@ -500,6 +515,28 @@ def _echo(body: Mapping[str, Any]) -> dict[str, Any]:
         "text": body.get("text") or {"format": {"type": "text"}},
         "truncation": body.get("truncation") or "disabled",
     }
+
+
+# The settings a Response repeats back whose absence ``_echo`` fills with a default.
+ECHO_DEFAULTED = frozenset(
+    {"metadata", "parallel_tool_calls", "temperature", "tool_choice", "tools", "top_p", "text", "truncation"}
+)
+# ``_echo``'s JSON, past its opening brace, for a request that sets none of ``ECHO_DEFAULTED``:
+# around its ``instructions`` and ``max_output_tokens``.
+ECHO_OF_DEFAULTS = (
+    b',"instructions":%s,"max_output_tokens":%s,"metadata":{},"parallel_tool_calls":true,"temperature":null,'
+    b'"tool_choice":"auto","tools":[],"top_p":null,"store":false,"text":{"format":{"type":"text"}},'
+    b'"truncation":"disabled"}'
+)
+
+
+def _echo_json(body: Mapping[str, Any]) -> bytes:
+    """``_echo(body)`` as JSON without its opening brace, to end a snapshot's JSON: most
+    requests set only the two fields that are not written in ``ECHO_OF_DEFAULTS``."""
+    if body.keys() & ECHO_DEFAULTED:
+        return b"," + orjson.dumps(_echo(body))[1:]
+    dumps = orjson.dumps
+    return ECHO_OF_DEFAULTS % (dumps(body.get("instructions")), dumps(body.get("max_output_tokens")))
 
 
 def _response(
@@ -633,8 +670,6 @@ def error_event(
     return event_encode(event)
 
 
-# No settings: ``_response``'s own fields alone (the stream appends the encoded settings).
-EMPTY_ECHO: dict[str, Any] = {}
 # An event as ``event_encode`` writes it, around its type, its other fields and its number.
 EVENT_FRAME = b'event: %s\ndata: {"type":"%s",%s,"sequence_number":%d}\n\n'
 # ``EVENT_FRAME`` of a text delta, before the message's place and after the text.
@@ -642,6 +677,12 @@ TEXT_DELTA_HEAD = b'event: response.output_text.delta\ndata: {"type":"response.o
 TEXT_DELTA_TAIL = b',"logprobs":[],"sequence_number":%d}\n\n'
 # ``_message_item`` as JSON, around its id, its status and its content parts.
 MESSAGE_ITEM_OPEN = b'{"id":%s,"type":"message","role":"assistant","status":"%s","content":[%s]}'
+# ``_response``'s own fields as JSON, before the request's settings: around the id, the
+# creation time, the status, the incomplete details, the model, the output items and the usage.
+SNAPSHOT_HEAD = (
+    b'{"id":"%s","object":"response","created_at":%d,"status":"%s","error":null,'
+    b'"incomplete_details":%s,"model":%s,"output":[%s],"usage":%s'
+)
 # An output text part as JSON, around its text.
 TEXT_PART = b'{"type":"output_text","text":%s,"annotations":[],"logprobs":[]}'
 
@@ -670,9 +711,15 @@ class ResponsesChatStream(ChatFormStream):
         super().__init__(inner, model, request)
         self._sequence = 0
         self._created_at = int(time.time())
-        self.response_id = new_response_id()
+        # One draw for the response's id and its first message's: each draw costs more than
+        # the characters it gives.
+        drawn = random_base62(48)
+        self.response_id = "resp_" + drawn[:24]
+        self._spare_message_id: str | None = "msg_" + drawn[24:]
         self._started = False
-        self._output: list[dict[str, Any] | None] = []  # by output index; None until done
+        # By output index; None until done, a message item as its JSON.
+        self._output: list[dict[str, Any] | bytes | None] = []
+        self._model_json = orjson.dumps(model)
         self._message_id: str | None = None
         self._message_index = 0
         self._text: list[str] = []
@@ -682,7 +729,7 @@ class ResponsesChatStream(ChatFormStream):
         self.finish_reason: str | None = None
         # What every snapshot of the Response repeats of the request, as the end of its JSON
         # (``,"instructions":…}``): encoded once.
-        self._echo_json = b"," + orjson.dumps(_echo(request))[1:]
+        self._echo_json = _echo_json(request)
         # The open message's place, as its events write it, and its text deltas' head.
         self._where = self._delta_head = b""
 
@@ -690,6 +737,29 @@ class ResponsesChatStream(ChatFormStream):
         out: list[bytes] = []
         if not self._started:
             self._start(out)
+        self._chunk_write(chunk, out)
+        return out
+
+    def _translate(self) -> list[bytes]:
+        """``ChatFormStream._translate`` with every chunk's events written into one list: a
+        read brings several chunks, and a list and a call a chunk weighed as much as its event."""
+        chunks = self._chunks
+        if not chunks:
+            return []
+        out: list[bytes] = []
+        for chunk in chunks:
+            if "error" in chunk:
+                error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                out.extend(self.failure(error))
+                continue
+            if not self._started:
+                self._start(out)
+            self._chunk_write(chunk, out)
+        chunks.clear()
+        return out
+
+    def _chunk_write(self, chunk: dict[str, Any], out: list[bytes]) -> None:
+        """One OpenAI chunk's events, once the stream has started."""
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self._chat_usage = usage
@@ -700,14 +770,20 @@ class ResponsesChatStream(ChatFormStream):
             if delta and isinstance(delta, dict):
                 content = delta.get("content")
                 if content and isinstance(content, str):
-                    self._text_delta(content, out)
-                for call in delta.get("tool_calls") or ():
-                    if isinstance(call, dict):
-                        self._call_delta(call, out)
+                    if self._message_id is None:
+                        self._message_open(out)
+                    self._text.append(content)
+                    # One a chunk: ``_frame``'s bytes from the message's own head.
+                    out.append(self._delta_head + orjson.dumps(content) + TEXT_DELTA_TAIL % self._sequence)
+                    self._sequence += 1
+                tool_calls = delta.get("tool_calls")
+                if tool_calls:
+                    for call in tool_calls:
+                        if isinstance(call, dict):
+                            self._call_delta(call, out)
             finish_reason = choice.get("finish_reason")
             if finish_reason:
                 self.finish_reason = finish_reason
-        return out
 
     def failure(self, error: dict[str, Any]) -> list[bytes]:
         out: list[bytes] = []
@@ -763,23 +839,33 @@ class ResponsesChatStream(ChatFormStream):
         return self._event({"type": kind, "output_index": output_index, "item": item})
 
     def _snapshot(self, status: str, usage: dict[str, Any] | None) -> bytes:
-        """The Response so far as JSON, as ``_response`` builds it: its own fields, then the
-        request's settings, encoded once a stream (``_echo_json``)."""
+        """The Response so far as JSON, byte for byte as ``_response`` would encode it (its
+        own fields from ``SNAPSHOT_HEAD``, the closed message items already encoded), then
+        the request's settings, encoded once a stream (``_echo_json``)."""
         for call in self._calls.values():
             item = self._output[call.output_index]
-            if item is not None:  # late fragments of a closed call still belong to it
+            if isinstance(item, dict):  # late fragments of a closed call still belong to it
                 item["arguments"] = "".join(call.arguments)
-        own = _response(
-            EMPTY_ECHO,
-            response_id=self.response_id,
-            created_at=self._created_at,
-            model=self.model,
-            status=status,
-            output=[item for item in self._output if item is not None],
-            usage=usage,
-            finish_reason=self.finish_reason,
+        items: list[bytes] = []
+        for item in self._output:
+            if item.__class__ is bytes:
+                items.append(item)
+            elif item is not None:
+                items.append(orjson.dumps(item))
+        incomplete = b"null"
+        if status == "incomplete":
+            reason = b"content_filter" if self.finish_reason == "content_filter" else b"max_output_tokens"
+            incomplete = b'{"reason":"%s"}' % reason
+        head = SNAPSHOT_HEAD % (
+            self.response_id.encode(),
+            self._created_at,
+            status.encode(),
+            incomplete,
+            self._model_json,
+            b",".join(items),
+            b"null" if usage is None else orjson.dumps(usage),
         )
-        return orjson.dumps(own)[:-1] + self._echo_json
+        return head + self._echo_json
 
     def _start(self, out: list[bytes]) -> None:
         if self._started:
@@ -794,23 +880,18 @@ class ResponsesChatStream(ChatFormStream):
         self._output.append(None)
         return len(self._output) - 1
 
-    def _text_delta(self, text: str, out: list[bytes]) -> None:
-        if self._message_id is None:
-            self._call_close(out)
-            self._message_id = _new_item_id("msg")
-            self._message_index = self._reserve()
-            item_id = orjson.dumps(self._message_id)
-            self._where = b'"item_id":%s,"output_index":%d,"content_index":0' % (item_id, self._message_index)
-            item = MESSAGE_ITEM_OPEN % (item_id, b"in_progress", b"")
-            out.append(
-                self._frame(b"response.output_item.added", b'"output_index":%d,"item":%s' % (self._message_index, item))
-            )
-            out.append(self._frame(b"response.content_part.added", self._where + b',"part":' + TEXT_PART % b'""'))
-            self._delta_head = TEXT_DELTA_HEAD + self._where + b',"delta":'
-        self._text.append(text)
-        # One a chunk: ``_frame``'s bytes from the message's own head.
-        out.append(self._delta_head + orjson.dumps(text) + TEXT_DELTA_TAIL % self._sequence)
-        self._sequence += 1
+    def _message_open(self, out: list[bytes]) -> None:
+        self._call_close(out)
+        self._message_id, self._spare_message_id = self._spare_message_id or _new_item_id("msg"), None
+        self._message_index = self._reserve()
+        item_id = orjson.dumps(self._message_id)
+        self._where = b'"item_id":%s,"output_index":%d,"content_index":0' % (item_id, self._message_index)
+        item = MESSAGE_ITEM_OPEN % (item_id, b"in_progress", b"")
+        out.append(
+            self._frame(b"response.output_item.added", b'"output_index":%d,"item":%s' % (self._message_index, item))
+        )
+        out.append(self._frame(b"response.content_part.added", self._where + b',"part":' + TEXT_PART % b'""'))
+        self._delta_head = TEXT_DELTA_HEAD + self._where + b',"delta":'
 
     def _message_close(self, out: list[bytes]) -> None:
         if self._message_id is None:
@@ -824,7 +905,7 @@ class ResponsesChatStream(ChatFormStream):
         out.append(
             self._frame(b"response.output_item.done", b'"output_index":%d,"item":%s' % (self._message_index, item))
         )
-        self._output[self._message_index] = _message_item(self._message_id, text, "completed")
+        self._output[self._message_index] = item  # ``_message_item``'s JSON, for the snapshot
         self._message_id, self._text = None, []
 
     def _call_delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
