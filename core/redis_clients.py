@@ -93,4 +93,3 @@ def async_cluster_client(url: str, **options: Any) -> aioredis.RedisCluster:
     cluster = cluster_url_parse(url)
     nodes = [AsyncClusterNode(host, port) for host, port in cluster.nodes]
     return aioredis.RedisCluster(startup_nodes=nodes, **_cluster_options(cluster), **options)
-
