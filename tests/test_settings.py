@@ -90,6 +90,11 @@ CASES: dict[str, tuple[str, dict]] = {
         PRODUCTION, AGENT_IDENTITY_KEY=private_pem(ec.generate_private_key(ec.SECP384R1()))
     ),
     "production identity key not a PEM": case(PRODUCTION, AGENT_IDENTITY_KEY="not-a-key-but-long-enough-to-pass"),
+    "production Redis Cluster": case(PRODUCTION, REDIS_URL="redis+cluster://10.0.0.1:7000,10.0.0.2:7000"),
+    "production Redis Cluster with a database": case(PRODUCTION, REDIS_URL="redis+cluster://10.0.0.1:7000/2"),
+    "production Celery broker on a Redis Cluster": case(
+        PRODUCTION, REDIS_URL="redis+cluster://10.0.0.1:7000", CELERY_BROKER_URL="redis+cluster://10.0.0.1:7000"
+    ),
 }
 for _name in SECRET_NAMES:
     CASES[f"production missing {_name}"] = case(PRODUCTION, **{_name: None})
@@ -256,3 +261,21 @@ def test_it_passes_djangos_deployment_checks_in_production():
     )
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
     assert "System check identified no issues" in outcome.stdout
+
+
+def test_it_starts_with_a_redis_cluster_url(outcomes):
+    assert outcomes["production Redis Cluster"].returncode == 0, outcomes["production Redis Cluster"].stderr
+
+
+def test_it_refuses_a_redis_cluster_url_naming_a_database(outcomes):
+    outcome = outcomes["production Redis Cluster with a database"]
+
+    assert outcome.returncode != 0
+    assert "REDIS_URL: a Redis Cluster has only database 0" in outcome.stderr
+
+
+def test_it_refuses_a_celery_broker_on_a_redis_cluster(outcomes):
+    outcome = outcomes["production Celery broker on a Redis Cluster"]
+
+    assert outcome.returncode != 0
+    assert "CELERY_BROKER_URL and CELERY_RESULT_BACKEND cannot be a Redis Cluster" in outcome.stderr
