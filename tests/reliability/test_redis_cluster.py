@@ -71,6 +71,13 @@ def test_every_key_a_tenant_writes_lies_in_its_one_slot(transactional_db, cluste
     assert len([address for address, found in held.items() if found]) == 1
 
 
+def test_a_gateway_on_the_cluster_is_ready(cluster_gateways):
+    for gateway in cluster_gateways:
+        response = httpx.get(gateway.url + "/readyz", timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["checks"]["redis"] == "ok"
+
+
 def test_platform_wide_keys_are_written_and_read_on_the_cluster(transactional_db, cluster_settings, redis_cluster):
     before = redis_cluster.client().get(APP_DIRECTORY_KEY)
     factories.make_app(factories.make_tenant())
