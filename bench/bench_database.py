@@ -55,14 +55,15 @@ def redis_stats(settings: BenchSettings) -> dict[str, float]:
 
 
 def limit_windows_clear(settings: BenchSettings) -> int:
-    """Delete the limit store's counters (``aid:{tenant}:…``), keeping configuration generations.
+    """Delete the limit store's counters (``aid:{tenant}:…``), keeping configuration generations
+    (``aid:{tenant}:cfg:…``).
 
     Each measured run then starts from an empty one-minute window, so runs are comparable;
     what a full window costs is measured apart (``bench/limit_window_probe.py``).
     """
     client = redis.Redis.from_url(settings.redis_url)
     try:
-        keys = list(client.scan_iter(match="aid:{*", count=1000))
+        keys = [key for key in client.scan_iter(match="aid:{*", count=1000) if b"}:cfg:" not in key]
         return client.delete(*keys) if keys else 0
     finally:
         client.close()

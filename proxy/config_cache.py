@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connections
 
+from core.redis_clients import async_cluster_client, is_cluster_url
 from keys.secrets import secret_digest
 from proxy.config_generation import (
     APP_DIRECTORY_KEY,
@@ -92,8 +93,14 @@ class DatabaseRunner:
 class GenerationSource:
     """The current configuration generation of each tenant, re-read at most every ``ttl``."""
 
-    def __init__(self, redis_client: aioredis.Redis | None, ttl: float) -> None:
+    def __init__(self, redis_client: aioredis.Redis | aioredis.RedisCluster | None, ttl: float) -> None:
         self._redis = redis_client
+        # The tenant's generation and the platform's identity keys lie in different slots of a
+        # cluster, where one MGET across slots is refused: there, one GET per slot, concurrently.
+        if isinstance(redis_client, aioredis.RedisCluster):
+            self._mget = redis_client.mget_nonatomic
+        elif redis_client is not None:
+            self._mget = redis_client.mget
         self._ttl = ttl
         self._seen: dict[str, tuple[int, float]] = {}
         self._local_seen: dict[str, int] = {}
@@ -112,7 +119,7 @@ class GenerationSource:
             return seen[0]
         self._local_seen[tenant_id] = local
         try:
-            raw, identity_keys = await self._redis.mget(generation_key(tenant_id), IDENTITY_KEYS_KEY)
+            raw, identity_keys = await self._mget(generation_key(tenant_id), IDENTITY_KEYS_KEY)
         except (aioredis.RedisError, OSError):
             # Redis down: keep serving from what we have (authentication works from cache).
             logger.warning("configuration generation unreadable; serving cached configuration")
@@ -322,9 +329,18 @@ def _names_app(config: TenantConfig, ref: str, by_slug: bool) -> bool:
     return ref in config.slugs or (not by_slug and ref in config.apps)
 
 
-def redis_client_from_settings() -> aioredis.Redis | None:
+def redis_client_from_settings() -> aioredis.Redis | aioredis.RedisCluster | None:
     if not settings.REDIS_URL:
         return None
+    if is_cluster_url(settings.REDIS_URL):
+        # Per node, the same bound as the single node's blocking pool.
+        return async_cluster_client(
+            settings.REDIS_URL,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            socket_timeout=1.0,
+            socket_connect_timeout=1.0,
+            health_check_interval=30,
+        )
     # A blocking pool: past its size a request waits briefly for a connection instead of
     # failing (the default pool raises at 100 connections, which a fail-closed budget turns
     # into refusals under load).

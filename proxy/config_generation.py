@@ -15,21 +15,25 @@ import logging
 import redis
 from django.conf import settings
 
+from core.redis_clients import sync_client
+
 logger = logging.getLogger(__name__)
 _local_generations: dict[str, int] = {}
 # The platform-wide generation of app slugs and ids: it moves whenever an app is created,
 # renamed or deleted, so that a process's memory of "no such app" ends the moment one exists.
+# Platform-wide keys are only ever read or written alone: on a cluster any slot serves.
 APP_DIRECTORY_KEY = "aid:cfg:apps"
 _local_app_directory = 0
 
 
 def generation_key(tenant_id: str) -> str:
-    return f"aid:cfg:gen:{tenant_id}"
+    """Under the tenant's hash tag, like every key of the tenant (one Redis Cluster slot)."""
+    return f"aid:{{{tenant_id}}}:cfg:gen"
 
 
 @functools.cache
-def _sync_redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+def _sync_redis(url: str) -> redis.Redis | redis.RedisCluster:
+    return sync_client(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def config_generation_bump(tenant_id: str) -> None:

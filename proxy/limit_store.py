@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from proxy.redis_cluster_pipe import ClusterRedisPipe
 from proxy.redis_pipe import LuaScript, RedisPipe, RedisPipeError
 
 
@@ -165,9 +166,10 @@ SETTLE_SCRIPT = LuaScript(SETTLE_LUA)
 
 
 class RedisLimitStore:
-    """Over :class:`proxy.redis_pipe.RedisPipe`: these two scripts run on every request."""
+    """Over :class:`proxy.redis_pipe.RedisPipe` (or one per master of a Redis Cluster): these two
+    scripts run on every request."""
 
-    def __init__(self, pipe: RedisPipe) -> None:
+    def __init__(self, pipe: RedisPipe | ClusterRedisPipe) -> None:
         self._pipe = pipe
 
     async def admit(self, checks: list[Check], *, member: str, now_ms: int) -> Admission:
@@ -259,7 +261,7 @@ def retry_after_seconds(retry_ms: int) -> int:
     return max(1, math.ceil(retry_ms / 1000))
 
 
-def limit_store_for(pipe: RedisPipe | None) -> RedisLimitStore | MemoryLimitStore:
+def limit_store_for(pipe: RedisPipe | ClusterRedisPipe | None) -> RedisLimitStore | MemoryLimitStore:
     return RedisLimitStore(pipe) if pipe is not None else MemoryLimitStore()
 
 

@@ -127,6 +127,33 @@ class RedisPipe:
         await self._call(("SCRIPT", "LOAD", script.source))
         return await self._call(command)
 
+    @property
+    def host(self) -> str:
+        return self._host
+
+    async def command(self, *args: Any) -> Any:
+        """Any one command (off the request path: a cluster's slot map, tests)."""
+        return await self._call(args)
+
+    async def call_after_asking(self, command: tuple[Any, ...]) -> Any:
+        """``command`` right after ``ASKING`` on the same connection: how a Redis Cluster node
+        that is importing a slot accepts one command for it (proxy/redis_cluster_pipe.py)."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._connect()
+        loop = asyncio.get_running_loop()
+        asking, future = loop.create_future(), loop.create_future()
+        deadline = time.monotonic() + self._timeout
+        # No await between the two sends: nothing else can be written between them.
+        protocol.send(hiredis.pack_command(("ASKING",)), asking, deadline)
+        protocol.send(hiredis.pack_command(command), future, deadline)
+        self._watch()
+        asked, result = await asyncio.gather(asking, future, return_exceptions=True)
+        for outcome in (asked, result):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return result
+
     async def close(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()

@@ -24,7 +24,7 @@ from proxy.config_cache import (
 from proxy.jwt_verification import TokenVerifier
 from proxy.limit_store import limit_store_for
 from proxy.metrics import MetricsFlusher
-from proxy.redis_pipe import RedisPipe
+from proxy.redis_cluster_pipe import redis_pipe_for
 from proxy.tracing import tracer_from_settings
 from proxy.unauthenticated_records import UnauthenticatedRecordBudget
 from proxy.upstream import UpstreamClient
@@ -86,8 +86,9 @@ class GatewayRuntime:
         self.upstream = UpstreamClient()
         self.identity = AgentIdentitySigner(self.db, generations)
         self.tokens = TokenVerifier()
-        # The per-request counters go over their own lean connection (proxy/redis_pipe.py).
-        self.limit_pipe = RedisPipe(settings.REDIS_URL) if settings.REDIS_URL else None
+        # The per-request counters go over their own lean connection (proxy/redis_pipe.py), one
+        # per master on a Redis Cluster (proxy/redis_cluster_pipe.py).
+        self.limit_pipe = redis_pipe_for(settings.REDIS_URL)
         self.limits = limit_store_for(self.limit_pipe)
         self.last_use = LastUseRecorder(self.db, settings.KEY_LAST_USED_RESOLUTION_SECONDS)
         self.records = RecordWriter(record_sink_for(self.db))

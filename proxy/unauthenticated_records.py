@@ -6,7 +6,7 @@ agent and ids the client chose. Anyone could fill any tenant's log that way. Eac
 address may add at most ``UNAUTHENTICATED_RECORDS_PER_MINUTE`` such records per app a minute,
 counted across every gateway process in Redis (in-process without it); past that the request
 is still refused the same way, but not recorded, and the drop is counted per tenant
-(``aid:ua:dropped:{tenant}``) and logged once a minute per client and app.
+(``aid:{tenant}:ua-dropped``) and logged once a minute per client and app.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ MAX_LOCAL_WINDOWS = 50_000
 
 
 def dropped_key(tenant_id: str) -> str:
-    return f"aid:ua:dropped:{tenant_id}"
+    """Under the tenant's hash tag, like every key of the tenant (one Redis Cluster slot)."""
+    return f"aid:{{{tenant_id}}}:ua-dropped"
 
 
 def client_of(client_ip: str | None) -> str:
@@ -43,7 +44,7 @@ def client_of(client_ip: str | None) -> str:
 
 
 class UnauthenticatedRecordBudget:
-    def __init__(self, redis_client: aioredis.Redis | None, per_minute: int) -> None:
+    def __init__(self, redis_client: aioredis.Redis | aioredis.RedisCluster | None, per_minute: int) -> None:
         self._redis = redis_client
         self._per_minute = per_minute
         self._local: dict[str, int] = {}
@@ -52,7 +53,7 @@ class UnauthenticatedRecordBudget:
     async def admit(self, *, tenant_id: str, client_ip: str | None, app_ref: str | None) -> bool:
         """Whether this unauthenticated refusal may be recorded; counts it either way."""
         window = int(time.time() // WINDOW_SECONDS)
-        key = f"aid:ua:{tenant_id}:{app_ref or '-'}:{client_of(client_ip)}:{window}"
+        key = f"aid:{{{tenant_id}}}:ua:{app_ref or '-'}:{client_of(client_ip)}:{window}"
         count = await self._count(key)
         if count <= self._per_minute:
             return True

@@ -10,7 +10,9 @@ pytest_plugins = [
     "tests.support.live_fixtures",
     "tests.support.jwt_fixtures",
     "tests.support.api_fixtures",
-    # needs_postgresql, needs_browser: skipped locally without the service, failed in CI.
+    # redis_cluster: a real three-master Redis Cluster for the run (before requirements, which uses it).
+    "tests.support.redis_cluster",
+    # needs_postgresql, needs_browser, needs_redis_cluster: skipped locally without the service, failed in CI.
     "tests.support.requirements",
 ]
 

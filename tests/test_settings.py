@@ -91,6 +91,14 @@ CASES: dict[str, tuple[str, dict]] = {
     ),
     "production identity key not a PEM": case(PRODUCTION, AGENT_IDENTITY_KEY="not-a-key-but-long-enough-to-pass"),
 }
+# Started apart from CASES, by their own fixture: one batch of probes has to finish within a timeout.
+CLUSTER_CASES: dict[str, tuple[str, dict]] = {
+    "production Redis Cluster": case(PRODUCTION, REDIS_URL="redis+cluster://10.0.0.1:7000,10.0.0.2:7000"),
+    "production Redis Cluster with a database": case(PRODUCTION, REDIS_URL="redis+cluster://10.0.0.1:7000/2"),
+    "production Celery broker on a Redis Cluster": case(
+        PRODUCTION, REDIS_URL="redis+cluster://10.0.0.1:7000", CELERY_BROKER_URL="redis+cluster://10.0.0.1:7000"
+    ),
+}
 for _name in SECRET_NAMES:
     CASES[f"production missing {_name}"] = case(PRODUCTION, **{_name: None})
     CASES[f"production dev default {_name}"] = case(PRODUCTION, **{_name: _DEV_SECRETS[_name]})
@@ -116,14 +124,23 @@ def probe_start(module: str, overrides: dict[str, str | None]) -> subprocess.Pop
     )
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, Outcome]:
-    running = {name: probe_start(module, overrides) for name, (module, overrides) in CASES.items()}
+def outcomes_of(cases: dict[str, tuple[str, dict]]) -> dict[str, Outcome]:
+    running = {name: probe_start(module, overrides) for name, (module, overrides) in cases.items()}
     results = {}
     for name, process in running.items():
         stdout, stderr = process.communicate(timeout=120)
         results[name] = Outcome(process.returncode, stdout, stderr)
     return results
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[str, Outcome]:
+    return outcomes_of(CASES)
+
+
+@pytest.fixture(scope="module")
+def cluster_outcomes() -> dict[str, Outcome]:
+    return outcomes_of(CLUSTER_CASES)
 
 
 def refused_naming(outcome: Outcome, name: str) -> bool:
@@ -256,3 +273,23 @@ def test_it_passes_djangos_deployment_checks_in_production():
     )
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
     assert "System check identified no issues" in outcome.stdout
+
+
+def test_it_starts_with_a_redis_cluster_url(cluster_outcomes):
+    outcome = cluster_outcomes["production Redis Cluster"]
+
+    assert outcome.returncode == 0, outcome.stderr
+
+
+def test_it_refuses_a_redis_cluster_url_naming_a_database(cluster_outcomes):
+    outcome = cluster_outcomes["production Redis Cluster with a database"]
+
+    assert outcome.returncode != 0
+    assert "REDIS_URL: a Redis Cluster has only database 0" in outcome.stderr
+
+
+def test_it_refuses_a_celery_broker_on_a_redis_cluster(cluster_outcomes):
+    outcome = cluster_outcomes["production Celery broker on a Redis Cluster"]
+
+    assert outcome.returncode != 0
+    assert "CELERY_BROKER_URL and CELERY_RESULT_BACKEND cannot be a Redis Cluster" in outcome.stderr

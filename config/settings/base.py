@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from core.redis_clients import RedisUrlError, cluster_url_parse, is_cluster_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -184,15 +186,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# One node (redis://, rediss://, unix://) or a Redis Cluster (redis+cluster://host:port,host:port).
 REDIS_URL: str = env.str("REDIS_URL", default="")
-# Connections per gateway process to Redis (counters, configuration generations).
+# Connections per gateway process to Redis (counters, configuration generations); per node on a cluster.
 REDIS_MAX_CONNECTIONS: int = env.int("REDIS_MAX_CONNECTIONS", default=512)
-if REDIS_URL:
+if REDIS_URL and is_cluster_url(REDIS_URL):
+    try:
+        cluster_url_parse(REDIS_URL)
+    except RedisUrlError as exc:
+        raise ImproperlyConfigured(f"REDIS_URL: {exc}") from None
+    CACHES = {"default": {"BACKEND": "core.cluster_cache.RedisClusterCache", "LOCATION": REDIS_URL}}
+elif REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="")
+if is_cluster_url(CELERY_BROKER_URL) or is_cluster_url(env.str("CELERY_RESULT_BACKEND", default="")):
+    # Celery's Redis transport (kombu) speaks to one node only (docs/decisions.md).
+    raise ImproperlyConfigured("CELERY_BROKER_URL and CELERY_RESULT_BACKEND cannot be a Redis Cluster: use one node")
 CELERY_RESULT_BACKEND: str | None = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True

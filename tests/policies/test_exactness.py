@@ -1,5 +1,6 @@
-"""Limits that hold exactly: across two gateway processes sharing Redis, under concurrency,
-for streamed answers, and when Redis goes away and comes back."""
+"""Limits that hold exactly: across two gateway processes sharing Redis (one node, and a
+three-master Redis Cluster), under concurrency, for streamed answers, and when Redis goes away
+and comes back."""
 
 from __future__ import annotations
 
@@ -14,15 +15,18 @@ from forensics.models import RequestLog
 from tenants.models import Tenant
 from tests import factories
 from tests.support.live_fixtures import stream_then_drop, streamed_text
+from tests.support.requirements import needs_redis_cluster
 from tests.support.servers import GatewayProcess, chat_stream, free_port, redis_url_for_tests, wait_for_port
 
 SLOW = {"X-Mock-Latency-Ms": "800"}
 
 
-@pytest.fixture
-def shared_redis(settings):
-    url = redis_url_for_tests()
-    if url is None:
+@pytest.fixture(params=["node", pytest.param("cluster", marks=needs_redis_cluster)])
+def shared_redis(request, settings):
+    """The machine's Redis, then the run's Redis Cluster (tests/support/redis_cluster.py)."""
+    if request.param == "cluster":
+        url = request.getfixturevalue("redis_cluster").url
+    elif (url := redis_url_for_tests()) is None:
         pytest.fail("these tests need Redis: set REDIS_URL or run one on 127.0.0.1:6379")
     settings.REDIS_URL = url
     return url

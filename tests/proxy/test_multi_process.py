@@ -1,4 +1,5 @@
-"""Two gateway processes sharing the database and Redis: the unit of horizontal scale."""
+"""Two gateway processes sharing the database and Redis (one node, and a Redis Cluster): the
+unit of horizontal scale."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import pytest
 from core.actors import SYSTEM
 from keys.services import key_revoke
 from tests import factories
+from tests.support.requirements import needs_redis_cluster
 from tests.support.servers import GatewayProcess, redis_url_for_tests
 
 
-@pytest.fixture
-def shared_redis(settings):
-    url = redis_url_for_tests()
-    if url is None:
+@pytest.fixture(params=["node", pytest.param("cluster", marks=needs_redis_cluster)])
+def shared_redis(request, settings):
+    if request.param == "cluster":
+        url = request.getfixturevalue("redis_cluster").url
+    elif (url := redis_url_for_tests()) is None:
         pytest.fail("these tests need Redis: set REDIS_URL or run one on 127.0.0.1:6379")
     settings.REDIS_URL = url  # this process publishes configuration changes there too
     return url

@@ -1,5 +1,5 @@
-"""Two gateway processes sharing the database and a (private) Redis, the unit of horizontal
-scale: under mixed traffic spread over both, limits admit exactly, a revocation reaches both
+"""Two gateway processes sharing the database and a (private) Redis or a Redis Cluster, the
+unit of horizontal scale: under mixed traffic spread over both, limits admit exactly, a revocation reaches both
 within a second, and records are exact — one per answer, none extra, sums that add up, and a
 chain that verifies. (tests/proxy/test_multi_process.py and tests/policies/test_exactness.py
 check revocation and each limit on their own.)"""
@@ -18,15 +18,17 @@ from forensics.models import RequestLog
 from forensics.sealing import audit_chain_verify, audit_seal_all
 from keys.services import key_revoke
 from tests import factories
+from tests.support.requirements import needs_redis_cluster
 from tests.support.servers import GatewayProcess
 
 RPM = 40
 
 
-@pytest.fixture
-def two_gateways(transactional_db, private_redis, settings):
-    settings.REDIS_URL = private_redis.url  # this process publishes configuration changes there
-    gateways = [GatewayProcess(redis_url=private_redis.url).start() for _ in range(2)]
+@pytest.fixture(params=["node", pytest.param("cluster", marks=needs_redis_cluster)])
+def two_gateways(request, transactional_db, settings):
+    redis = request.getfixturevalue("private_redis" if request.param == "node" else "redis_cluster")
+    settings.REDIS_URL = redis.url  # this process publishes configuration changes there
+    gateways = [GatewayProcess(redis_url=redis.url).start() for _ in range(2)]
     yield gateways
     for gateway in gateways:
         gateway.stop()

@@ -5,7 +5,8 @@ Where ``CI`` is set (``.ci/run`` exports ``CI=true``) it fails instead: CI provi
 service, so a missing one is a broken CI run, and a skip there would let the run go green
 without the test ever having run.
 
-Mark a test, a class or a module with :data:`needs_postgresql` or :data:`needs_browser`. This
+Mark a test, a class or a module with :data:`needs_postgresql`, :data:`needs_browser` or
+:data:`needs_redis_cluster`. This
 module is a pytest plugin (``tests/conftest.py`` loads it); the rule lives here and nowhere else.
 
 Redis has no marker: every test that needs it fails without it, locally too
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.support.browser import browser_missing
+from tests.support.redis_cluster import redis_cluster_missing
 
 MARKER = "needs"
 # What ``CI`` may be set to and still mean "not CI": an exported but emptied or negated variable.
@@ -47,10 +49,12 @@ def postgresql_missing() -> str | None:
 SERVICES: dict[str, tuple[str, Callable[[], str | None]]] = {
     "postgresql": ("PostgreSQL", postgresql_missing),
     "browser": ("a browser", browser_missing),
+    "redis_cluster": ("a Redis Cluster", redis_cluster_missing),
 }
 
 needs_postgresql = pytest.mark.needs("postgresql")
 needs_browser = pytest.mark.needs("browser")
+needs_redis_cluster = pytest.mark.needs("redis_cluster")
 
 
 @functools.cache
