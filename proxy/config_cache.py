@@ -39,6 +39,7 @@ from proxy.config_generation import (
     local_identity_keys,
 )
 from proxy.config_loading import (
+    agent_entry_load,
     app_ref_tenant_load,
     app_slug_tenant_load,
     key_entry_load,
@@ -46,7 +47,7 @@ from proxy.config_loading import (
     tenant_config_version_load,
     tenant_config_versions_load,
 )
-from proxy.config_snapshot import KeyEntry, TenantConfig
+from proxy.config_snapshot import AgentEntry, KeyEntry, TenantConfig
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -269,8 +270,31 @@ class ConfigCache:
         config = await self.tenant(entry.tenant_id, at_least=entry.config_version)
         if config is None:
             return None
+        # Read now, so that a warm key finds its agent in the snapshot it is valid with.
+        await self.agent(config, entry.agent_id)
         self._keys[digest] = (entry, config)
         return entry, config
+
+    async def agent(self, config: TenantConfig, agent_id: str) -> AgentEntry | None:
+        """The tenant's agent: from the snapshot, or read on its first use and kept there.
+
+        A snapshot holds only the agents that have been used with it, so that its load and its
+        memory do not grow with the tenant's agents; an agent costs one read per snapshot. None:
+        the database has no such agent in the tenant now. Loads are shared only by requests on
+        the same snapshot, so an entry read before a change never lands in a newer snapshot.
+        """
+        found = config.agents.get(agent_id)
+        if found is not None:
+            return found
+
+        async def load() -> AgentEntry | None:
+            return await self._db.run(agent_entry_load, config.tenant_id, agent_id)
+
+        token = ("agent", f"{config.tenant_id}:{agent_id}:{config.generation}:{config.config_version}")
+        found = await self._shared_load(token, load)
+        if found is not None:
+            config.agents[agent_id] = found
+        return found
 
     async def tenant_of_slug(self, slug: str) -> TenantConfig | None:
         """The tenant owning the app with this slug (the ``/apps/{slug}/`` path)."""

@@ -82,6 +82,35 @@ def key_entry_load(digest: str) -> KeyEntry | None:
     )
 
 
+def agent_entry_load(tenant_id: str, agent_id: str) -> AgentEntry | None:
+    """One agent of the tenant and the enabled policies that name it, read on its first use.
+
+    Two indexed queries (the agent by primary key, the policies by the link table's agent
+    index), both bounded to the tenant. Read after the snapshot it joins, so never older than it:
+    the snapshot is dropped on the tenant's next change, and the entry with it.
+    """
+    row = (
+        Agent.objects.for_tenant(tenant_id)
+        .filter(pk=agent_id)
+        .values("id", "app_id", "status", "deleted_at", "allowed_models", "fingerprint", "owner_email")
+        .first()
+    )
+    if row is None:
+        return None
+    policy_ids = Policy.agents.through.objects.filter(
+        agent_id=agent_id, policy__tenant_id=tenant_id, policy__enabled=True
+    ).values_list("policy_id", flat=True)
+    return AgentEntry(
+        id=row["id"],
+        app_id=row["app_id"],
+        active=row["status"] == AgentStatus.ACTIVE and row["deleted_at"] is None,
+        allowed_models=_tuple_or_none(row["allowed_models"]),
+        fingerprint=row["fingerprint"],
+        owner_email=row["owner_email"],
+        policy_ids=frozenset(policy_ids),
+    )
+
+
 def _guardrail_entry(guardrails) -> GuardrailEntry:
     if guardrails is None:
         return GuardrailEntry()
@@ -142,19 +171,6 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
         )
         if app.is_default:
             default_app_id = app.id
-    agents = {
-        a["id"]: AgentEntry(
-            id=a["id"],
-            app_id=a["app_id"],
-            active=a["status"] == AgentStatus.ACTIVE and a["deleted_at"] is None,
-            allowed_models=_tuple_or_none(a["allowed_models"]),
-            fingerprint=a["fingerprint"],
-            owner_email=a["owner_email"],
-        )
-        for a in Agent.objects.for_tenant(tenant_id).values(
-            "id", "app_id", "status", "deleted_at", "allowed_models", "fingerprint", "owner_email"
-        )
-    }
     providers = {}
     for p in Provider.objects.for_tenant(tenant_id):
         providers[p.id] = ProviderEntry(
@@ -175,14 +191,14 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
         a.alias: tuple((t["provider_id"], t["model"]) for t in a.targets) for a in Alias.objects.for_tenant(tenant_id)
     }
     policies = []
-    for pol in Policy.objects.for_tenant(tenant_id).filter(enabled=True).prefetch_related("apps", "agents"):
+    # Without the policies' agents: each agent's policies are read with the agent (agent_entry_load).
+    for pol in Policy.objects.for_tenant(tenant_id).filter(enabled=True).prefetch_related("apps"):
         policies.append(
             PolicyEntry(
                 id=pol.id,
                 timezone=pol.timezone,
                 tenant_wide=pol.tenant_wide,
                 app_ids=frozenset(a.id for a in pol.apps.all()),
-                agent_ids=frozenset(a.id for a in pol.agents.all()),
                 allowed_models=_tuple_or_none(pol.allowed_models),
                 allowed_endpoints=_tuple_or_none(pol.allowed_endpoints),
                 requests_per_minute=pol.requests_per_minute,
@@ -212,7 +228,7 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
         budget_fail_mode=tenant.budget_fail_mode,
         apps=apps,
         default_app_id=default_app_id,
-        agents=agents,
+        agents={},
         providers=providers,
         providers_ordered=ordered,
         aliases=aliases,
