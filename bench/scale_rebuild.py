@@ -19,13 +19,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenant", action="append", required=True, help="tenant id (repeatable)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--agent", action="append", default=[], help="tenant_id:agent_id, timed as a first use")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
         raise SystemExit("DATABASE_URL must name the benchmark database")
     import django
 
     django.setup()
-    from proxy.config_loading import tenant_config_load
+    from proxy.config_loading import agent_entry_load, tenant_config_load
 
     result = {}
     for tenant_id in args.tenant:
@@ -47,6 +48,15 @@ def main() -> None:
             "agents": len(config.agents),
             "policies": len(config.policies),
         }
+    for ref in args.agent:
+        tenant_id, agent_id = ref.split(":", 1)
+        seconds = []
+        for _ in range(args.repeats):
+            started = time.perf_counter()
+            entry = agent_entry_load(tenant_id, agent_id)
+            seconds.append(round(time.perf_counter() - started, 4))
+        result.setdefault(tenant_id, {})["agent_load_seconds"] = seconds
+        result[tenant_id]["agent_policies"] = len(entry.policy_ids) if entry else None
     print(json.dumps(result))
 
 
