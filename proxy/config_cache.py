@@ -21,6 +21,7 @@ import contextlib
 import contextvars
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -102,6 +103,11 @@ class GenerationSource:
         # a rotation arrives as fast as a configuration change, for no round trip of its own.
         self._identity_keys = 0
 
+    def forget(self, tenant_id: str) -> None:
+        """Drop what is remembered of an evicted tenant (its next use reads Redis again)."""
+        self._seen.pop(tenant_id, None)
+        self._local_seen.pop(tenant_id, None)
+
     async def current(self, tenant_id: str) -> int:
         local = local_generation(tenant_id)
         if self._redis is None:
@@ -141,12 +147,23 @@ class GenerationSource:
 
 
 class ConfigCache:
-    def __init__(self, *, generations: GenerationSource, db: DatabaseRunner) -> None:
+    """Tenants' snapshots and keys' entries, at most ``max_tenants`` tenants at a time.
+
+    Past the bound the least recently used tenant is dropped with its keys' entries (and
+    loaded again on its next request, as after a change): a process's memory is bounded by
+    its busiest tenants, not by how many tenants the platform has.
+    """
+
+    def __init__(self, *, generations: GenerationSource, db: DatabaseRunner, max_tenants: int | None = None) -> None:
         self._generations = generations
         self._db = db
         self.db = db
-        self._tenants: dict[str, TenantConfig] = {}
+        self._max_tenants = max(1, settings.CONFIG_CACHE_MAX_TENANTS if max_tenants is None else max_tenants)
+        # Least recently used first: a hit moves its tenant to the end.
+        self._tenants: OrderedDict[str, TenantConfig] = OrderedDict()
         self._keys: dict[str, tuple[KeyEntry, TenantConfig]] = {}
+        # The digests of the cached keys of each tenant: dropped with the tenant.
+        self._tenant_keys: dict[str, set[str]] = {}
         self._missing_keys: dict[str, float] = {}
         self._slugs: dict[str, str] = {}
         # Token → (when, app directory generation then): an app remembered as absent.
@@ -177,12 +194,15 @@ class ConfigCache:
         generation = await self._generations.current(tenant_id)
         cached = self._tenants.get(tenant_id)
         if cached is not None and cached.generation == generation and cached.config_version >= at_least:
+            self._tenants.move_to_end(tenant_id)
             return cached
 
         async def load() -> TenantConfig | None:
             config = await self._db.run(tenant_config_load, tenant_id, generation)
             if config is not None:
                 self._tenants[tenant_id] = config
+                self._tenants.move_to_end(tenant_id)
+                self._evict()
             return config
 
         config = await self._shared_load(("tenant", tenant_id), load)
@@ -229,6 +249,13 @@ class ConfigCache:
             if self._version_reads.get(tenant_id) is read:
                 del self._version_reads[tenant_id]
 
+    def _evict(self) -> None:
+        while len(self._tenants) > self._max_tenants:
+            tenant_id, _ = self._tenants.popitem(last=False)
+            for digest in self._tenant_keys.pop(tenant_id, ()):
+                self._keys.pop(digest, None)
+            self._generations.forget(tenant_id)
+
     def cached_tenant_ids(self) -> list[str]:
         return list(self._tenants)
 
@@ -272,7 +299,9 @@ class ConfigCache:
             return None
         # Read now, so that a warm key finds its agent in the snapshot it is valid with.
         await self.agent(config, entry.agent_id)
-        self._keys[digest] = (entry, config)
+        if entry.tenant_id in self._tenants:  # not if evicted meanwhile: it would never be dropped
+            self._keys[digest] = (entry, config)
+            self._tenant_keys.setdefault(entry.tenant_id, set()).add(digest)
         return entry, config
 
     async def agent(self, config: TenantConfig, agent_id: str) -> AgentEntry | None:

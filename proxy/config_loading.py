@@ -28,6 +28,18 @@ from proxy.config_snapshot import (
 from proxy.guardrail_patterns import blocked_pattern_compile
 from tenants.models import Tenant
 
+# A policy's limits, read and kept as they are stored.
+POLICY_LIMIT_FIELDS = (
+    "requests_per_minute",
+    "tokens_per_minute",
+    "max_concurrent_requests",
+    "user_requests_per_minute",
+    "daily_token_budget",
+    "monthly_token_budget",
+    "user_daily_token_budget",
+    "max_tokens_per_request",
+)
+
 
 def _epoch(value) -> float | None:
     return value.timestamp() if value is not None else None
@@ -190,28 +202,37 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
     aliases = {
         a.alias: tuple((t["provider_id"], t["model"]) for t in a.targets) for a in Alias.objects.for_tenant(tenant_id)
     }
-    policies = []
     # Without the policies' agents: each agent's policies are read with the agent (agent_entry_load).
-    for pol in Policy.objects.for_tenant(tenant_id).filter(enabled=True).prefetch_related("apps"):
-        policies.append(
-            PolicyEntry(
-                id=pol.id,
-                timezone=pol.timezone,
-                tenant_wide=pol.tenant_wide,
-                app_ids=frozenset(a.id for a in pol.apps.all()),
-                allowed_models=_tuple_or_none(pol.allowed_models),
-                allowed_endpoints=_tuple_or_none(pol.allowed_endpoints),
-                requests_per_minute=pol.requests_per_minute,
-                tokens_per_minute=pol.tokens_per_minute,
-                max_concurrent_requests=pol.max_concurrent_requests,
-                user_requests_per_minute=pol.user_requests_per_minute,
-                daily_token_budget=pol.daily_token_budget,
-                monthly_token_budget=pol.monthly_token_budget,
-                user_daily_token_budget=pol.user_daily_token_budget,
-                max_tokens_per_request=pol.max_tokens_per_request,
-                allowed_hours=pol.allowed_hours,
-            )
+    # Rows, not model instances: a tenant may have a thousand policies, and this load is what
+    # each of its changes costs every process.
+    policy_apps: dict[str, set[str]] = {}
+    for policy_id, app_id in Policy.apps.through.objects.filter(
+        policy__tenant_id=tenant_id, policy__enabled=True
+    ).values_list("policy_id", "app_id"):
+        policy_apps.setdefault(policy_id, set()).add(app_id)
+    policies = [
+        PolicyEntry(
+            id=pol["id"],
+            timezone=pol["timezone"],
+            tenant_wide=pol["tenant_wide"],
+            app_ids=frozenset(policy_apps.get(pol["id"], ())),
+            allowed_models=_tuple_or_none(pol["allowed_models"]),
+            allowed_endpoints=_tuple_or_none(pol["allowed_endpoints"]),
+            **{field: pol[field] for field in POLICY_LIMIT_FIELDS},
+            allowed_hours=pol["allowed_hours"],
         )
+        for pol in Policy.objects.for_tenant(tenant_id)
+        .filter(enabled=True)
+        .values(
+            "id",
+            "timezone",
+            "tenant_wide",
+            "allowed_models",
+            "allowed_endpoints",
+            "allowed_hours",
+            *POLICY_LIMIT_FIELDS,
+        )
+    ]
     prices = tuple(
         (
             p.model_pattern,
