@@ -298,7 +298,12 @@ def logs(run: BenchRun, scale: ScaleSettings) -> dict[str, Any]:
                 "load": run.results["logs"].get("load"),
                 "table_rows": run.results["logs"].get("table_rows"),
                 "p95_ms": {f"{t['name']} ({t['via']})": t["p95_ms"] for t in timings},
-                "max_p95_ms": max(t["p95_ms"] for t in timings),
+                # The target's reads as the API serves them: the logs list and filters, and
+                # /v1/usage once its rollups are current (a raw-SQL usage timing is what the
+                # API does not run, and the users pages are not in the target).
+                "max_p95_ms": max(
+                    t["p95_ms"] for t in timings if t["via"] == "http" and t["name"].startswith(("logs_", "usage_"))
+                ),
             }
     finally:
         run.settings = base
