@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 # uv uses the venv's interpreter (scripts/find-python's) and never downloads one.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-peers bench-propagation bench-signing venv clean serve check screenshots lock
+.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-peers bench-propagation bench-scale bench-signing venv clean serve check screenshots lock
 
 $(UV):
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -75,6 +75,12 @@ bench-propagation: $(STAMP)
 # about at 64 connections (a few minutes; docs/performance.md is left as it is).
 bench-peers: $(STAMP)
 	BENCH_PHASES=peers BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-30} BENCH_TIMEOUT_SECONDS=600 bash bench/run.sh
+
+# Configuration at scale (docs/performance.md): 10,000 tenants, one with 100,000 agents and keys and
+# 1,000 policies; request cost, propagation, worker memory, then the logs API at 5 and 20 million
+# records. BENCH_SCALE_TENANTS, _AGENTS, _POLICIES, _LOGS_ROWS shrink it for a check.
+bench-scale: $(STAMP)
+	BENCH_ENTRY=bench.scale_bench BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-10} BENCH_TIMEOUT_SECONDS=$${BENCH_TIMEOUT_SECONDS:-2700} bash bench/run.sh
 
 # Only the dialects phase: chat, /v1/messages and /v1/responses (plain and streamed, chat form and
 # native) turn about, each as a ratio to chat (a few minutes; docs/performance.md is left as it is).

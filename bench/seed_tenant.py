@@ -25,7 +25,8 @@ LIMITS = {
 BLOCKED_PATTERN = {"name": "project_zeus", "pattern": r"(?i)project\s+zeus"}
 
 
-def seed(upstream: str) -> dict[str, str]:
+def seed(upstream: str, *, name: str = "bench") -> dict[str, str]:
+    """The bench tenant; ``name`` also slugs its app, so that several can be seeded (bench/scale_seed.py)."""
     from apps.services import app_create, guardrails_put, policy_create
     from core.actors import SYSTEM
     from identity.services import agent_create
@@ -33,9 +34,9 @@ def seed(upstream: str) -> dict[str, str]:
     from providers.services import provider_create
     from provisioning.services import tenant_create
 
-    tenant, _, org_secret = tenant_create(name="bench")
+    tenant, _, org_secret = tenant_create(name=name)
     app = app_create(
-        tenant_id=tenant.id, actor=SYSTEM, name="Bench app", slug="bench", is_default=True, identity_header_mode=True
+        tenant_id=tenant.id, actor=SYSTEM, name="Bench app", slug=name, is_default=True, identity_header_mode=True
     )
     guardrails_put(app=app, actor=SYSTEM, data={"blocked_patterns": [BLOCKED_PATTERN], "pii": "redact"})
     agent = agent_create(

@@ -119,7 +119,7 @@ class AgentIdentitySigner:
 
     async def stamp(self, ctx: RequestContext, config: TenantConfig) -> IdentityStamp | None:
         """The caller's stamp, or None for a request without an agent (none reaches a provider)."""
-        agent = config.agents.get(ctx.agent_id) if ctx.agent_id else None
+        agent = ctx.agent
         if agent is None:
             return None
         signing = await self._signing_key()

@@ -85,10 +85,12 @@ async def caller_authenticate(
         raise unauthorized("key_revoked", "this key has been revoked")
     if state == "expired":
         raise unauthorized("key_expired", "this key has expired")
-    agent = config.agents.get(key.agent_id)
+    # ConfigCache.key has read the agent into this snapshot; the read is for an agent it found absent.
+    agent = config.agents.get(key.agent_id) or await cache.agent(config, key.agent_id)
     if agent is None:
-        # The snapshot is at least as new as the key (ConfigCache.key): its agent is gone.
+        # Read after the key (ConfigCache.agent): its agent is gone.
         raise unauthorized("invalid_key", "invalid API key")
+    ctx.agent = agent
     if not agent.active:
         raise forbidden("agent_suspended", "the agent of this key is suspended")
     ctx.scopes = key.scopes
@@ -146,7 +148,9 @@ async def _jwt_authenticate(
         ctx.tenant_id, ctx.app_id = config.tenant_id, app.id
     if not app.jwt:
         raise unauthorized("invalid_token", "this app accepts no JWT")
-    await jwt_authenticate(ctx, tokens, config, app, token)
+    # The agent the app's tokens act as (one per app, named by its settings, not by the token).
+    agent = await cache.agent(config, app.jwt["agent_id"])
+    await jwt_authenticate(ctx, tokens, agent, app, token)
     return config, app, None
 
 
@@ -163,12 +167,11 @@ async def _session_authenticate(
     config = path_config or await cache.tenant(caller.tenant_id)
     if config is None:
         raise unknown_agent()
-    agent = config.agents.get(agent_id)
+    # Read from the database on its first use with this snapshot: an absence is current.
+    agent = await cache.agent(config, agent_id)
     if agent is None:
-        config = await cache.tenant_confirmed(config, ctx.started)
-        agent = config.agents.get(agent_id)
-        if agent is None:
-            raise unknown_agent()
+        raise unknown_agent()
+    ctx.agent = agent
     ctx.tenant_id, ctx.agent_id, ctx.key_id, ctx.credential = config.tenant_id, agent_id, None, "session"
     ctx.user = ctx.user_email = caller.email
     ctx.identity_source = "session"

@@ -21,6 +21,7 @@ import contextlib
 import contextvars
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -40,6 +41,7 @@ from proxy.config_generation import (
     local_identity_keys,
 )
 from proxy.config_loading import (
+    agent_entry_load,
     app_ref_tenant_load,
     app_slug_tenant_load,
     key_entry_load,
@@ -47,7 +49,7 @@ from proxy.config_loading import (
     tenant_config_version_load,
     tenant_config_versions_load,
 )
-from proxy.config_snapshot import KeyEntry, TenantConfig
+from proxy.config_snapshot import AgentEntry, KeyEntry, TenantConfig
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,6 +110,11 @@ class GenerationSource:
         # a rotation arrives as fast as a configuration change, for no round trip of its own.
         self._identity_keys = 0
 
+    def forget(self, tenant_id: str) -> None:
+        """Drop what is remembered of an evicted tenant (its next use reads Redis again)."""
+        self._seen.pop(tenant_id, None)
+        self._local_seen.pop(tenant_id, None)
+
     async def current(self, tenant_id: str) -> int:
         local = local_generation(tenant_id)
         if self._redis is None:
@@ -147,12 +154,23 @@ class GenerationSource:
 
 
 class ConfigCache:
-    def __init__(self, *, generations: GenerationSource, db: DatabaseRunner) -> None:
+    """Tenants' snapshots and keys' entries, at most ``max_tenants`` tenants at a time.
+
+    Past the bound the least recently used tenant is dropped with its keys' entries (and
+    loaded again on its next request, as after a change): a process's memory is bounded by
+    its busiest tenants, not by how many tenants the platform has.
+    """
+
+    def __init__(self, *, generations: GenerationSource, db: DatabaseRunner, max_tenants: int | None = None) -> None:
         self._generations = generations
         self._db = db
         self.db = db
-        self._tenants: dict[str, TenantConfig] = {}
+        self._max_tenants = max(1, settings.CONFIG_CACHE_MAX_TENANTS if max_tenants is None else max_tenants)
+        # Least recently used first: a hit moves its tenant to the end.
+        self._tenants: OrderedDict[str, TenantConfig] = OrderedDict()
         self._keys: dict[str, tuple[KeyEntry, TenantConfig]] = {}
+        # The digests of the cached keys of each tenant: dropped with the tenant.
+        self._tenant_keys: dict[str, set[str]] = {}
         self._missing_keys: dict[str, float] = {}
         self._slugs: dict[str, str] = {}
         # Token → (when, app directory generation then): an app remembered as absent.
@@ -183,12 +201,15 @@ class ConfigCache:
         generation = await self._generations.current(tenant_id)
         cached = self._tenants.get(tenant_id)
         if cached is not None and cached.generation == generation and cached.config_version >= at_least:
+            self._tenants.move_to_end(tenant_id)
             return cached
 
         async def load() -> TenantConfig | None:
             config = await self._db.run(tenant_config_load, tenant_id, generation)
             if config is not None:
                 self._tenants[tenant_id] = config
+                self._tenants.move_to_end(tenant_id)
+                self._evict()
             return config
 
         config = await self._shared_load(("tenant", tenant_id), load)
@@ -235,6 +256,13 @@ class ConfigCache:
             if self._version_reads.get(tenant_id) is read:
                 del self._version_reads[tenant_id]
 
+    def _evict(self) -> None:
+        while len(self._tenants) > self._max_tenants:
+            tenant_id, _ = self._tenants.popitem(last=False)
+            for digest in self._tenant_keys.pop(tenant_id, ()):
+                self._keys.pop(digest, None)
+            self._generations.forget(tenant_id)
+
     def cached_tenant_ids(self) -> list[str]:
         return list(self._tenants)
 
@@ -276,8 +304,33 @@ class ConfigCache:
         config = await self.tenant(entry.tenant_id, at_least=entry.config_version)
         if config is None:
             return None
-        self._keys[digest] = (entry, config)
+        # Read now, so that a warm key finds its agent in the snapshot it is valid with.
+        await self.agent(config, entry.agent_id)
+        if entry.tenant_id in self._tenants:  # not if evicted meanwhile: it would never be dropped
+            self._keys[digest] = (entry, config)
+            self._tenant_keys.setdefault(entry.tenant_id, set()).add(digest)
         return entry, config
+
+    async def agent(self, config: TenantConfig, agent_id: str) -> AgentEntry | None:
+        """The tenant's agent: from the snapshot, or read on its first use and kept there.
+
+        A snapshot holds only the agents that have been used with it, so that its load and its
+        memory do not grow with the tenant's agents; an agent costs one read per snapshot. None:
+        the database has no such agent in the tenant now. Loads are shared only by requests on
+        the same snapshot, so an entry read before a change never lands in a newer snapshot.
+        """
+        found = config.agents.get(agent_id)
+        if found is not None:
+            return found
+
+        async def load() -> AgentEntry | None:
+            return await self._db.run(agent_entry_load, config.tenant_id, agent_id)
+
+        token = ("agent", f"{config.tenant_id}:{agent_id}:{config.generation}:{config.config_version}")
+        found = await self._shared_load(token, load)
+        if found is not None:
+            config.agents[agent_id] = found
+        return found
 
     async def tenant_of_slug(self, slug: str) -> TenantConfig | None:
         """The tenant owning the app with this slug (the ``/apps/{slug}/`` path)."""

@@ -28,6 +28,18 @@ from proxy.config_snapshot import (
 from proxy.guardrail_patterns import blocked_pattern_compile
 from tenants.models import Tenant
 
+# A policy's limits, read and kept as they are stored.
+POLICY_LIMIT_FIELDS = (
+    "requests_per_minute",
+    "tokens_per_minute",
+    "max_concurrent_requests",
+    "user_requests_per_minute",
+    "daily_token_budget",
+    "monthly_token_budget",
+    "user_daily_token_budget",
+    "max_tokens_per_request",
+)
+
 
 def _epoch(value) -> float | None:
     return value.timestamp() if value is not None else None
@@ -79,6 +91,35 @@ def key_entry_load(digest: str) -> KeyEntry | None:
         revoked_at=_epoch(row["revoked_at"]),
         allowed_models=_tuple_or_none(row["allowed_models"]),
         config_version=row["tenant__config_version"],
+    )
+
+
+def agent_entry_load(tenant_id: str, agent_id: str) -> AgentEntry | None:
+    """One agent of the tenant and the enabled policies that name it, read on its first use.
+
+    Two indexed queries (the agent by primary key, the policies by the link table's agent
+    index), both bounded to the tenant. Read after the snapshot it joins, so never older than it:
+    the snapshot is dropped on the tenant's next change, and the entry with it.
+    """
+    row = (
+        Agent.objects.for_tenant(tenant_id)
+        .filter(pk=agent_id)
+        .values("id", "app_id", "status", "deleted_at", "allowed_models", "fingerprint", "owner_email")
+        .first()
+    )
+    if row is None:
+        return None
+    policy_ids = Policy.agents.through.objects.filter(
+        agent_id=agent_id, policy__tenant_id=tenant_id, policy__enabled=True
+    ).values_list("policy_id", flat=True)
+    return AgentEntry(
+        id=row["id"],
+        app_id=row["app_id"],
+        active=row["status"] == AgentStatus.ACTIVE and row["deleted_at"] is None,
+        allowed_models=_tuple_or_none(row["allowed_models"]),
+        fingerprint=row["fingerprint"],
+        owner_email=row["owner_email"],
+        policy_ids=frozenset(policy_ids),
     )
 
 
@@ -142,19 +183,6 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
         )
         if app.is_default:
             default_app_id = app.id
-    agents = {
-        a["id"]: AgentEntry(
-            id=a["id"],
-            app_id=a["app_id"],
-            active=a["status"] == AgentStatus.ACTIVE and a["deleted_at"] is None,
-            allowed_models=_tuple_or_none(a["allowed_models"]),
-            fingerprint=a["fingerprint"],
-            owner_email=a["owner_email"],
-        )
-        for a in Agent.objects.for_tenant(tenant_id).values(
-            "id", "app_id", "status", "deleted_at", "allowed_models", "fingerprint", "owner_email"
-        )
-    }
     providers = {}
     for p in Provider.objects.for_tenant(tenant_id):
         providers[p.id] = ProviderEntry(
@@ -174,28 +202,37 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
     aliases = {
         a.alias: tuple((t["provider_id"], t["model"]) for t in a.targets) for a in Alias.objects.for_tenant(tenant_id)
     }
-    policies = []
-    for pol in Policy.objects.for_tenant(tenant_id).filter(enabled=True).prefetch_related("apps", "agents"):
-        policies.append(
-            PolicyEntry(
-                id=pol.id,
-                timezone=pol.timezone,
-                tenant_wide=pol.tenant_wide,
-                app_ids=frozenset(a.id for a in pol.apps.all()),
-                agent_ids=frozenset(a.id for a in pol.agents.all()),
-                allowed_models=_tuple_or_none(pol.allowed_models),
-                allowed_endpoints=_tuple_or_none(pol.allowed_endpoints),
-                requests_per_minute=pol.requests_per_minute,
-                tokens_per_minute=pol.tokens_per_minute,
-                max_concurrent_requests=pol.max_concurrent_requests,
-                user_requests_per_minute=pol.user_requests_per_minute,
-                daily_token_budget=pol.daily_token_budget,
-                monthly_token_budget=pol.monthly_token_budget,
-                user_daily_token_budget=pol.user_daily_token_budget,
-                max_tokens_per_request=pol.max_tokens_per_request,
-                allowed_hours=pol.allowed_hours,
-            )
+    # Without the policies' agents: each agent's policies are read with the agent (agent_entry_load).
+    # Rows, not model instances: a tenant may have a thousand policies, and this load is what
+    # each of its changes costs every process.
+    policy_apps: dict[str, set[str]] = {}
+    for policy_id, app_id in Policy.apps.through.objects.filter(
+        policy__tenant_id=tenant_id, policy__enabled=True
+    ).values_list("policy_id", "app_id"):
+        policy_apps.setdefault(policy_id, set()).add(app_id)
+    policies = [
+        PolicyEntry(
+            id=pol["id"],
+            timezone=pol["timezone"],
+            tenant_wide=pol["tenant_wide"],
+            app_ids=frozenset(policy_apps.get(pol["id"], ())),
+            allowed_models=_tuple_or_none(pol["allowed_models"]),
+            allowed_endpoints=_tuple_or_none(pol["allowed_endpoints"]),
+            **{field: pol[field] for field in POLICY_LIMIT_FIELDS},
+            allowed_hours=pol["allowed_hours"],
         )
+        for pol in Policy.objects.for_tenant(tenant_id)
+        .filter(enabled=True)
+        .values(
+            "id",
+            "timezone",
+            "tenant_wide",
+            "allowed_models",
+            "allowed_endpoints",
+            "allowed_hours",
+            *POLICY_LIMIT_FIELDS,
+        )
+    ]
     prices = tuple(
         (
             p.model_pattern,
@@ -212,7 +249,7 @@ def tenant_config_load(tenant_id: str, generation: int) -> TenantConfig | None:
         budget_fail_mode=tenant.budget_fail_mode,
         apps=apps,
         default_app_id=default_app_id,
-        agents=agents,
+        agents={},
         providers=providers,
         providers_ordered=ordered,
         aliases=aliases,

@@ -51,6 +51,9 @@ class AgentEntry:
     # Claims of X-Agent-Identity (SPEC 3.10).
     fingerprint: str = ""
     owner_email: str = ""
+    # The enabled policies that name this agent: read with the agent, so that a snapshot holds
+    # no policy's list of agents (a tenant's 1,000 policies may name 100,000 of them).
+    policy_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,6 @@ class PolicyEntry:
     timezone: str
     tenant_wide: bool
     app_ids: frozenset[str]
-    agent_ids: frozenset[str]
     allowed_models: tuple[str, ...] | None
     allowed_endpoints: tuple[str, ...] | None
     requests_per_minute: int | None
@@ -132,8 +134,8 @@ class PolicyEntry:
     max_tokens_per_request: int | None
     allowed_hours: dict[str, Any] | None
 
-    def applies_to(self, *, app_id: str | None, agent_id: str | None) -> bool:
-        return self.tenant_wide or (app_id in self.app_ids) or (agent_id in self.agent_ids)
+    def applies_to(self, *, app_id: str | None, agent: AgentEntry | None) -> bool:
+        return self.tenant_wide or (app_id in self.app_ids) or (agent is not None and self.id in agent.policy_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,8 @@ class TenantConfig:
     budget_fail_mode: str
     apps: dict[str, AppEntry]
     default_app_id: str | None
+    # Filled lazily, one agent on its first use (ConfigCache.agent): a snapshot's load and size
+    # do not grow with the tenant's agents. Dropped with the snapshot on any change.
     agents: dict[str, AgentEntry]
     providers: dict[str, ProviderEntry]
     # Providers by precedence: highest priority first, then oldest.

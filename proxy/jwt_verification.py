@@ -35,7 +35,7 @@ from apps.jwt_settings import ASYMMETRIC_ALGORITHMS
 from core.errors import GatewayError, forbidden, unauthorized
 from core.upstream_guard import GuardedResolver, UpstreamAddressRefused, url_literal_refusal
 from core.validation import is_email
-from proxy.config_snapshot import AppEntry, TenantConfig
+from proxy.config_snapshot import AgentEntry, AppEntry
 from proxy.end_user import domain_check
 from proxy.request_context import RequestContext
 
@@ -404,16 +404,17 @@ def token_revocation_check(app: AppEntry, verified: VerifiedToken) -> None:
 
 
 async def jwt_authenticate(
-    ctx: RequestContext, verifier: TokenVerifier, config: TenantConfig, app: AppEntry, token: str
+    ctx: RequestContext, verifier: TokenVerifier, agent: AgentEntry | None, app: AppEntry, token: str
 ) -> None:
-    """Verify ``token`` for ``app`` and fill the request's agent, user and scopes."""
+    """Verify ``token`` for ``app`` and fill the request's agent (``agent``: the one the app's
+    tokens act as, None when the tenant has none by that id), user and scopes."""
     verified = await verifier.verify(app, token)
     token_revocation_check(app, verified)
     agent_id = app.jwt["agent_id"]
     ctx.agent_id, ctx.key_id, ctx.credential = agent_id, None, "jwt"
-    agent = config.agents.get(agent_id)
     if agent is None or not agent.active:
         raise forbidden("agent_suspended", "the agent that this app's tokens act as is suspended")
+    ctx.agent = agent
     ctx.user, ctx.user_email = verified.user, verified.email
     ctx.identity_source = "jwt" if verified.user else None
     ctx.scopes = verified.scopes

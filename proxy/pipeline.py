@@ -80,7 +80,7 @@ async def _serve(
     scope_check(policy_endpoint, ctx.scopes)
     header_identity_resolve(ctx, app, key)
     conversation_id_read(ctx)
-    policy = effective_policy(config, app_id=app.id, agent_id=ctx.agent_id, key=key)
+    policy = effective_policy(config, app_id=app.id, agent=ctx.agent, key=key)
     ctx.policy_ids = list(policy.policy_ids)
     endpoint_check(policy, policy_endpoint)
     hours_check(policy)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.config_snapshot import KeyEntry, PolicyEntry, TenantConfig
+from proxy.config_snapshot import AgentEntry, KeyEntry, PolicyEntry, TenantConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +92,24 @@ def policy_merge(
 
 
 def effective_policy(
-    config: TenantConfig, *, app_id: str, agent_id: str | None, key: KeyEntry | None
+    config: TenantConfig, *, app_id: str, agent: AgentEntry | None, key: KeyEntry | None
 ) -> EffectivePolicy:
-    """The compiled policy of a request, cached on the tenant's configuration snapshot."""
+    """The compiled policy of a request, cached on the tenant's configuration snapshot.
+
+    ``agent``: the request's agent as authentication read it. The compiled result is kept only
+    when that entry is the snapshot's own: an entry read with an older snapshot (the request's
+    snapshot was replaced since by a confirmation) must not decide for the newer one's lifetime.
+    """
     key_rpm = key.rate_limit if key is not None else None
     key_models = key.allowed_models if key is not None else None
+    agent_id = agent.id if agent is not None else None
     token = (app_id, agent_id, key_rpm, key_models)
     compiled = config.compiled_policies.get(token)
     if compiled is None:
-        agent = config.agents.get(agent_id) if agent_id else None
-        applying = [p for p in config.policies if p.applies_to(app_id=app_id, agent_id=agent_id)]
+        applying = [p for p in config.policies if p.applies_to(app_id=app_id, agent=agent)]
         compiled = policy_merge(
             applying, agent_models=agent.allowed_models if agent else None, key_rpm=key_rpm, key_models=key_models
         )
-        config.compiled_policies[token] = compiled
+        if agent is None or config.agents.get(agent.id) is agent:
+            config.compiled_policies[token] = compiled
     return compiled

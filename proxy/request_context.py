@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.ids import new_id
+from proxy.config_snapshot import AgentEntry
 
 
 @dataclass(slots=True)
@@ -28,6 +29,9 @@ class RequestContext:
     tenant_id: str | None = None
     app_id: str | None = None
     agent_id: str | None = None
+    # The caller's agent as authentication read it (ConfigCache.agent): later stages use this
+    # entry, not a lookup in a snapshot that a confirmation may since have replaced.
+    agent: AgentEntry | None = None
     key_id: str | None = None
     credential: str | None = None  # key | jwt | session
     user: str | None = None

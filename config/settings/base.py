@@ -271,6 +271,9 @@ ALLOW_PRIVATE_UPSTREAMS: bool = env.bool("ALLOW_PRIVATE_UPSTREAMS", default=DEBU
 # How long a gateway process trusts its in-process copy of configuration before asking Redis
 # whether anything changed: the SPEC allows one second of lag for revocations and edits.
 CONFIG_CACHE_SECONDS: float = env.float("CONFIG_CACHE_SECONDS", default=0.5)
+# How many tenants' configuration a gateway process keeps; past it the least recently used
+# tenant is dropped and read again on its next request (docs/performance.md: memory at scale).
+CONFIG_CACHE_MAX_TENANTS: int = env.int("CONFIG_CACHE_MAX_TENANTS", default=10_000)
 # The database fallback for configuration changes Redis did not carry (one query a second).
 CONFIG_POLL_SECONDS: float = env.float("CONFIG_POLL_SECONDS", default=1.0)
 KEY_DEFAULT_LIFETIME_DAYS = 90
