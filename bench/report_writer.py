@@ -520,13 +520,21 @@ def markdown_block(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def performance_doc_update(results: dict[str, Any], doc: Path = PERFORMANCE_DOC) -> None:
-    block = markdown_block(results)
+def doc_block_replace(doc: Path, block: str, *, start: str, end: str, heading: str = "") -> None:
+    """Put ``block`` (which opens with ``start`` and closes with ``end``) in place of the one
+    between those markers in ``doc``, or at its end under ``heading`` the first time: a run
+    rewrites its own block and never the prose around it."""
     text = doc.read_text() if doc.exists() else "# Performance\n\n"
-    pattern = re.compile(re.escape(BLOCK_START) + r".*?" + re.escape(BLOCK_END), re.DOTALL)
-    found = pattern.search(text)
-    text = pattern.sub(lambda _: block, text) if found else text.rstrip() + "\n\n" + block + "\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + (heading + "\n\n" if heading else "") + block + "\n"
     doc.write_text(text)
+
+
+def performance_doc_update(results: dict[str, Any], doc: Path = PERFORMANCE_DOC) -> None:
+    doc_block_replace(doc, markdown_block(results), start=BLOCK_START, end=BLOCK_END)
 
 
 def results_write(results: dict[str, Any], directory: Path) -> Path:

@@ -30,7 +30,6 @@ import http.client
 import json
 import math
 import os
-import re
 import signal
 import sys
 import threading
@@ -62,6 +61,7 @@ from bench.instruction_count import (
 )
 from bench.processes import children_of, http_wait, process_start
 from bench.propagation import propagation_measure
+from bench.report_writer import doc_block_replace, results_write
 from bench.request_scenarios import CHAT_BODY
 from bench.run_bench import BenchRun, git_state, log
 from bench.wrk_load import LoadRequest, wrk_run
@@ -389,14 +389,10 @@ def doc_block(results: dict[str, Any]) -> str:
 
 
 def doc_update(results: dict[str, Any], doc: Path = PERFORMANCE_DOC) -> None:
-    block = doc_block(results)
-    text = doc.read_text()
-    pattern = re.compile(re.escape(DOC_START) + r".*?" + re.escape(DOC_END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip() + "\n\n## Configuration at scale (`make bench-scale`)\n\n" + block + "\n"
-    doc.write_text(text)
+    doc_block_replace(
+        doc, doc_block(results), start=DOC_START, end=DOC_END,
+        heading="## Configuration at scale (`make bench-scale`)",
+    )  # fmt: skip
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -454,9 +450,8 @@ def main() -> int:
     results["elapsed_s"] = round(time.monotonic() - run.started, 1)
     if failed is not None:
         results["failed"] = f"{type(failed).__name__}: {str(failed)[-1500:]}"
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"scale-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(results, indent=2, default=str))
+    results["result_file"] = f"scale-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path = results_write(results, RESULTS_DIR)
     if failed is None and scale.full_size:
         doc_update(results)
         log(f"results: {path}; docs/performance.md updated")
