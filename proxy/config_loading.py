@@ -275,5 +275,6 @@ def tenant_config_version_load(tenant_id: str) -> int | None:
     return Tenant.objects.filter(pk=tenant_id).values_list("config_version", flat=True).first()
 
 
-def tenant_config_versions_load(tenant_ids: list[str]) -> dict[str, int]:
-    return dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("id", "config_version"))
+def tenant_config_versions_load(tenant_ids: list[str]) -> list[tuple[str, int]]:
+    """``(tenant id, config_version)`` of each of these tenants the database has, as rows."""
+    return list(Tenant.objects.filter(pk__in=tenant_ids).values_list("id", "config_version"))
