@@ -55,6 +55,10 @@ from proxy.config_snapshot import AgentEntry, KeyEntry, TenantConfig
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 NEGATIVE_TTL_SECONDS = 2.0
+# How far back (the database's clock) a poll reads the tenants whose configuration changed. A
+# change is stamped when its statement runs, so one whose transaction commits later than this
+# is left to the slice's rotation.
+CHANGE_LOOKBACK_SECONDS = 60.0
 MAX_NEGATIVE_ENTRIES = 10_000
 
 
@@ -505,7 +509,10 @@ class ConfigVersionPoller:
         if not tenant_ids:
             return []
         try:
-            versions = await self._db.run(tenant_config_versions_load, tenant_ids)
+            # While Redis answers, also every tenant changed in the last minute: a lost
+            # publication arrives within a poll; the slice catches what commits later still.
+            changed_within = 0 if every else CHANGE_LOOKBACK_SECONDS
+            versions = await self._db.run(tenant_config_versions_load, tenant_ids, changed_within)
         except Exception:
             logger.warning("configuration versions could not be read; retrying")
             return []
