@@ -136,6 +136,7 @@ def rebuild_time(run: BenchRun, small: dict, big: dict) -> dict[str, Any]:
     out = django_command(
         run.settings, run.env, "-m", "bench.scale_rebuild", "--tenant", big["tenant_id"],
         "--tenant", small["tenant_id"], "--repeats", "3", "--agent", f"{big['tenant_id']}:{big['sample_agent_id']}",
+        "--warm-keys", "10000",
         timeout=1200,
     )  # fmt: skip
     found = json.loads(out.strip().splitlines()[-1])
@@ -383,6 +384,11 @@ def doc_block(results: dict[str, Any]) -> str:
         "",
         f"An agent's first use with a snapshot of the big tenant reads it and its policies: "
         f"{big_rebuild.get('agent_load_seconds')} s ({big_rebuild.get('agent_policies')} policies).",
+        "",
+        f"Keys once used, as a worker's cache holds them (each key's entry and its agent's, tracemalloc): "
+        f"{(big_rebuild.get('warm_keys') or {}).get('keys')} keys of the big tenant weigh "
+        f"{(big_rebuild.get('warm_keys') or {}).get('mb')} MB, "
+        f"{(big_rebuild.get('warm_keys') or {}).get('kb_per_key')} KB a key.",
         "",
         f"Propagation of a change on the big tenant under load ({prop.get('changes')} changes, "
         f"{prop.get('load_connections')} connections, {prop.get('load_rps')} req/s, every tenant warm): "

@@ -295,6 +295,9 @@ AUDIT_RECORD_FSYNC: bool = env.bool("AUDIT_RECORD_FSYNC", default=False)
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
 # GET /metrics (SPEC 8): with a token set, only "Authorization: Bearer <token>" reads it.
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+# How many tenants get a "tenant" label of their own in one gateway process's metrics: the first
+# this many it counts; later ones are counted as tenant="_other", so series stay bounded.
+METRICS_MAX_TENANTS: int = env.int("METRICS_MAX_TENANTS", default=1_000)
 # Where every gateway process of a host writes its metric values, so that a scrape of any of
 # them sums them all (prometheus-client reads the same variable; config/gunicorn.py sets it
 # to a private directory when it is unset). Empty: each process counts for itself.
