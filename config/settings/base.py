@@ -276,6 +276,9 @@ CONFIG_CACHE_SECONDS: float = env.float("CONFIG_CACHE_SECONDS", default=0.5)
 CONFIG_CACHE_MAX_TENANTS: int = env.int("CONFIG_CACHE_MAX_TENANTS", default=10_000)
 # The database fallback for configuration changes Redis did not carry (one query a second).
 CONFIG_POLL_SECONDS: float = env.float("CONFIG_POLL_SECONDS", default=1.0)
+# While Redis answers, that query reads this many cached tenants in turn (a change whose
+# publication was lost arrives within cached / slice polls); while it does not, every one.
+CONFIG_POLL_SLICE: int = env.int("CONFIG_POLL_SLICE", default=1_000)
 KEY_DEFAULT_LIFETIME_DAYS = 90
 KEY_LAST_USED_RESOLUTION_SECONDS = 60
 LOG_RETENTION_DAYS: int = env.int("LOG_RETENTION_DAYS", default=365)
