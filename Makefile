@@ -44,8 +44,11 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/gunicorn -c config/gunicorn.py config.asgi:application -k uvicorn_worker.UvicornWorker -w $${WORKERS:-2} -b 127.0.0.1:$(PORT)
 
+# One pytest-xdist worker per core, a test file at a time on one worker (module fixtures are
+# started once); TEST_WORKERS=0 runs it in this process, as plain `pytest` does.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -222,7 +222,8 @@ def redis_url_for_tests() -> str | None:
 
     import redis
 
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
+    # TEST_LOCAL_REDIS_URL: set by config/settings/test.py, one database per xdist worker.
+    url = os.environ.get("REDIS_URL") or os.environ.get("TEST_LOCAL_REDIS_URL") or "redis://127.0.0.1:6379/14"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
     except redis.RedisError:
