@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from forensics.models import AuditCheckpoint, Event, RequestLog
@@ -21,7 +22,7 @@ from forensics.partitions import (
     records_partitioned,
 )
 from forensics.sealing import audit_chain_verify, audit_retention_all, audit_seal_all
-from forensics.selectors import LogFilters, log_list
+from forensics.selectors import LogFilters, log_list, log_page
 from forensics.tasks import records_partitions_ensure
 from tests.forensics.support import make_logs
 from tests.forensics.test_chain import make_records, offline_verdict
@@ -184,3 +185,13 @@ def test_the_migration_moves_rows_into_partitions_and_back(tenant):
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_a_first_logs_page_plans_only_the_recent_partitions(tenant, past_months):
+    make_logs(tenant.id, 25, start=timezone.now() - timedelta(minutes=30))
+    with CaptureQueriesContext(connection) as captured:
+        page = log_page(tenant_id=tenant.id, limit=20)
+    assert page.has_more
+    (query,) = [q["sql"] for q in captured.captured_queries if "forensics_requestlog" in q["sql"]]
+    plan = "\n".join(row[0] for row in _sql(f"EXPLAIN {query}"))
+    assert not any(p.name in plan for p in past_months[:-1])
