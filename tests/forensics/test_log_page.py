@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.api.pagination import cursor_page
-from forensics.selectors import LogFilters, log_list, log_page
+from forensics.selectors import LogFilters, log_get, log_list, log_page
 from tests.forensics.support import make_logs
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +61,18 @@ def test_filters_keep_their_own_window(tenant):
         page = log_page(tenant_id=tenant.id, filters=since, limit=2, now=now)
     assert ([r.id for r in page.items], page.has_more) == whole_list_page(tenant.id, 2, since)
     assert len(record_queries(captured)) == 1  # its own window is narrower than a day
+
+
+def test_a_record_is_looked_up_in_the_last_month_first(tenant, outsider):
+    now = timezone.now()
+    (recent,) = make_logs(tenant.id, 1, start=now - timedelta(hours=1))
+    (old,) = make_logs(tenant.id, 1, start=now - timedelta(days=40))
+    with CaptureQueriesContext(connection) as captured:
+        assert log_get(tenant_id=tenant.id, request_id=recent.id, now=now).id == recent.id
+    (query,) = record_queries(captured)
+    assert '"created_at" >=' in query
+    with CaptureQueriesContext(connection) as captured:
+        assert log_get(tenant_id=tenant.id, request_id=old.id, now=now).id == old.id
+    assert len(record_queries(captured)) == 2
+    assert log_get(tenant_id=outsider.id, request_id=recent.id, now=now) is None
+    assert log_get(tenant_id=tenant.id, request_id="req_unknown", now=now) is None
