@@ -331,7 +331,10 @@ def _partitions_drop(candidates: list[Partition], retention_days: dict[str, int]
     for partition in candidates:
         name = connection.ops.quote_name(partition.name)
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
+            # SHARE: no row of the partition changes until the transaction ends, while reads
+            # (every query without a time bound plans this partition) go on during the count;
+            # only the DROP at the end holds the records table exclusively, briefly.
+            cursor.execute(f"LOCK TABLE {name} IN SHARE MODE")
             cursor.execute(
                 f"SELECT tenant_id, count(*), count(sealed_at), max(seq) FROM {name} GROUP BY tenant_id"  # noqa: S608
             )

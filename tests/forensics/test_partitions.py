@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from forensics import sealing
 from forensics.models import AuditCheckpoint, Event, RequestLog
 from forensics.partitions import (
     DEFAULT_PARTITION,
@@ -195,3 +197,21 @@ def test_a_first_logs_page_plans_only_the_recent_partitions(tenant, past_months)
     (query,) = [q["sql"] for q in captured.captured_queries if "forensics_requestlog" in q["sql"]]
     plan = "\n".join(row[0] for row in _sql(f"EXPLAIN {query}"))
     assert not any(p.name in plan for p in past_months[:-1])
+
+
+def test_retention_behind_a_long_read_leaves_the_partition_and_deletes_by_row(tenant, past_months, monkeypatch):
+    older = past_months[1]
+    make_records(tenant.id, 3, start=older.start + timedelta(days=1), step=timedelta(hours=1))
+    make_records(tenant.id, 2, start=timezone.now() - timedelta(hours=1))
+    audit_seal_all()
+    monkeypatch.setattr(sealing, "PARTITION_DROP_LOCK_TIMEOUT", "200ms")
+    db = connection.settings_dict
+    with psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or None) as reader:
+        # An export in progress: its transaction holds every partition until it ends.
+        reader.execute("SELECT count(*) FROM forensics_requestlog").fetchone()
+        assert audit_retention_all(retention_days={tenant.id: 45}) == 3
+        reader.rollback()
+    assert older.name in {p.name for p in partition_list()}
+    prune = AuditCheckpoint.objects.get(tenant_id=tenant.id, kind="prune")
+    assert (prune.seq, prune.records) == (3, 3)
+    assert audit_chain_verify(tenant_id=tenant.id).valid
