@@ -10,18 +10,21 @@ every function here is a no-op there.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+logger = logging.getLogger(__name__)
 PARENT = "forensics_requestlog"
 DEFAULT_PARTITION = f"{PARENT}_default"
 # Partitions made ahead of time by the maintenance task: the current month and the next two,
 # so that a beat that stops for up to two months still leaves every insert a month partition.
 MONTHS_AHEAD = 2
+PARTITION_LOCK_TIMEOUT = "5s"
 _NAME = re.compile(rf"^{PARENT}_y(\d{{4}})m(\d{{2}})$")
 
 
@@ -80,12 +83,17 @@ def partition_create(start: datetime) -> Partition:
     name = connection.ops.quote_name(partition.name)
     bounds = "FOR VALUES FROM (%s) TO (%s)"
     with transaction.atomic(), connection.cursor() as cursor:
+        # Making a partition locks the records table exclusively for a moment, and a lock
+        # queued behind a long read (an export) would hold up every insert behind it: past
+        # the timeout the statement fails, and the hourly task tries again (months ahead).
+        cursor.execute(f"SET LOCAL lock_timeout = '{PARTITION_LOCK_TIMEOUT}'")
+        # The DEFAULT partition is checked for rows of the new month either way; locking it
+        # first keeps an insert from landing there between the check and the move, and a
+        # second maintainer from making the same partition meanwhile.
+        cursor.execute(f"LOCK TABLE {DEFAULT_PARTITION} IN ACCESS EXCLUSIVE MODE")
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [partition.name])
         if cursor.fetchone()[0]:
             return partition
-        # The DEFAULT partition is checked for rows of the new month either way; locking it
-        # first keeps an insert from landing there between the check and the move.
-        cursor.execute(f"LOCK TABLE {DEFAULT_PARTITION} IN ACCESS EXCLUSIVE MODE")
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM {DEFAULT_PARTITION} WHERE created_at >= %s AND created_at < %s)",  # noqa: S608
             [partition.start, partition.end],
@@ -116,7 +124,12 @@ def partitions_ensure(*, now: datetime | None = None, ahead: int = MONTHS_AHEAD)
     created = []
     for months in range(ahead + 1):
         partition = partition_of(month_start(now, months))
-        if partition.name not in existing:
+        if partition.name in existing:
+            continue
+        try:
             partition_create(partition.start)
-            created.append(partition.name)
+        except OperationalError as error:
+            logger.warning("partition %s not made this run: %s", partition.name, error)
+            continue
+        created.append(partition.name)
     return created

@@ -13,7 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from forensics import sealing
+from forensics import partitions, sealing
 from forensics.models import AuditCheckpoint, Event, RequestLog
 from forensics.partitions import (
     DEFAULT_PARTITION,
@@ -215,3 +215,15 @@ def test_retention_behind_a_long_read_leaves_the_partition_and_deletes_by_row(te
     prune = AuditCheckpoint.objects.get(tenant_id=tenant.id, kind="prune")
     assert (prune.seq, prune.records) == (3, 3)
     assert audit_chain_verify(tenant_id=tenant.id).valid
+
+
+def test_making_a_partition_behind_a_long_read_gives_up_and_the_next_run_makes_it(monkeypatch):
+    ahead = partition_of(month_start(timezone.now(), 2))
+    _drop(ahead.name)
+    monkeypatch.setattr(partitions, "PARTITION_LOCK_TIMEOUT", "200ms")
+    db = connection.settings_dict
+    with psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or None) as reader:
+        reader.execute("SELECT count(*) FROM forensics_requestlog").fetchone()
+        assert partitions.partitions_ensure() == []
+        reader.rollback()
+    assert partitions.partitions_ensure() == [ahead.name]
