@@ -78,7 +78,8 @@ bench-peers: $(STAMP)
 
 # Configuration at scale (docs/performance.md): 10,000 tenants, one with 100,000 agents and keys and
 # 1,000 policies; request cost, propagation, worker memory, then the logs API at 5 and 20 million
-# records. BENCH_SCALE_TENANTS, _AGENTS, _POLICIES, _LOGS_ROWS shrink it for a check.
+# records. BENCH_SCALE_TENANTS, _AGENTS, _POLICIES, _LOGS_ROWS shrink it for a check, and
+# BENCH_SCALE_PHASES (rebuild,instructions,wall,memory,logs) runs some of it only.
 bench-scale: $(STAMP)
 	BENCH_ENTRY=bench.scale_bench BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-10} BENCH_TIMEOUT_SECONDS=$${BENCH_TIMEOUT_SECONDS:-2700} bash bench/run.sh
 

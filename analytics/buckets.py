@@ -35,6 +35,12 @@ BREAKDOWN_SPANS: dict[str, tuple[int, ...]] = {
     Breakdown.AGENT_APP: (8, *DAY_SPANS),
     Breakdown.USER: (24,),
 }
+# Agents by model or app are also kept by the hour, but only while their 8-hour block is open
+# (it ends after ``closed_until``): the open block of a busy agent may hold hundreds of
+# thousands of records, too many to sum on every answer, while the hours of every closed block
+# would be about as many rows as records. Once the block closes its hour rows are deleted.
+OPEN_HOURS = (Breakdown.AGENT_MODEL, Breakdown.AGENT_APP)
+OPEN_HOURS_BLOCK = 8
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -54,6 +60,11 @@ def block_start(moment: datetime, span: int) -> datetime:
     return EPOCH + DAY * ((day_floor(moment) - EPOCH).days // days * days)
 
 
+def open_hours_from(closed_until: datetime | None) -> datetime:
+    """Where the hour rows of the ``OPEN_HOURS`` breakdowns start: the first open 8-hour block."""
+    return EPOCH if closed_until is None else block_start(closed_until, OPEN_HOURS_BLOCK)
+
+
 def _starts_block(moment: datetime, span: int) -> bool:
     """``block_start(moment, span) == moment`` for a UTC ``moment``, without building datetimes."""
     if moment.minute or moment.second or moment.microsecond or moment.hour % min(span, 24):
@@ -63,6 +74,15 @@ def _starts_block(moment: datetime, span: int) -> bool:
 
 def span_delta(span: int) -> timedelta:
     return HOUR * span
+
+
+def block_usable(
+    start: datetime, end: datetime, span: int, closed_until: datetime | None, hours_from: datetime | None
+) -> bool:
+    """Whether a reader may take block ``[start, end)`` of ``span`` hours from its rows (see window_cover)."""
+    if span == 1:
+        return hours_from is None or start >= hours_from
+    return closed_until is not None and end <= closed_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +101,15 @@ def window_cover(
     spans: Sequence[int],
     closed_until: datetime | None,
     merge_raw: bool = True,
+    hours_from: datetime | None = None,
 ) -> list[Segment]:
     """Cover ``[since, until)`` with the largest usable blocks of ``spans``, the rest raw.
 
-    A 1-hour block is always usable (every hour holding folded records has its rows); any
-    other block only once it ends at or before ``closed_until`` (coarser blocks are built
-    when their time is over; see ``analytics.services``). Raw stretches end at the boundaries
-    of the finest span and are merged unless ``merge_raw`` is false (time groups need
-    each stretch within one hour or day).
+    A 1-hour block is usable from ``hours_from`` on (every hour holding folded records has its
+    rows; None: every hour, as for most breakdowns); any other block only once it ends at or
+    before ``closed_until`` (coarser blocks are built when their time is over; see
+    ``analytics.services``). Raw stretches end at the boundaries of the finest span and are
+    merged unless ``merge_raw`` is false (time groups need each stretch within one hour or day).
     """
     usable = sorted(spans, reverse=True)
     finest = min(spans) if spans else None
@@ -98,7 +119,7 @@ def window_cover(
         chosen = None
         for span in usable:
             end = at + span_delta(span)
-            if end <= until and _starts_block(at, span) and (span == 1 or (closed_until and end <= closed_until)):
+            if end <= until and _starts_block(at, span) and block_usable(at, end, span, closed_until, hours_from):
                 chosen = Segment(at, end, span)
                 break
         if chosen is None:

@@ -21,7 +21,17 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from analytics.aggregates import BY_ENDPOINT, cells_aggregate, rows_read
-from analytics.buckets import BREAKDOWN_SPANS, EPOCH, Segment, block_start, span_delta, window_cover
+from analytics.buckets import (
+    BREAKDOWN_SPANS,
+    EPOCH,
+    OPEN_HOURS,
+    Segment,
+    block_start,
+    block_usable,
+    open_hours_from,
+    span_delta,
+    window_cover,
+)
 from analytics.models import Breakdown, Report, UsageRollupState
 from analytics.usage_totals import UsageTotals
 from core.errors import invalid_request
@@ -93,6 +103,8 @@ def _spans(breakdown: str | None, group_by: str | None) -> tuple[int, ...]:
     if breakdown is None:
         return ()
     spans = BREAKDOWN_SPANS[breakdown]
+    if breakdown in OPEN_HOURS:
+        spans = (1, *spans)  # the hours of open 8-hour blocks (see _UsageRead.hours_from)
     if group_by == "hour":
         return tuple(span for span in spans if span == 1)
     if group_by == "day":
@@ -164,7 +176,7 @@ class _UsageRead:
     def fold(self, group_by: str | None) -> tuple[dict[str | None, UsageTotals], UsageTotals]:
         """The window's usage per group of ``group_by``, and in total."""
         breakdown, summed_by = _breakdowns(group_by, self.agent_id)
-        since, until, outside = self._edges(_spans(breakdown, group_by))
+        since, until, outside = self._edges(_spans(breakdown, group_by), self._hours_from(breakdown))
         segments = self._cover(since, until, breakdown, group_by)
         folds = [_Fold(group_by, [segment for segment in segments if segment.span])]
         if group_by in TIME_GROUPS:
@@ -194,26 +206,55 @@ class _UsageRead:
             totals.merge(group)
         return folds[0].groups, totals
 
-    def _usable(self, start: datetime, span: int) -> bool:
-        return span == 1 or (self.closed_until is not None and start + span_delta(span) <= self.closed_until)
+    def _hours_from(self, breakdown: str | None) -> datetime | None:
+        """Where the breakdown's 1-hour blocks start having rows (None: everywhere they hold records)."""
+        return open_hours_from(self.closed_until) if breakdown in OPEN_HOURS else None
 
-    def _edges(self, spans: tuple[int, ...]) -> tuple[datetime, datetime, list[Segment]]:
+    def _usable(self, start: datetime, span: int, hours_from: datetime | None) -> bool:
+        return block_usable(start, start + span_delta(span), span, self.closed_until, hours_from)
+
+    @staticmethod
+    def _finest(spans: tuple[int, ...], moment: datetime, hours_from: datetime | None) -> int | None:
+        """The finest span that may have rows at ``moment`` (hours only from ``hours_from``)."""
+        usable = [span for span in spans if span != 1 or hours_from is None or moment >= hours_from]
+        return min(usable) if usable else None
+
+    def _edges(self, spans: tuple[int, ...], hours_from: datetime | None) -> tuple[datetime, datetime, list[Segment]]:
         """The window to read, and the stretches of it outside ``[since, until)`` to take away.
 
-        An edge that is the larger part of a usable block of the finest span (say 40 minutes of
-        an hour) is read as the whole block minus the smaller part; with ``until`` = now, that
-        part is in the future and holds no record at all.
+        An edge that is the larger part of a usable block of the finest span there (say 40
+        minutes of an hour) is read as the whole block minus the smaller part; with ``until`` =
+        now, that part is in the future and holds no record at all.
         """
         since, until, outside = self.since, self.until, []
         if not (self.complements and spans):
             return since, until, outside
+        finest = self._finest(spans, block_start(since, 1), hours_from)
+        start = block_start(since, finest) if finest else since
+        if (
+            start < since
+            and since - start < start + span_delta(finest) - since
+            and self._usable(start, finest, hours_from)
+        ):
+            since, outside = start, [Segment(start, self.since, None)]
+        finest = self._finest(spans, block_start(until, 1), hours_from)
+        start = block_start(until, finest) if finest else until
+        end = start + span_delta(finest) if finest else until
+        if start < until and end - until < until - start and self._usable(start, finest, hours_from):
+            until = end
+            outside.append(Segment(self.until, end, None))
+        return since, until, outside
         finest = min(spans)
         start = block_start(since, finest)
-        if start < since and since - start < start + span_delta(finest) - since and self._usable(start, finest):
+        if (
+            start < since
+            and since - start < start + span_delta(finest) - since
+            and self._usable(start, finest, hours_from)
+        ):
             since, outside = start, [Segment(start, self.since, None)]
         start = block_start(until, finest)
         end = start + span_delta(finest)
-        if start < until and end - until < until - start and self._usable(start, finest):
+        if start < until and end - until < until - start and self._usable(start, finest, hours_from):
             until = end
             outside.append(Segment(self.until, end, None))
         return since, until, outside
@@ -221,7 +262,7 @@ class _UsageRead:
     def _cover(self, since: datetime, until: datetime, breakdown: str | None, group_by: str | None) -> list[Segment]:
         return window_cover(
             since, until, spans=_spans(breakdown, group_by), closed_until=self.closed_until,
-            merge_raw=group_by not in TIME_GROUPS,
+            merge_raw=group_by not in TIME_GROUPS, hours_from=self._hours_from(breakdown),
         )  # fmt: skip
 
     def _rows_fold(self, breakdown: str, fold: _Fold) -> None:

@@ -33,7 +33,15 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from analytics.aggregates import cells_build
-from analytics.buckets import BREAKDOWN_SPANS, SPANS, block_start, hour_floor, span_delta
+from analytics.buckets import (
+    BREAKDOWN_SPANS,
+    OPEN_HOURS,
+    SPANS,
+    block_start,
+    hour_floor,
+    open_hours_from,
+    span_delta,
+)
 from analytics.compliance import report_findings
 from analytics.models import Breakdown, Report, ReportStatus, UsageRollup, UsageRollupState
 from analytics.usage_totals import UsageTotals
@@ -132,10 +140,19 @@ def _rows_insert(rows: list[UsageRollup]) -> None:
             copy.write_row([getattr(row, column) for column in COPY_COLUMNS])
 
 
-def _block_rebuild(*, tenant_id: str, span: int, start: datetime, through_seq: int) -> None:
-    """Recompute block ``[start, start + span)`` of every breakdown kept at ``span``."""
+def _block_rebuild(
+    *, tenant_id: str, span: int, start: datetime, through_seq: int, closed_until: datetime | None
+) -> None:
+    """Recompute block ``[start, start + span)`` of every breakdown kept at ``span``.
+
+    An hour also gets the rows of the ``OPEN_HOURS`` breakdowns while its 8-hour block is open.
+    """
     from_records, from_rows = _from_records(span), _from_rows(span)
     breakdowns = from_records + [b for group in from_rows.values() for b in group]
+    if span == 1:
+        breakdowns += OPEN_HOURS
+        if start >= open_hours_from(closed_until):
+            from_records = from_records + list(OPEN_HOURS)
     UsageRollup.objects.filter(tenant_id=tenant_id, span=span, bucket_start=start, breakdown__in=breakdowns).delete()
     if from_records:
         # Stored percentiles serve groups made of one row: the hours of group_by=hour.
@@ -165,9 +182,13 @@ def _blocks_rebuild(
     touched = set(hours)
     hours = sorted(touched)
     for hour in hours:
-        _block_rebuild(tenant_id=tenant_id, span=1, start=hour, through_seq=through_seq)
+        _block_rebuild(tenant_id=tenant_id, span=1, start=hour, through_seq=through_seq, closed_until=closed_until)
     if closed_until is None:
         return
+    # The hour rows of 8-hour blocks closed by now: their blocks have rows of their own.
+    UsageRollup.objects.filter(
+        tenant_id=tenant_id, breakdown__in=OPEN_HOURS, span=1, bucket_start__lt=open_hours_from(closed_until)
+    ).delete()
     closing = hours
     if closed_before is None or closed_before < closed_until:
         # Blocks that have just closed hold hours folded by earlier runs too: every hour with rows.
@@ -185,7 +206,9 @@ def _blocks_rebuild(
             if end <= closed_until and (hour in touched or closed_before is None or end > closed_before):
                 starts.add(start)
         for start in sorted(starts):
-            _block_rebuild(tenant_id=tenant_id, span=span, start=start, through_seq=through_seq)
+            _block_rebuild(
+                tenant_id=tenant_id, span=span, start=start, through_seq=through_seq, closed_until=closed_until
+            )
 
 
 def _work_memory() -> None:

@@ -15,7 +15,8 @@ mock upstream, production settings, PostgreSQL and Redis):
 (b) with every tenant warm, a change on the big tenant once a second under load, and how
     long until both processes answer by it (bench/propagation.py);
 then the logs API at ``BENCH_SCALE_LOGS_ROWS`` records (default 5 and 20 million;
-bench/run_bench.py's logs phase, which runs bench/logs_at_scale.py).
+bench/run_bench.py's logs phase, which runs bench/logs_at_scale.py). ``BENCH_SCALE_PHASES``
+(``rebuild,instructions,wall,memory,logs``) runs some of these only; (c) and (b) are ``memory``.
 
 Instructions are load-independent; every time here is not (a shared machine): the results
 record the machine's load. Ends with one line: ``scale_cost_growth_pct=X
@@ -67,6 +68,8 @@ from bench.run_bench import BenchRun, git_state, log
 from bench.wrk_load import LoadRequest, wrk_run
 
 FULL = {"tenants": 10_000, "agents": 100_000, "policies": 1_000, "logs_rows": (5_000_000, 20_000_000)}
+# What BENCH_SCALE_PHASES may name (all by default): a reduced check of one part skips the rest.
+PHASES = ("rebuild", "instructions", "wall", "memory", "logs")
 DOC_START = "<!-- bench:scale:start (written by bench/scale_bench.py; edit outside this block) -->"
 DOC_END = "<!-- bench:scale:end -->"
 
@@ -80,6 +83,7 @@ class ScaleSettings:
     instr_requests: int
     wall_seconds: int
     warm_connections: int
+    phases: tuple[str, ...] = PHASES
 
     @property
     def full_size(self) -> bool:
@@ -88,6 +92,7 @@ class ScaleSettings:
             and self.agents >= FULL["agents"]
             and self.policies >= FULL["policies"]
             and self.logs_rows == FULL["logs_rows"]
+            and self.phases == PHASES
         )
 
 
@@ -106,7 +111,16 @@ def scale_settings_from_env() -> ScaleSettings:
         instr_requests=int_setting("BENCH_SCALE_INSTR_REQUESTS", 150, minimum=10),
         wall_seconds=int_setting("BENCH_SCALE_WALL_SECONDS", 8, minimum=1),
         warm_connections=int_setting("BENCH_SCALE_WARM_CONNECTIONS", 4, minimum=1),
+        phases=_phases_from_env(),
     )
+
+
+def _phases_from_env() -> tuple[str, ...]:
+    named = [p.strip() for p in os.environ.get("BENCH_SCALE_PHASES", ",".join(PHASES)).split(",") if p.strip()]
+    unknown = sorted(set(named) - set(PHASES))
+    if unknown:
+        raise SystemExit(f"BENCH_SCALE_PHASES: unknown {unknown}; known: {', '.join(PHASES)}")
+    return tuple(p for p in PHASES if p in named)
 
 
 def _headers(key: str) -> dict[str, str]:
@@ -122,6 +136,7 @@ def rebuild_time(run: BenchRun, small: dict, big: dict) -> dict[str, Any]:
     out = django_command(
         run.settings, run.env, "-m", "bench.scale_rebuild", "--tenant", big["tenant_id"],
         "--tenant", small["tenant_id"], "--repeats", "3", "--agent", f"{big['tenant_id']}:{big['sample_agent_id']}",
+        "--warm-keys", "10000",
         timeout=1200,
     )  # fmt: skip
     found = json.loads(out.strip().splitlines()[-1])
@@ -370,6 +385,11 @@ def doc_block(results: dict[str, Any]) -> str:
         f"An agent's first use with a snapshot of the big tenant reads it and its policies: "
         f"{big_rebuild.get('agent_load_seconds')} s ({big_rebuild.get('agent_policies')} policies).",
         "",
+        f"Keys once used, as a worker's cache holds them (each key's entry and its agent's, tracemalloc): "
+        f"{(big_rebuild.get('warm_keys') or {}).get('keys')} keys of the big tenant weigh "
+        f"{(big_rebuild.get('warm_keys') or {}).get('mb')} MB, "
+        f"{(big_rebuild.get('warm_keys') or {}).get('kb_per_key')} KB a key.",
+        "",
         f"Propagation of a change on the big tenant under load ({prop.get('changes')} changes, "
         f"{prop.get('load_connections')} connections, {prop.get('load_rps')} req/s, every tenant warm): "
         f"p50 {prop.get('p50_ms')} ms, p99 **{prop.get('p99_ms')} ms**, max {prop.get('max_ms')} ms "
@@ -428,15 +448,20 @@ def main() -> int:
         big, fillers = seeded["big"], seeded["small_tenants"]["keys"]
         # An agent of the big tenant bound to a policy (the bench agent is bound to none but the tenant's).
         big["sample_agent_id"] = seeded["big_grown"]["sample_keys"][0]["agent_id"]
-        results["rebuild"] = rebuild_time(run, small, big)
-        log(f"snapshot loads: {results['rebuild']}")
-        results["instructions"] = instructions(run, small, big, scale)
-        log(f"instructions: {results['instructions']}")
-        results["wall_one_connection"] = wall_time(run, small, big, scale)
-        log(f"wall at one connection: {results['wall_one_connection']['p50_ms']}")
-        results["memory"], results["propagation"] = memory_and_propagation(run, small, big, fillers, scale)
-        results["logs"] = logs(run, scale)
-        log(f"logs: {results['logs']}")
+        if "rebuild" in scale.phases:
+            results["rebuild"] = rebuild_time(run, small, big)
+            log(f"snapshot loads: {results['rebuild']}")
+        if "instructions" in scale.phases:
+            results["instructions"] = instructions(run, small, big, scale)
+            log(f"instructions: {results['instructions']}")
+        if "wall" in scale.phases:
+            results["wall_one_connection"] = wall_time(run, small, big, scale)
+            log(f"wall at one connection: {results['wall_one_connection']['p50_ms']}")
+        if "memory" in scale.phases:
+            results["memory"], results["propagation"] = memory_and_propagation(run, small, big, fillers, scale)
+        if "logs" in scale.phases:
+            results["logs"] = logs(run, scale)
+            log(f"logs: {results['logs']}")
     except BaseException as exc:
         failed = exc
         log(f"scale benchmark failed: {type(exc).__name__}: {str(exc)[-1500:]}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from apps.models import App, GuardrailPolicy, JwtRevocation, Policy
@@ -23,7 +24,7 @@ CONFIG_MODELS = (App, GuardrailPolicy, JwtRevocation, Policy, Agent, Key, Provid
 def _bump_after_commit(tenant_id: str | None) -> None:
     if tenant_id:
         # In the change's own transaction: gateways see it even if Redis cannot be told.
-        Tenant.objects.filter(pk=tenant_id).update(config_version=F("config_version") + 1)
+        Tenant.objects.filter(pk=tenant_id).update(config_version=F("config_version") + 1, config_changed_at=Now())
         transaction.on_commit(lambda: config_generation_bump(tenant_id))
 
 

@@ -22,6 +22,7 @@ import logging
 from bisect import bisect_left
 from typing import Any
 
+from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from forensics.recorder import RecordWriter
@@ -35,6 +36,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 UPSTREAM_ERROR_CODES = frozenset({"upstream_error", "upstream_timeout"})
 # How often the counts of this process are written out, and the record writer's queue sampled.
 FLUSH_SECONDS = 1.0
+# The ``tenant`` label of the tenants a process counts past ``METRICS_MAX_TENANTS``.
+OTHER_TENANTS = "_other"
 
 REQUESTS = Counter(
     "aidgate_requests",
@@ -151,6 +154,31 @@ class _Tally:
         self.cost = 0.0
 
 
+class TenantLabels:
+    """Which tenants get a ``tenant`` label of their own in this process: the first ``limit``
+    it counts. Later ones are counted under ``OTHER_TENANTS``, so that the series a process
+    writes (and a scrape reads) stay bounded when the platform has tens of thousands of
+    tenants; a tenant keeps its label for the life of the process, so no series ever moves.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._limit = limit
+        self._named: set[str] = set()
+
+    def label(self, tenant_id: str | None) -> str:
+        if not tenant_id:
+            return ""
+        if tenant_id in self._named:
+            return tenant_id
+        if self._limit is None:
+            self._limit = max(0, settings.METRICS_MAX_TENANTS)
+        if len(self._named) < self._limit:
+            self._named.add(tenant_id)
+            return tenant_id
+        return OTHER_TENANTS
+
+
+tenant_labels = TenantLabels()
 _tallies: dict[tuple[str | None, str, int, str | None], _Tally] = {}
 _timings: dict[tuple[int, str], _Timings] = {}
 _dirty: set[_Tally] = set()
@@ -169,7 +197,7 @@ def request_count(ctx: RequestContext) -> None:
     key = (ctx.tenant_id, ctx.endpoint, ctx.status_code, ctx.error_reason)
     tally = _tallies.get(key)
     if tally is None:
-        tally = _tallies[key] = _Tally(ctx.tenant_id or "", ctx.endpoint, ctx.status_code, ctx.error_reason or "ok")
+        tally = _tally_new(key, ctx)
     tally.requests += 1
     tally.prompt_tokens += ctx.prompt_tokens
     tally.completion_tokens += ctx.completion_tokens
@@ -183,6 +211,20 @@ def request_count(ctx: RequestContext) -> None:
     _dirty.add(tally)
     if ctx.error_code in UPSTREAM_ERROR_CODES:  # rare: written at once
         UPSTREAM_ERRORS.labels(ctx.provider_id or "", ctx.error_reason or ctx.error_code).inc()
+
+
+def _tally_new(key: tuple[str | None, str, int, str | None], ctx: RequestContext) -> _Tally:
+    """The tally of a label set seen for the first time; a tenant past the bound shares the
+    tally of ``OTHER_TENANTS`` and is looked up again each time (a miss, then a set lookup),
+    so this process's tallies stay as bounded as its series."""
+    label = tenant_labels.label(ctx.tenant_id)
+    if label == OTHER_TENANTS:
+        key = (OTHER_TENANTS, *key[1:])
+        tally = _tallies.get(key)
+        if tally is not None:
+            return tally
+    tally = _tallies[key] = _Tally(label, ctx.endpoint, ctx.status_code, ctx.error_reason or "ok")
+    return tally
 
 
 def metrics_flush() -> None:

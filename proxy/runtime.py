@@ -82,7 +82,13 @@ class GatewayRuntime:
         self.db = DatabaseRunner()
         generations = GenerationSource(self.redis, settings.CONFIG_CACHE_SECONDS)
         self.config = ConfigCache(generations=generations, db=self.db)
-        self.config_poller = ConfigVersionPoller(self.config, self.db, settings.CONFIG_POLL_SECONDS)
+        self.config_poller = ConfigVersionPoller(
+            self.config,
+            self.db,
+            settings.CONFIG_POLL_SECONDS,
+            generations=generations,
+            slice_size=settings.CONFIG_POLL_SLICE,
+        )
         self.upstream = UpstreamClient()
         self.identity = AgentIdentitySigner(self.db, generations)
         self.tokens = TokenVerifier()

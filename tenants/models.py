@@ -38,6 +38,10 @@ class Tenant(models.Model):
     # Bumped in the same transaction as any change of the tenant's configuration; gateways
     # poll it as the fallback to the Redis generations (proxy.config_cache.ConfigVersionPoller).
     config_version = models.PositiveBigIntegerField(default=0, editable=False)
+    # When ``config_version`` last moved (the database's clock): the poller reads the tenants
+    # changed in the last minute by this index, so that a change Redis never heard of arrives
+    # within a poll however many tenants a process caches.
+    config_changed_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -276,6 +276,9 @@ CONFIG_CACHE_SECONDS: float = env.float("CONFIG_CACHE_SECONDS", default=0.5)
 CONFIG_CACHE_MAX_TENANTS: int = env.int("CONFIG_CACHE_MAX_TENANTS", default=10_000)
 # The database fallback for configuration changes Redis did not carry (one query a second).
 CONFIG_POLL_SECONDS: float = env.float("CONFIG_POLL_SECONDS", default=1.0)
+# While Redis answers, that query reads this many cached tenants in turn (a change whose
+# publication was lost arrives within cached / slice polls); while it does not, every one.
+CONFIG_POLL_SLICE: int = env.int("CONFIG_POLL_SLICE", default=1_000)
 KEY_DEFAULT_LIFETIME_DAYS = 90
 KEY_LAST_USED_RESOLUTION_SECONDS = 60
 LOG_RETENTION_DAYS: int = env.int("LOG_RETENTION_DAYS", default=365)
@@ -292,6 +295,9 @@ AUDIT_RECORD_FSYNC: bool = env.bool("AUDIT_RECORD_FSYNC", default=False)
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
 # GET /metrics (SPEC 8): with a token set, only "Authorization: Bearer <token>" reads it.
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+# How many tenants get a "tenant" label of their own in one gateway process's metrics: the first
+# this many it counts; later ones are counted as tenant="_other", so series stay bounded.
+METRICS_MAX_TENANTS: int = env.int("METRICS_MAX_TENANTS", default=1_000)
 # Where every gateway process of a host writes its metric values, so that a scrape of any of
 # them sums them all (prometheus-client reads the same variable; config/gunicorn.py sets it
 # to a private directory when it is unset). Empty: each process counts for itself.

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from analytics import selectors
 from analytics.api.serializers import usage_body
-from analytics.buckets import BREAKDOWN_SPANS, window_cover
+from analytics.buckets import BREAKDOWN_SPANS, OPEN_HOURS, open_hours_from, window_cover
 from analytics.latency import LatencyHistogram
 from analytics.models import Breakdown, UsageRollup, UsageRollupState
 from analytics.selectors import GROUP_BY, usage_summary
@@ -68,8 +68,8 @@ CELL_RECORDS = {
 
 
 WITHOUT_PERCENTILES = {
-    (Breakdown.MODEL, 1), (Breakdown.APP, 1), (Breakdown.AGENT_MODEL, 8), (Breakdown.AGENT_APP, 8),
-    (Breakdown.USER, 24),
+    (Breakdown.MODEL, 1), (Breakdown.APP, 1), (Breakdown.AGENT_MODEL, 1), (Breakdown.AGENT_APP, 1),
+    (Breakdown.AGENT_MODEL, 8), (Breakdown.AGENT_APP, 8), (Breakdown.USER, 24),
 }  # fmt: skip
 
 
@@ -78,8 +78,13 @@ def _absent_or(column: str, value: str) -> Q:
 
 
 def assert_rows_are_records(tenant_id: str) -> None:
-    """Each row holds exactly its block's and cell's records up to the row's ``through_seq``."""
+    """Each row holds exactly its block's and cell's records up to the row's ``through_seq``;
+    agents by model or app have hour rows only in 8-hour blocks still open."""
+    state = UsageRollupState.objects.filter(tenant_id=tenant_id).first()
+    hours_from = open_hours_from(state.closed_until if state else None)
     for row in UsageRollup.objects.filter(tenant_id=tenant_id):
+        if row.breakdown in OPEN_HOURS and row.span == 1:
+            assert row.bucket_start >= hours_from, (row.breakdown, row.bucket_start, hours_from)
         records = RequestLog.objects.filter(
             tenant_id=tenant_id, created_at__gte=row.bucket_start,
             created_at__lt=row.bucket_start + timedelta(hours=row.span), seq__lte=row.through_seq,
@@ -228,26 +233,42 @@ def test_it_builds_coarser_blocks_only_once_their_time_is_over(tenant, clock):
     tenant_chain_seal(tenant_id=tenant.id)
     usage_rollup(tenant_id=tenant.id)
 
-    assert open_spans == {(breakdown, 1) for breakdown in ("total", "model", "app", "agent")}
+    assert open_spans == {(breakdown, 1) for breakdown in ("total", "model", "app", "agent", *OPEN_HOURS)}
     assert sorted(row.span for row in rows(tenant.id) if row.bucket_start <= START) == [
         1, 2, 4, 8, 24, 48, 96, 192, 384, 768
     ]  # fmt: skip
     assert [(row.span, row.value) for row in rows(tenant.id, Breakdown.USER)] == [(24, "ann@example.com")]
-    assert {row.span for row in rows(tenant.id, Breakdown.AGENT_MODEL)} == {8, 24, 48, 96, 192, 384, 768}
+    assert {row.span for row in rows(tenant.id, Breakdown.AGENT_MODEL) if row.bucket_start <= START} == {
+        8, 24, 48, 96, 192, 384, 768
+    }  # fmt: skip
 
 
-def test_it_keeps_no_hour_rows_per_end_user_agent_and_model_or_agent_and_app(tenant):
+def test_it_keeps_hour_rows_per_agent_and_model_or_app_only_while_their_8_hours_are_open(tenant, clock):
+    """None per end user at all; per agent and model or app while the 8-hour block is open."""
     for user in ("ann@example.com", "bob@example.com", "cy@corp.test"):
         record(tenant.id, START, user=user, agent_id="ag_1", model_requested="m1")
         record(tenant.id, START, user=user, agent_id="ag_2", model_requested="m2")
     tenant_chain_seal(tenant_id=tenant.id)
+    clock(START + timedelta(hours=1))  # 23:17, in the open block [16:00, 24:00)
+    usage_rollup(tenant_id=tenant.id)
+    hours = UsageRollup.objects.filter(tenant_id=tenant.id, span=1)
+    open_cells = sorted(hours.values_list("breakdown", "agent_id", "value"))
+
+    clock(START + timedelta(hours=2))  # the block has closed: its hours of agents go
+    record(tenant.id, START + timedelta(hours=1), agent_id="ag_1", model_requested="m1")
+    tenant_chain_seal(tenant_id=tenant.id)
     usage_rollup(tenant_id=tenant.id)
 
-    hours = UsageRollup.objects.filter(tenant_id=tenant.id, span=1)
-    assert sorted(hours.values_list("breakdown", "agent_id", "value")) == [
-        ("agent", "ag_1", ""), ("agent", "ag_2", ""), ("app", "", ""), ("model", "", "m1"), ("model", "", "m2"),
-        ("total", "", ""),
+    assert open_cells == [
+        ("agent", "ag_1", ""), ("agent", "ag_2", ""), ("agent_app", "ag_1", ""), ("agent_app", "ag_2", ""),
+        ("agent_model", "ag_1", "m1"), ("agent_model", "ag_2", "m2"), ("app", "", ""), ("model", "", "m1"),
+        ("model", "", "m2"), ("total", "", ""),
     ]  # fmt: skip
+    assert not hours.filter(breakdown__in=[*OPEN_HOURS, Breakdown.USER]).exists()
+    agent_model_spans = {row.span for row in rows(tenant.id, Breakdown.AGENT_MODEL)}
+    assert 8 in agent_model_spans
+    assert 1 not in agent_model_spans
+    assert_rows_are_records(tenant.id)
 
 
 def test_it_keeps_latencies_as_a_whole_millisecond_histogram(tenant):
@@ -325,17 +346,47 @@ def test_it_covers_30_days_with_a_few_blocks_and_leaves_open_days_of_end_users_r
     assert all(s.start < s.end and s.end == n.start for s, n in pairwise(every_span))
 
 
-def test_it_leaves_at_most_8_hours_of_an_agents_open_day_to_the_records():
-    """One agent by model or app: the open day's closed 8-hour blocks are rows, not records."""
+def test_it_leaves_at_most_the_open_hour_of_an_agent_to_the_records():
+    """One agent by model or app: closed 8-hour blocks are rows, and so are the open block's hours."""
     until = datetime(2026, 11, 23, 20, 14, tzinfo=UTC)
+    closed_until = datetime(2026, 11, 23, 20, tzinfo=UTC)
     for breakdown in (Breakdown.AGENT_MODEL, Breakdown.AGENT_APP):
         cover = window_cover(
-            until - timedelta(days=30), until, spans=BREAKDOWN_SPANS[breakdown],
-            closed_until=datetime(2026, 11, 23, 20, tzinfo=UTC),
+            until - timedelta(days=30), until, spans=(1, *BREAKDOWN_SPANS[breakdown]), closed_until=closed_until,
+            hours_from=open_hours_from(closed_until),
         )  # fmt: skip
         raw = [(s.start, s.end) for s in cover if s.span is None]
-        assert raw[-1] == (datetime(2026, 11, 23, 16, tzinfo=UTC), until)
-        assert max(end - start for start, end in raw) <= timedelta(hours=8)
+        hours = [s.start for s in cover if s.span == 1]
+        assert raw == [(until - timedelta(days=30), datetime(2026, 10, 25, tzinfo=UTC)), (closed_until, until)]
+        assert hours == [datetime(2026, 11, 23, 16 + n, tzinfo=UTC) for n in range(4)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_reads_one_agents_open_8_hours_from_hour_rows_not_records(monkeypatch, clock):
+    """The 8-hour block of now is where a busy agent's records pile up: its hours are rows too."""
+    tenant = factories.make_tenant()
+    now = datetime(2026, 3, 2, 15, 40, tzinfo=UTC)
+    clock(now)
+    rng = random.Random(8)
+    for _ in range(60):
+        random_record(rng, tenant.id, now - timedelta(days=3), timedelta(days=3) - timedelta(minutes=5))
+    for _ in range(40):  # the open block [08:00, 16:00)
+        random_record(rng, tenant.id, datetime(2026, 3, 2, 8, tzinfo=UTC), timedelta(hours=7, minutes=35))
+    tenant_chain_seal(tenant_id=tenant.id)
+    usage_rollup(tenant_id=tenant.id)
+    random_record(rng, tenant.id, now - timedelta(minutes=3), timedelta(minutes=2), agent_id="ag_1")  # the tail
+    summed = []
+    sums = selectors.cells_aggregate
+    monkeypatch.setattr(selectors, "cells_aggregate", lambda **kw: summed.append(kw["end"] - kw["start"]) or sums(**kw))
+
+    for group_by in ("model", "app"):
+        for agent_id in ("ag_1", "ag_2"):
+            summary = usage_summary(tenant_id=tenant.id, since=None, until=now, group_by=group_by, agent_id=agent_id)
+            expected = direct_usage(tenant.id, now - timedelta(days=30), now, group_by, agent_id)
+            assert answered_usage(usage_body(summary), group_by) == expected, (group_by, agent_id)
+    # Each window edge: 20 minutes (15:40 to 16:00 thirty days ago; now to the end of its hour).
+    assert max(summed) == timedelta(minutes=20)
+    assert_rows_are_records(tenant.id)
 
 
 def test_it_stays_exact_for_a_reader_that_saw_an_older_watermark(tenant):

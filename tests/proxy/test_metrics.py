@@ -18,7 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from forensics.models import RequestLog
 from forensics.sealing import audit_seal_all
-from proxy.metrics import LATENCY_BUCKETS, REGISTRY, _Timings, metrics_flush, request_count
+from proxy.metrics import (
+    LATENCY_BUCKETS,
+    OTHER_TENANTS,
+    REGISTRY,
+    TenantLabels,
+    _Timings,
+    metrics_flush,
+    request_count,
+)
 from proxy.request_context import RequestContext
 from tests import factories
 from tests.reliability.support import Gunicorn
@@ -206,6 +214,60 @@ def test_it_drops_a_dead_workers_gauges_and_keeps_its_counts(gunicorn, tenant_se
     assert victim in pids_with(metrics_dir, "counter")
     text = scrape(server).text
     assert requests_by_labels(text, tenant_id) == records_by_labels(tenant_id)
+
+
+@pytest.fixture
+def bounded_gunicorn(transactional_db, shared_redis, tmp_path):
+    """Two workers that give one tenant each a label of its own."""
+    env = gateway_env(shared_redis, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"), METRICS_MAX_TENANTS="1")
+    server = Gunicorn(workers=2, env=env).start()
+    yield server
+    server.stop()
+
+
+def test_it_counts_tenants_past_the_bound_as_other_and_loses_no_request(bounded_gunicorn):
+    """10,000 tenants must not mean 10,000 label sets per process: past METRICS_MAX_TENANTS a
+    process counts a tenant as ``_other``. Every request is still counted exactly once."""
+    tenants = []
+    for n in range(3):
+        tenant = factories.make_tenant(f"Metrics Org {n}")
+        factories.make_app(tenant, is_default=True)
+        factories.make_provider(tenant, kind="mock", models=["mock-*"])
+        _, secret = factories.make_key(factories.make_agent(tenant))
+        tenants.append(tenant.id)
+        load(bounded_gunicorn.url, secret, clients=3, each=6)
+
+    total = RequestLog.objects.filter(tenant_id__in=tenants).count()
+    deadline = time.monotonic() + 15
+    while True:
+        counted = Counter()
+        for sample in samples(scrape(bounded_gunicorn).text):
+            if sample.name == "aidgate_requests_total":
+                counted[sample.labels["tenant"]] += int(sample.value)
+        if sum(counted.values()) == total:
+            break
+        assert time.monotonic() < deadline, (counted, total)
+        time.sleep(0.2)
+    named = set(counted) - {OTHER_TENANTS}
+    assert named <= set(tenants)
+    assert 1 <= len(named) <= 2  # one a worker, at most
+    assert counted[OTHER_TENANTS] > 0
+    for tenant_id in named:  # a labelled tenant's count is never larger than its records
+        assert counted[tenant_id] <= RequestLog.objects.filter(tenant_id=tenant_id).count()
+
+
+def test_a_tenant_keeps_its_label_for_the_life_of_the_process():
+    labels = TenantLabels(limit=2)
+    assert [labels.label(t) for t in ("a", "b", "c", "a", "d", "b", None)] == [
+        "a",
+        "b",
+        OTHER_TENANTS,
+        "a",
+        OTHER_TENANTS,
+        "b",
+        "",
+    ]
+    assert TenantLabels(limit=0).label("a") == OTHER_TENANTS
 
 
 @pytest.fixture
