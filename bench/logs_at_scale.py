@@ -27,6 +27,7 @@ from psycopg import sql
 from bench.log_rows import (
     COLUMNS,
     COMMON_MODEL,
+    DAYS,
     RARE_MODEL,
     RARE_STATUS,
     UNCOMMON_STATUS,
@@ -68,9 +69,37 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))]
 
 
+def _month(moment: datetime, months: int = 0) -> datetime:
+    index = moment.year * 12 + moment.month - 1 + months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def partitions_cover(conn: psycopg.Connection, start: datetime, end: datetime) -> None:
+    """On PostgreSQL's partitioned records table, the month partitions of ``[start, end]``
+    (named as forensics.partitions names them), so that no loaded row lands in DEFAULT."""
+    kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (TABLE,)).fetchone()
+    if kind is None or kind[0] != "p":
+        return
+    month = _month(start.astimezone(UTC))
+    while month <= end:
+        following = _month(month, 1)
+        name = sql.Identifier(f"{TABLE}_y{month:%Y}m{month:%m}")
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                name, TABLE_ID, sql.Literal(month), sql.Literal(following)
+            )
+        )
+        month = following
+
+
 def rows_load(conn: psycopg.Connection, shape: LogShape) -> LoadTiming:
-    """Bulk load: drop the secondary indexes, COPY, rebuild them, ANALYZE (as a restore would)."""
+    """Bulk load: drop the secondary indexes, COPY, rebuild them, ANALYZE (as a restore would).
+
+    On a partitioned table the COPY goes through the parent, which routes each row to its
+    month; the indexes are the parent's, dropped and declared again there for every partition."""
     conn.execute("SET maintenance_work_mem = '512MB'")
+    end = datetime.now(UTC)
+    partitions_cover(conn, end - timedelta(days=DAYS), end)
     conn.execute("SET synchronous_commit = off")
     indexes = conn.execute(
         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT LIKE %s",
@@ -91,7 +120,7 @@ def rows_load(conn: psycopg.Connection, shape: LogShape) -> LoadTiming:
     heads = dict(conn.execute("SELECT tenant_id, last_seq FROM forensics_auditchainhead").fetchall())
     with conn.transaction():
         with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(TABLE_ID, columns)) as copy:
-            for chunk in log_rows(shape, heads):
+            for chunk in log_rows(shape, heads, end=end):
                 copy.write(chunk)
         # The chain heads move past the loaded records, as the sealer would have moved them.
         for tenant_id, last_seq in heads.items():
@@ -105,7 +134,9 @@ def rows_load(conn: psycopg.Connection, shape: LogShape) -> LoadTiming:
     with conn.transaction():
         for name, definition in indexes:
             if name not in constraint_names:
-                conn.execute(sql.SQL(definition))  # as PostgreSQL itself printed it (pg_indexes)
+                # As PostgreSQL itself printed it (pg_indexes); a partitioned table's indexes
+                # print as "ON ONLY" the parent, which would not reach the partitions.
+                conn.execute(sql.SQL(definition.replace(" ON ONLY ", " ON ")))
         for name, definition in constraints:
             conn.execute(
                 sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
@@ -115,8 +146,11 @@ def rows_load(conn: psycopg.Connection, shape: LogShape) -> LoadTiming:
     indexed = time.perf_counter()
     conn.execute(sql.SQL("ANALYZE {}").format(TABLE_ID))
     analyzed = time.perf_counter()
+    # Summed over the partitions (a partitioned parent has no storage of its own).
     table_bytes, index_bytes = conn.execute(
-        "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", (TABLE, TABLE)
+        "SELECT sum(pg_table_size(relid))::bigint, sum(pg_indexes_size(relid))::bigint "
+        "FROM pg_partition_tree(%s::regclass)",
+        (TABLE,),
     ).fetchone()
     return LoadTiming(
         rows=shape.rows,

@@ -11,7 +11,7 @@ import threading
 
 from django.db import close_old_connections, connections
 
-from forensics.sealing import audit_seal_all
+from forensics.sealing import audit_seal_all, seal_window_since
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class BackgroundSealer:
         while not self._stop.wait(self._interval):
             try:
                 close_old_connections()
-                audit_seal_all()
+                audit_seal_all(since=seal_window_since())
             except Exception:
                 logger.exception("background sealing failed; retrying")
         # A pooled connection goes back to its pool, not down with the thread.

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
 
 from django.db.models import Max, QuerySet
+from django.utils import timezone
 
+from core.api.pagination import Page, cursor_page
 from forensics.models import AuditChainHead, Event, RequestLog
+
+# The windows a first page of records tries before the whole history: the last day fills
+# most pages, and a query bounded in time plans only the month partitions of its window on
+# PostgreSQL (docs/decisions.md, "Monthly record partitions").
+LOG_PAGE_WINDOWS = (timedelta(days=1), timedelta(days=31))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,9 +75,45 @@ def log_list(*, tenant_id: str, filters: LogFilters | None = None) -> QuerySet[R
     return logs.order_by("-created_at", "-id")
 
 
-def log_get(*, tenant_id: str, request_id: str) -> RequestLog | None:
-    """One record of the tenant by its ``req_`` id; None for an unknown or foreign id."""
-    return _tenant_logs(tenant_id).filter(pk=request_id).first()
+def log_page(
+    *,
+    tenant_id: str,
+    filters: LogFilters | None = None,
+    limit: int,
+    after: str | None = None,
+    defer: Iterable[str] = (),
+    now: datetime | None = None,
+) -> Page:
+    """One newest-first page of :func:`log_list`, the very page ``cursor_page`` cuts from the
+    whole list. A first page (no ``after``) looks at the last day, then the last month
+    (:data:`LOG_PAGE_WINDOWS`), and answers from the first window that holds more than a
+    page: the newest records of the list are then all in it. Otherwise it reads the list."""
+    filters = filters or LogFilters()
+    if after is None:
+        now = now or timezone.now()
+        for window in LOG_PAGE_WINDOWS:
+            start = now - window
+            if filters.since is not None and filters.since >= start:
+                break  # the filter's own window is narrower already
+            if filters.until is not None and filters.until <= start:
+                continue  # nothing of the list is in this window
+            windowed = log_list(tenant_id=tenant_id, filters=replace(filters, since=start)).defer(*defer)
+            page = cursor_page(windowed, limit=limit, after=None, newest_first=True)
+            if page.has_more:
+                return page
+    logs = log_list(tenant_id=tenant_id, filters=filters).defer(*defer)
+    return cursor_page(logs, limit=limit, after=after, newest_first=True)
+
+
+def log_get(*, tenant_id: str, request_id: str, now: datetime | None = None) -> RequestLog | None:
+    """One record of the tenant by its ``req_`` id; None for an unknown or foreign id.
+
+    Ids are random, so nothing bounds the search by time; but most records looked up are
+    recent (opened from a list), so the last month is asked first, which on PostgreSQL plans
+    its one or two month partitions rather than all of them."""
+    records = _tenant_logs(tenant_id).filter(pk=request_id)
+    recent = records.filter(created_at__gte=(now or timezone.now()) - LOG_PAGE_WINDOWS[-1]).first()
+    return recent if recent is not None else records.first()
 
 
 def event_list(

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
+from core.api.pagination import list_body, page_limit
 from core.api.schema import LIST_PARAMETERS, ErrorEnvelopeSerializer, list_of
 from core.api.views import ManagementView
 from forensics.api.serializers import (
@@ -36,7 +37,7 @@ from forensics.api.serializers import (
 )
 from forensics.export import export_csv, export_jsonl
 from forensics.sealing import audit_chain_verify
-from forensics.selectors import LogFilters, event_list, log_get, log_list
+from forensics.selectors import LogFilters, event_list, log_get, log_list, log_page
 from forensics.signing import public_key_pem
 
 EVENT_FILTERS = [
@@ -85,6 +86,15 @@ class LogQueryMixin:
         names = LogFilterSerializer().fields.keys()
         return LogFilters(agent_id=agent_id, **{name: data.get(name) for name in names}), data
 
+    def log_page_response(self, filters: LogFilters) -> Response:
+        """A page of the tenant's records, newest first, without their bodies."""
+        params = self.request.query_params
+        page = log_page(
+            tenant_id=self.tenant_id, filters=filters, limit=page_limit(params.get("limit")),
+            after=params.get("after"), defer=BODY_FIELDS,
+        )  # fmt: skip
+        return Response(list_body(LogSerializer(page.items, many=True).data, page.has_more))
+
 
 LOGS_DESCRIPTION = (
     "Newest first (`created_at`, then `id`, descending); `after` is the `last_id` of the previous page. "
@@ -102,8 +112,7 @@ class LogListView(LogQueryMixin, ManagementView):
     )
     def get(self, request: Request) -> Response:
         filters, _ = self.log_query(LogListQuerySerializer)
-        logs = log_list(tenant_id=self.tenant_id, filters=filters).defer(*BODY_FIELDS)
-        return self.page(logs, LogSerializer, newest_first=True)
+        return self.log_page_response(filters)
 
 
 class LogDetailView(ManagementView):

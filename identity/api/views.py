@@ -12,8 +12,7 @@ from core.api.schema import LIST_PARAMETERS, list_of
 from core.api.views import ManagementView
 from core.errors import not_found
 from forensics.api.serializers import LogFilterSerializer, LogListQuerySerializer, LogSerializer
-from forensics.api.views import BODY_FIELDS, LOGS_DESCRIPTION, LogQueryMixin
-from forensics.selectors import log_list
+from forensics.api.views import LOGS_DESCRIPTION, LogQueryMixin
 from identity.api.serializers import (
     AgentIdentitySerializer,
     AgentInputSerializer,
@@ -78,8 +77,7 @@ class AgentLogListView(LogQueryMixin, ManagementView):
         if not agent_known(tenant_id=self.tenant_id, agent_id=agent_id):
             raise not_found("no such agent")
         filters, _ = self.log_query(LogListQuerySerializer, agent_id=agent_id)
-        logs = log_list(tenant_id=self.tenant_id, filters=filters).defer(*BODY_FIELDS)
-        return self.page(logs, LogSerializer, newest_first=True)
+        return self.log_page_response(filters)
 
 
 class AgentIdentityView(ManagementView):

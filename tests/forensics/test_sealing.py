@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -19,7 +20,7 @@ from forensics import sealing
 from forensics.canonical import CHAINED_FIELDS, record_document, row_document
 from forensics.export import export_jsonl
 from forensics.models import AuditCheckpoint, RequestLog
-from forensics.sealing import audit_chain_verify, audit_seal_all, tenant_chain_seal
+from forensics.sealing import audit_chain_verify, audit_seal_all, seal_window_since, tenant_chain_seal
 from forensics.signing import public_key_pem
 from tests.forensics.support import make_logs, record
 from tests.support.requirements import needs_postgresql
@@ -116,6 +117,18 @@ def assert_gapless(tenant_id: str, count: int) -> None:
     assert [link["prev_hash"] for link in links[1:]] == [link["chain_hash"] for link in links[:-1]]
     verdict = audit_chain_verify(tenant_id=tenant_id)
     assert (verdict.valid, verdict.checked) == (True, count)
+
+
+def test_a_pass_looks_at_the_last_day_and_leaves_older_records_to_the_hourly_full_sweep(tenant, monkeypatch):
+    now = timezone.now()
+    make_logs(tenant.id, 1, start=now - timedelta(days=3))
+    make_logs(tenant.id, 2, start=now - timedelta(minutes=1))
+    monkeypatch.setattr(sealing, "_full_sweep_due", time.monotonic() + 60)
+    assert audit_seal_all(since=seal_window_since()) == 2
+    monkeypatch.setattr(sealing, "_full_sweep_due", 0.0)
+    assert audit_seal_all(since=seal_window_since()) == 1
+    assert sealing._full_sweep_due > time.monotonic() + 3000  # the next full sweep is an hour away
+    assert audit_chain_verify(tenant_id=tenant.id).valid
 
 
 @needs_postgresql  # advisory locks are PostgreSQL's
