@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.scale_bench import _per_10k_keys_mb
 from bench.scale_rebuild import warm_keys_weigh
 from tests import factories
 
@@ -19,3 +20,9 @@ def test_it_weighs_each_key_with_its_agent_once_read(db):
     assert weighed["bytes"] > 0
     # An entry and an agent entry are a few hundred bytes, never megabytes.
     assert 0.1 < weighed["kb_per_key"] < 50
+
+
+def test_the_report_scales_the_keys_weighed_to_10000():
+    assert _per_10k_keys_mb({"keys": 2000, "bytes": 3 * 2**20}) == 15.0
+    assert _per_10k_keys_mb(None) is None
+    assert _per_10k_keys_mb({"keys": 0, "bytes": 0}) is None
