@@ -47,54 +47,53 @@ def _plain_indexes(cursor) -> list[str]:
     return [definition.replace(" ON ONLY ", " ON ") for (definition,) in cursor.fetchall()]
 
 
-def partition(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        indexes = _plain_indexes(cursor)
-        cursor.execute(f"ALTER TABLE {TABLE} RENAME TO {STAGING}")
+def _month_partitions_make(cursor) -> None:
+    """The DEFAULT partition and one a month from the oldest staged record's to next month's."""
+    cursor.execute(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF {TABLE} DEFAULT")
+    cursor.execute(f"SELECT min(created_at) FROM {STAGING}")  # noqa: S608 (constants)
+    now = datetime.now(UTC)
+    oldest = cursor.fetchone()[0] or now
+    start, last = _month(min(oldest, now)), _month(now, 1)
+    while start <= last:
+        end = _month(start, 1)
         cursor.execute(
-            f"CREATE TABLE {TABLE} (LIKE {STAGING} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE) "
-            "PARTITION BY RANGE (created_at)"
+            f"CREATE TABLE {TABLE}_y{start:%Y}m{start:%m} PARTITION OF {TABLE} FOR VALUES FROM (%s) TO (%s)",
+            [start, end],
         )
-        cursor.execute(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF {TABLE} DEFAULT")
-        cursor.execute(f"SELECT min(created_at) FROM {STAGING}")  # noqa: S608 (constants)
-        now = datetime.now(UTC)
-        oldest = cursor.fetchone()[0] or now
-        start, last = _month(min(oldest, now)), _month(now, 1)
-        while start <= last:
-            end = _month(start, 1)
-            cursor.execute(
-                f"CREATE TABLE {TABLE}_y{start:%Y}m{start:%m} PARTITION OF {TABLE} FOR VALUES FROM (%s) TO (%s)",
-                [start, end],
-            )
-            start = end
-        cursor.execute(f"INSERT INTO {TABLE} SELECT * FROM {STAGING}")  # noqa: S608 (constants)
-        cursor.execute(f"DROP TABLE {STAGING}")
-        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (id, created_at)")
-        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT log_seq_unique UNIQUE (tenant_id, seq, created_at)")
-        for definition in indexes:
-            cursor.execute(definition)
-        cursor.execute(TRIGGER)
+        start = end
 
 
-def unpartition(apps, schema_editor) -> None:
+def _table_rebuild(schema_editor, *, partitioned: bool) -> None:
+    """Copy the records into a new table of the other kind, with the keys that kind allows
+    (a partitioned table's unique constraints must hold ``created_at``), the same indexes and
+    the append-only trigger. The old table (with its partitions, going back) is dropped."""
     if schema_editor.connection.vendor != "postgresql":
         return
+    keys = ", created_at" if partitioned else ""
     with schema_editor.connection.cursor() as cursor:
         indexes = _plain_indexes(cursor)
         cursor.execute(f"ALTER TABLE {TABLE} RENAME TO {STAGING}")
         cursor.execute(
             f"CREATE TABLE {TABLE} (LIKE {STAGING} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)"
+            + (" PARTITION BY RANGE (created_at)" if partitioned else "")
         )
+        if partitioned:
+            _month_partitions_make(cursor)
         cursor.execute(f"INSERT INTO {TABLE} SELECT * FROM {STAGING}")  # noqa: S608 (constants)
-        # The partitions go with their parent.
         cursor.execute(f"DROP TABLE {STAGING}")
-        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (id)")
-        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT log_seq_unique UNIQUE (tenant_id, seq)")
+        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (id{keys})")
+        cursor.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT log_seq_unique UNIQUE (tenant_id, seq{keys})")
         for definition in indexes:
             cursor.execute(definition)
         cursor.execute(TRIGGER)
+
+
+def partition(apps, schema_editor) -> None:
+    _table_rebuild(schema_editor, partitioned=True)
+
+
+def unpartition(apps, schema_editor) -> None:
+    _table_rebuild(schema_editor, partitioned=False)
 
 
 class Migration(migrations.Migration):

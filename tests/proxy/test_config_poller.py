@@ -138,15 +138,15 @@ def test_every_configuration_change_stamps_its_tenants_change_time(transactional
     assert abs((timezone.now() - after).total_seconds()) < 60
 
 
+async def lost_change_then_poll(tenant_ids: list[str], cache, poller) -> tuple[list[str], list[str]]:
+    await asyncio.to_thread(lose_publications, tenant_ids)
+    read = await poller.poll_once()
+    return read, cache.cached_tenant_ids()
+
+
 def test_while_redis_is_unreadable_every_poll_reads_every_tenant(tenant_ids):
     nobody = f"redis://127.0.0.1:{free_port()}/0"
-
-    async def scenario(cache, poller):
-        await asyncio.to_thread(lose_publications, tenant_ids)
-        read = await poller.poll_once()
-        return read, cache.cached_tenant_ids()
-
-    read, cached = run_polls(nobody, tenant_ids, scenario)
+    read, cached = run_polls(nobody, tenant_ids, lambda cache, poller: lost_change_then_poll(tenant_ids, cache, poller))
     assert sorted(read) == sorted(tenant_ids)
     assert cached == []
 
@@ -154,13 +154,7 @@ def test_while_redis_is_unreadable_every_poll_reads_every_tenant(tenant_ids):
 def test_without_redis_every_poll_reads_every_tenant(tenant_ids):
     """Without Redis a generation is exact for this process's own changes only: a change made
     by another process (a management command, a second server) arrives through the poll alone."""
-
-    async def scenario(cache, poller):
-        await asyncio.to_thread(lose_publications, tenant_ids)
-        read = await poller.poll_once()
-        return read, cache.cached_tenant_ids()
-
-    read, cached = run_polls(None, tenant_ids, scenario)
+    read, cached = run_polls(None, tenant_ids, lambda cache, poller: lost_change_then_poll(tenant_ids, cache, poller))
     assert sorted(read) == sorted(tenant_ids)
     assert cached == []
 
