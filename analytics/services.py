@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Max
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -36,6 +37,7 @@ from analytics.aggregates import cells_build
 from analytics.buckets import (
     BREAKDOWN_SPANS,
     OPEN_HOURS,
+    OPEN_HOURS_BLOCK,
     SPANS,
     block_start,
     hour_floor,
@@ -229,6 +231,25 @@ def _closed_until(*, tenant_id: str, target: int, before: datetime | None) -> da
     return max(closed, before) if before is not None else closed
 
 
+def _block_aligned(*, tenant_id: str, after: int, target: int) -> int:
+    """Where a batch of a catch-up ends: before the ``OPEN_HOURS_BLOCK`` its last record
+    starts, when earlier records of the batch lie before that block.
+
+    The hours of the block holding ``closed_until`` get ``OPEN_HOURS`` rows, deleted again
+    once the block closes. A batch that ends inside a block leaves that block open, so every
+    hour of a long catch-up would pay for those rows once and for their deletion once; a batch
+    that ends at a block's edge closes its blocks instead (its next record starts the next
+    one), and only the last batch, at the chain's head, builds open hours."""
+    last = RequestLog.objects.filter(tenant_id=tenant_id, seq=target).values_list("created_at", flat=True).first()
+    if last is None:
+        return target
+    edge = block_start(last, OPEN_HOURS_BLOCK)
+    aligned = RequestLog.objects.filter(
+        tenant_id=tenant_id, seq__gt=after, seq__lte=target, created_at__lt=edge
+    ).aggregate(end=Max("seq"))["end"]
+    return aligned or target
+
+
 def _rollup_batch(*, tenant_id: str, through_seq: int | None, batch: int) -> int:
     with transaction.atomic():
         # The state row is the tenant's rollup lock: two runs never fold the same records.
@@ -240,6 +261,8 @@ def _rollup_batch(*, tenant_id: str, through_seq: int | None, batch: int) -> int
             target = min(target, through_seq)
         if target <= state.through_seq:
             return 0
+        if target < head:
+            target = _block_aligned(tenant_id=tenant_id, after=state.through_seq, target=target)
         hours = _hours_of(RequestLog.objects.filter(tenant_id=tenant_id, seq__gt=state.through_seq, seq__lte=target))
         closed_until = _closed_until(tenant_id=tenant_id, target=target, before=state.closed_until)
         _blocks_rebuild(

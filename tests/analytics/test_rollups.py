@@ -22,7 +22,7 @@ from analytics.buckets import BREAKDOWN_SPANS, OPEN_HOURS, open_hours_from, wind
 from analytics.latency import LatencyHistogram
 from analytics.models import Breakdown, UsageRollup, UsageRollupState
 from analytics.selectors import GROUP_BY, usage_summary
-from analytics.services import usage_rollup, usage_rollup_due, usage_rollup_rebuild
+from analytics.services import _rollup_batch, usage_rollup, usage_rollup_due, usage_rollup_rebuild
 from forensics.models import RequestLog
 from forensics.sealing import tenant_chain_seal
 from tests import factories
@@ -447,3 +447,23 @@ def test_it_sums_at_most_the_smaller_part_of_an_edge_hour_from_the_records(monke
         summary = usage_summary(tenant_id=tenant.id, since=since, until=until, group_by=group_by)
         assert answered_usage(usage_body(summary), group_by) == direct_usage(tenant.id, since, until, group_by)
     assert max(summed) == timedelta(minutes=10)
+
+
+def test_a_catch_up_batch_ends_at_an_eight_hour_edge_and_builds_no_hour_rows_it_deletes(tenant):
+    """A batch stops before the 8-hour block its last record starts: that block is then closed
+    by the next record, so no agent-by-model or agent-by-app hour rows are built for it only to
+    be deleted by the next batch; the catch-up as a whole stays exact."""
+    start = datetime(2026, 3, 1, 0, 10, tzinfo=UTC)
+    for n in range(45):  # every 40 minutes, 00:10 to 05:30 the next day
+        record(tenant.id, start + timedelta(minutes=40 * n), agent_id=f"ag_{n % 3}", model_requested=f"m{n % 2}")
+    tenant_chain_seal(tenant_id=tenant.id)
+    UsageRollupState.objects.get_or_create(tenant_id=tenant.id)
+
+    # Records 1..20 end at 12:50, in the 08:00 block: the batch stops at record 12 (07:30).
+    assert _rollup_batch(tenant_id=tenant.id, through_seq=None, batch=20) == 12
+    assert not UsageRollup.objects.filter(tenant_id=tenant.id, breakdown__in=OPEN_HOURS).filter(span=1).exists()
+    assert UsageRollupState.objects.get(tenant_id=tenant.id).closed_until == datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+    usage_rollup(tenant_id=tenant.id, batch=20)
+    assert UsageRollupState.objects.get(tenant_id=tenant.id).through_seq == 45
+    assert_rows_are_records(tenant.id)
