@@ -84,15 +84,18 @@ def _timestamps(base: float, step: float, first: int, count: int) -> list[str]:
 
 
 def log_rows(
-    shape: LogShape, heads: dict[str, int], *, end: datetime | None = None, batch: int = 50_000
+    shape: LogShape, heads: dict[str, int], *, end: datetime | None = None, batch: int = 50_000, first_row: int = 0
 ) -> Iterator[bytes]:
     """COPY text (tab-separated, ``\\N`` for null), ``batch`` rows per chunk.
+
+    ``shape.rows`` rows spread over the last ``DAYS`` days, numbered from ``first_row``: a
+    second load onto a first makes the same days denser, as a busier installation's would be.
 
     Rows are sealed: each tenant's ``seq`` continues from ``heads[tenant]`` (updated in
     place, so the caller can move the chain heads after the load), as the sealer would number
     them. Chain hashes are left empty: the audit verification is not what is measured here.
     """
-    rng = random.Random(12)  # reproducible synthetic data, not secrets
+    rng = random.Random(12 + first_row)  # reproducible synthetic data, not secrets
     end = end or datetime.now(UTC)
     base = (end - timedelta(days=DAYS)).timestamp()
     step = DAYS * 86_400 / max(1, shape.rows)
@@ -123,7 +126,7 @@ def log_rows(
         randoms = [rng.random() for _ in range(n)]
         lines = []
         for i in range(n):
-            row = written + i
+            row = first_row + written + i
             r = randoms[i]
             user_text, agent = picked_users[i]
             if r < BENCH_TENANT_SHARE:

@@ -92,8 +92,11 @@ def partitions_cover(conn: psycopg.Connection, start: datetime, end: datetime) -
         month = following
 
 
-def rows_load(conn: psycopg.Connection, shape: LogShape) -> LoadTiming:
+def rows_load(conn: psycopg.Connection, shape: LogShape, first_row: int = 0) -> LoadTiming:
     """Bulk load: drop the secondary indexes, COPY, rebuild them, ANALYZE (as a restore would).
+
+    With ``first_row`` the rows are added to those of an earlier load (numbered on from it,
+    their chain positions after its); the indexes are then rebuilt over both.
 
     On a partitioned table the COPY goes through the parent, which routes each row to its
     month; the indexes are the parent's, dropped and declared again there for every partition."""
@@ -120,7 +123,7 @@ def rows_load(conn: psycopg.Connection, shape: LogShape) -> LoadTiming:
     heads = dict(conn.execute("SELECT tenant_id, last_seq FROM forensics_auditchainhead").fetchall())
     with conn.transaction():
         with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(TABLE_ID, columns)) as copy:
-            for chunk in log_rows(shape, heads, end=end):
+            for chunk in log_rows(shape, heads, end=end, first_row=first_row):
                 copy.write(chunk)
         # The chain heads move past the loaded records, as the sealer would have moved them.
         for tenant_id, last_seq in heads.items():
@@ -391,6 +394,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("phase", choices=["load", "time"])
     parser.add_argument("--rows", type=int, required=True)
+    parser.add_argument("--first-row", type=int, default=0, help="add to an earlier load of this many rows")
     parser.add_argument("--seed", type=Path, required=True)
     parser.add_argument("--gateway", required=True)
     parser.add_argument("--repeats", type=int, default=40)
@@ -405,7 +409,7 @@ def main() -> None:
     url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
     with psycopg.connect(url, autocommit=True) as conn:
         if args.phase == "load":
-            load = rows_load(conn, shape)
+            load = rows_load(conn, shape, args.first_row)
             result: dict = {"load": asdict(load)}
         else:
             api = LogsApi(args.gateway, seed["org_key"])
