@@ -36,6 +36,7 @@ from analytics.models import Breakdown, Report, UsageRollupState
 from analytics.usage_totals import UsageTotals
 from core.errors import invalid_request
 from forensics.models import RequestLog
+from forensics.selectors import LOG_PAGE_WINDOWS
 
 GROUP_BY = ("day", "hour", "model", "user", "app", "agent", "endpoint")
 TIME_GROUPS = ("day", "hour")
@@ -515,7 +516,8 @@ def end_user_page(
 
 # Each distinct user of the tenant by a walk of the (tenant_id, user, created_at) index, one
 # probe per user (PostgreSQL has no skip scan of its own), and each one's last record in the
-# window by one more probe. Both dialects run it; "user" is quoted (a keyword).
+# window by one more probe, or two (see _users_last_seen). Both dialects run it; "user" is
+# quoted (a keyword).
 USERS_LAST_SEEN_SQL = """
 WITH RECURSIVE seen(u) AS (
     SELECT MIN("user") FROM forensics_requestlog WHERE tenant_id = %s AND "user" IS NOT NULL
@@ -523,32 +525,59 @@ WITH RECURSIVE seen(u) AS (
     SELECT (SELECT MIN("user") FROM forensics_requestlog WHERE tenant_id = %s AND "user" > seen.u)
     FROM seen WHERE seen.u IS NOT NULL
 )
-SELECT u, (SELECT MAX(created_at) FROM forensics_requestlog
-           WHERE tenant_id = %s AND "user" = seen.u{window}) AS last_seen
+SELECT u, {last_seen} AS last_seen
 FROM seen WHERE u IS NOT NULL{domain}
 """
+# The recent window a user's last record is looked for in first: a month, as log_get's.
+USERS_RECENT_WINDOW = LOG_PAGE_WINDOWS[-1]
+USER_LAST_RECORD_SQL = """(SELECT MAX(created_at) FROM forensics_requestlog
+           WHERE tenant_id = %s AND "user" = seen.u{window})"""
+
+
+def _user_last_record(tenant_id: str, since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    """The probe for one user's last record in ``[since, until)``, and its parameters."""
+    window, params = "", [tenant_id]
+    for bound, operator in ((since, ">="), (until, "<")):
+        if bound is not None:
+            window += f" AND created_at {operator} %s"
+            params.append(connection.ops.adapt_datetimefield_value(bound))
+    return USER_LAST_RECORD_SQL.format(window=window), params
 
 
 def _users_last_seen(
-    *, tenant_id: str, since: datetime | None, until: datetime | None, email_domain: str | None
+    *,
+    tenant_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    email_domain: str | None,
 ) -> dict[str, Any]:
     """Each end user with a record in the window, and the time of their last one.
+
+    A user's last record is looked for in the last month of the window first, and in the
+    whole window only when that finds none: most users listed were active lately, and on
+    PostgreSQL the first probe then plans the recent month partitions rather than every one
+    (docs/decisions.md, "Reads of the records bounded in time"). The last record in the last
+    month is the last one overall, since every later record is in that month too. The walk
+    over the distinct users stays unbounded: without ``since`` every user ever seen is listed.
 
     The times come back as the database holds them (a datetime on PostgreSQL, text on
     SQLite); they are only compared with each other, and in both forms they order in time.
     """
     _require_tenant(tenant_id)
-    window, params = "", [tenant_id, tenant_id, tenant_id]
-    for bound, operator in ((since, ">="), (until, "<")):
-        if bound is not None:
-            window += f" AND created_at {operator} %s"
-            params.append(connection.ops.adapt_datetimefield_value(bound))
+    last_seen, probe_params = _user_last_record(tenant_id, since, until)
+    recent = timezone.now() - USERS_RECENT_WINDOW
+    if (since is None or since < recent) and (until is None or until > recent):
+        recent_probe, recent_params = _user_last_record(tenant_id, recent, until)
+        # COALESCE evaluates its second argument only when the first is NULL, in both dialects.
+        last_seen = f"COALESCE({recent_probe}, {last_seen})"
+        probe_params = recent_params + probe_params
+    params = [tenant_id, tenant_id, *probe_params]
     domain = ""
     if email_domain:
         domain = " AND LOWER(u) LIKE %s ESCAPE '\\'"
         params.append("%@" + connection.ops.prep_for_like_query(email_domain.lstrip("@").lower()))
     with connection.cursor() as cursor:
-        cursor.execute(USERS_LAST_SEEN_SQL.format(window=window, domain=domain), params)
+        cursor.execute(USERS_LAST_SEEN_SQL.format(last_seen=last_seen, domain=domain), params)
         return {user: seen for user, seen in cursor.fetchall() if seen is not None}
 
 

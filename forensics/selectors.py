@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from core.api.pagination import Page, cursor_page
+from core.api.pagination import Page, cursor_anchor, cursor_page, invalid_cursor
 from forensics.models import AuditChainHead, Event, RequestLog
 
 # The windows a first page of records tries before the whole history: the last day fills
@@ -85,24 +85,44 @@ def log_page(
     now: datetime | None = None,
 ) -> Page:
     """One newest-first page of :func:`log_list`, the very page ``cursor_page`` cuts from the
-    whole list. A first page (no ``after``) looks at the last day, then the last month
+    whole list.
+
+    A first page (no ``after``) looks at the last day, then the last month
     (:data:`LOG_PAGE_WINDOWS`), and answers from the first window that holds more than a
-    page: the newest records of the list are then all in it. Otherwise it reads the list."""
+    page: the newest records of the list are then all in it. A page after a cursor finds the
+    cursor's record as :func:`log_get` does (the last month first), then tries the same
+    windows reaching back from that record's time. Otherwise it reads the whole list."""
     filters = filters or LogFilters()
-    if after is None:
-        now = now or timezone.now()
-        for window in LOG_PAGE_WINDOWS:
-            start = now - window
-            if filters.since is not None and filters.since >= start:
-                break  # the filter's own window is narrower already
-            if filters.until is not None and filters.until <= start:
-                continue  # nothing of the list is in this window
-            windowed = log_list(tenant_id=tenant_id, filters=replace(filters, since=start)).defer(*defer)
-            page = cursor_page(windowed, limit=limit, after=None, newest_first=True)
-            if page.has_more:
-                return page
+    now = now or timezone.now()
     logs = log_list(tenant_id=tenant_id, filters=filters).defer(*defer)
-    return cursor_page(logs, limit=limit, after=after, newest_first=True)
+    anchor = None
+    if after:
+        anchor = _log_anchor(logs, after=after, now=now)
+        if anchor is None:
+            raise invalid_cursor()
+    top = now if anchor is None else anchor
+    for window in LOG_PAGE_WINDOWS:
+        start = top - window
+        if filters.since is not None and filters.since >= start:
+            break  # the filter's own window is narrower already
+        if filters.until is not None and filters.until <= start:
+            continue  # nothing of the list is in this window
+        windowed = log_list(tenant_id=tenant_id, filters=replace(filters, since=start)).defer(*defer)
+        if anchor is not None:
+            # Implied by the cursor's condition, but stated plainly so that the plan also
+            # leaves out the partitions of the months after the anchor's.
+            windowed = windowed.filter(created_at__lte=anchor)
+        page = cursor_page(windowed, limit=limit, after=after, anchor=anchor, newest_first=True)
+        if page.has_more:
+            return page
+    return cursor_page(logs, limit=limit, after=after, anchor=anchor, newest_first=True)
+
+
+def _log_anchor(logs: QuerySet[RequestLog], *, after: str, now: datetime) -> datetime | None:
+    """The time of the record ``after`` of the list ``logs``: looked for in the last month
+    first (a cursor is mostly a recent page's last record), then in the whole list."""
+    recent = cursor_anchor(logs.filter(created_at__gte=now - LOG_PAGE_WINDOWS[-1]), after)
+    return recent if recent is not None else cursor_anchor(logs, after)
 
 
 def log_get(*, tenant_id: str, request_id: str, now: datetime | None = None) -> RequestLog | None:

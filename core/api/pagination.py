@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, Q, QuerySet
 
-from core.errors import invalid_request
+from core.errors import GatewayError, invalid_request
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -38,15 +38,36 @@ def page_limit(raw: str | None) -> int:
     return min(value, MAX_LIMIT)
 
 
-def cursor_page(queryset: QuerySet[Any], *, limit: int, after: str | None, newest_first: bool = False) -> Page:
+def cursor_anchor(queryset: QuerySet[Any], after: str) -> Any | None:
+    """The ``created_at`` of the object ``after`` of ``queryset``; None when the queryset holds
+    no object of that id (or the id is not even of the shape of its ids)."""
+    try:
+        return queryset.filter(pk=after).values_list("created_at", flat=True).first()
+    except (ValueError, TypeError, DjangoValidationError):
+        return None  # not even of the shape of this list's ids (an integer-keyed list)
+
+
+def invalid_cursor() -> GatewayError:
+    return invalid_request("after: names no object of this list", "invalid_cursor")
+
+
+def cursor_page(
+    queryset: QuerySet[Any],
+    *,
+    limit: int,
+    after: str | None,
+    newest_first: bool = False,
+    anchor: Any | None = None,
+) -> Page:
+    """One page of ``queryset`` after the object ``after``. A caller that has already found
+    that object's ``created_at`` (in a query narrower than the list's, see
+    ``forensics.selectors.log_page``) passes it as ``anchor``, and it is not looked up again."""
     queryset = queryset.order_by(*(("-created_at", "-pk") if newest_first else ("created_at", "pk")))
     if after:
-        try:
-            anchor = queryset.filter(pk=after).values_list("created_at", flat=True).first()
-        except (ValueError, TypeError, DjangoValidationError):
-            anchor = None  # not even of the shape of this list's ids (an integer-keyed list)
         if anchor is None:
-            raise invalid_request("after: names no object of this list", "invalid_cursor")
+            anchor = cursor_anchor(queryset, after)
+        if anchor is None:
+            raise invalid_cursor()
         if newest_first:
             queryset = queryset.filter(Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=after))
         else:

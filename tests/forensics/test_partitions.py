@@ -13,6 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from analytics.selectors import end_user_page
 from forensics import partitions, sealing
 from forensics.models import AuditCheckpoint, Event, RequestLog
 from forensics.partitions import (
@@ -227,3 +228,40 @@ def test_making_a_partition_behind_a_long_read_gives_up_and_the_next_run_makes_i
         assert partitions.partitions_ensure() == []
         reader.rollback()
     assert partitions.partitions_ensure() == [ahead.name]
+
+
+def test_a_page_after_a_cursor_plans_only_the_recent_partitions_below_the_cursor(tenant, past_months):
+    make_logs(tenant.id, 3, start=past_months[0].start + timedelta(days=1))
+    make_logs(tenant.id, 45, start=timezone.now() - timedelta(minutes=30))
+    first = log_page(tenant_id=tenant.id, limit=20)
+    with CaptureQueriesContext(connection) as captured:
+        page = log_page(tenant_id=tenant.id, limit=20, after=first.items[-1].id)
+    assert page.has_more
+    queries = [q["sql"] for q in captured.captured_queries if "forensics_requestlog" in q["sql"]]
+    assert len(queries) == 2  # the cursor in the last month, then its page in the day below it
+    plans = ["\n".join(row[0] for row in _sql(f"EXPLAIN {query}")) for query in queries]
+    assert not any(p.name in plan for p in past_months[:-1] for plan in plans)
+    # The page stops at the cursor's time: next month's partition is not in its plan either.
+    assert partition_of(month_start(timezone.now(), 1)).name not in plans[1]
+
+
+def test_a_users_last_record_is_read_from_the_recent_partitions_only(tenant, past_months):
+    now = timezone.now()
+    make_logs(tenant.id, 2, start=past_months[0].start + timedelta(days=1), user="ann@example.com")
+    make_logs(tenant.id, 2, start=now - timedelta(hours=1), user="ann@example.com")
+    make_logs(tenant.id, 2, start=now - timedelta(hours=2), user="bob@example.com")
+    with CaptureQueriesContext(connection) as captured:
+        items, _ = end_user_page(tenant_id=tenant.id, limit=10)
+    assert [item["user"] for item in items] == ["ann@example.com", "bob@example.com"]
+    (query,) = [q["sql"] for q in captured.captured_queries if "WITH RECURSIVE" in q["sql"]]
+    plan = [row[0] for row in _sql(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {query}")]
+    # The walk over the distinct users probes every partition ('"user" > '); a probe for a
+    # user's last record ('"user" = ') reads an older month only when the last month had none.
+    old = [p.name for p in past_months[:-1]]
+    for index, line in enumerate(plan):
+        if not any(f" on {name}" in line for name in old):
+            continue
+        condition = next(c for c in plan[index + 1 :] if "Cond:" in c or "Filter:" in c)
+        if '"user" = ' in condition or "user = " in condition:
+            assert "never executed" in line, "\n".join(plan)
+    assert any(f" on {old[0]}" in line and "never executed" in line for line in plan), "\n".join(plan)
