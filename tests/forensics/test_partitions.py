@@ -265,3 +265,18 @@ def test_a_users_last_record_is_read_from_the_recent_partitions_only(tenant, pas
         if '"user" = ' in condition or "user = " in condition:
             assert "never executed" in line, "\n".join(plan)
     assert any(f" on {old[0]}" in line and "never executed" in line for line in plan), "\n".join(plan)
+
+
+def test_no_partition_keeps_a_prefix_index_on_record_ids():
+    """Migration 0009: ids are looked up whole (the primary key), never by prefix, so neither
+    the parent nor a partition made later carries Django's ``varchar_pattern_ops`` index."""
+    made = partition_create(month_start(timezone.now(), 7))
+    try:
+        definitions = _sql(
+            "SELECT indexdef FROM pg_indexes WHERE tablename IN (SELECT relid::regclass::text "
+            "FROM pg_partition_tree('forensics_requestlog'))"
+        )
+        assert [d for (d,) in definitions if "UNIQUE INDEX forensics_requestlog_pkey" in d]
+        assert not [d for (d,) in definitions if "pattern_ops" in d]
+    finally:
+        _drop(made.name)
