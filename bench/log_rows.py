@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -83,24 +84,55 @@ def _timestamps(base: float, step: float, first: int, count: int) -> list[str]:
     return texts
 
 
+OTHER_TENANT_IDS = tuple(f"tnt_benchother{t:05d}" for t in range(OTHER_TENANTS))
+_BENCH_SHARE_BOUND = int(BENCH_TENANT_SHARE * 2**32)
+
+
+def tenant_slot(row: int) -> int:
+    """The tenant of row ``row``: -1 for the bench tenant (``BENCH_TENANT_SHARE`` of the rows),
+    else an index into ``OTHER_TENANT_IDS``.
+
+    A function of the row number (a multiplicative hash), not of the random stream, so that
+    the rows of any range can be counted per tenant without generating them: a load split in
+    ranges loaded side by side then numbers each tenant's chain positions on without a gap.
+    """
+    mixed = (row * 0x9E3779B1) & 0xFFFFFFFF
+    return -1 if mixed < _BENCH_SHARE_BOUND else (mixed >> 8) % OTHER_TENANTS
+
+
+def tenant_counts(shape: LogShape, first: int, count: int) -> dict[str, int]:
+    """How many of rows ``first … first + count`` belong to each tenant."""
+    slots = Counter(tenant_slot(row) for row in range(first, first + count))
+    return {(shape.tenant_id if slot < 0 else OTHER_TENANT_IDS[slot]): n for slot, n in slots.items()}
+
+
 def log_rows(
-    shape: LogShape, heads: dict[str, int], *, end: datetime | None = None, batch: int = 50_000, first_row: int = 0
+    shape: LogShape,
+    heads: dict[str, int],
+    *,
+    end: datetime | None = None,
+    batch: int = 50_000,
+    first_row: int = 0,
+    part: tuple[int, int] | None = None,
 ) -> Iterator[bytes]:
     """COPY text (tab-separated, ``\\N`` for null), ``batch`` rows per chunk.
 
     ``shape.rows`` rows spread over the last ``DAYS`` days, numbered from ``first_row``: a
     second load onto a first makes the same days denser, as a busier installation's would be.
+    ``part=(start, count)`` generates only those rows of the load (``heads`` then holds each
+    tenant's chain head before ``start``; see :func:`tenant_counts`).
 
     Rows are sealed: each tenant's ``seq`` continues from ``heads[tenant]`` (updated in
     place, so the caller can move the chain heads after the load), as the sealer would number
     them. Chain hashes are left empty: the audit verification is not what is measured here.
     """
-    rng = random.Random(12 + first_row)  # reproducible synthetic data, not secrets
+    start, count = part if part is not None else (0, shape.rows)
+    rng = random.Random(12 + first_row + start)  # reproducible synthetic data, not secrets
     end = end or datetime.now(UTC)
     base = (end - timedelta(days=DAYS)).timestamp()
     step = DAYS * 86_400 / max(1, shape.rows)
     bench_agents = shape.agent_ids()
-    others = [f"tnt_benchother{t:05d}" for t in range(OTHER_TENANTS)]
+    others = OTHER_TENANT_IDS
     for tenant in (shape.tenant_id, *others):
         heads.setdefault(tenant, 0)
     # A user mostly works through "their" agent, as people do; None is a request without identity.
@@ -113,28 +145,28 @@ def log_rows(
     outcome_weights = [w for *_, w in STATUSES]
     policy_json = f'["{shape.policy_id}"]'
     anonymous = f"{NULL}\t{NULL}"
-    written = 0
-    while written < shape.rows:
-        n = min(batch, shape.rows - written)
+    written, stop = start, start + count
+    while written < stop:
+        n = min(batch, stop - written)
         stamps = _timestamps(base, step, written, n)
         picked_models = rng.choices(model_names, model_weights, k=n)
         picked_outcomes = rng.choices(outcomes, outcome_weights, k=n)
         picked_conversations = rng.choices(conversations, k=n)
         picked_users = rng.choices(users, k=n)
         picked_agents = rng.choices(bench_agents, k=n)
-        picked_others = rng.choices(others, k=n)
         randoms = [rng.random() for _ in range(n)]
         lines = []
         for i in range(n):
             row = first_row + written + i
             r = randoms[i]
             user_text, agent = picked_users[i]
-            if r < BENCH_TENANT_SHARE:
+            slot = tenant_slot(row)
+            if slot < 0:
                 tenant, app, provider = shape.tenant_id, shape.app_id, shape.provider_id
                 if row % 20 < 3:
                     agent = picked_agents[i]
             else:
-                tenant = picked_others[i]
+                tenant = others[slot]
                 app, agent, provider = f"app_{tenant[4:]}", f"ag_{tenant[4:]}{row % 20:03d}", "prv_other"
             if row % 10 == 9:
                 user_text = anonymous

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +38,7 @@ from bench.log_rows import (
     USERS,
     LogShape,
     log_rows,
+    tenant_counts,
 )
 
 TABLE = "forensics_requestlog"
@@ -62,6 +67,7 @@ class LoadTiming:
     analyze_s: float
     table_mb: float
     indexes_mb: float
+    rollup: dict | None = None  # the usage rollups' catch-up run beside the index builds
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -92,19 +98,122 @@ def partitions_cover(conn: psycopg.Connection, start: datetime, end: datetime) -
         month = following
 
 
-def rows_load(conn: psycopg.Connection, shape: LogShape, first_row: int = 0) -> LoadTiming:
+# The records' own indexes the usage rollups read by: built first, so that the rollups'
+# catch-up can fold while the rest are built.
+ROLLUP_INDEXES = ("log_tenant_time",)
+LOAD_PARTS = 2  # COPY streams side by side: the rows' generation in Python is the slower half
+
+
+def _copy_part(
+    url: str, shape: LogShape, heads: dict[str, int], end: datetime, first_row: int, part: tuple[int, int]
+) -> None:
+    """One range of the load, COPYed on a connection of its own (a process of its own)."""
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute("SET synchronous_commit = off")
+        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(TABLE_ID, columns)) as copy:
+            for chunk in log_rows(shape, heads, end=end, first_row=first_row, part=part):
+                copy.write(chunk)
+
+
+def _copy_parallel(url: str, shape: LogShape, heads: dict[str, int], end: datetime, first_row: int) -> dict[str, int]:
+    """COPY the load in ``LOAD_PARTS`` ranges side by side; the chain heads after it.
+
+    Each range starts from the heads its earlier ranges leave (``tenant_counts``), so every
+    tenant's chain positions follow on without a gap, in time order across the ranges."""
+    size = -(-shape.rows // LOAD_PARTS)
+    parts = [(start, min(size, shape.rows - start)) for start in range(0, shape.rows, size)]
+    starts, running = [], dict(heads)
+    for start, count in parts:
+        starts.append(dict(running))
+        for tenant, n in tenant_counts(shape, first_row + start, count).items():
+            running[tenant] = running.get(tenant, 0) + n
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+    workers = [
+        context.Process(target=_copy_part, args=(url, shape, start_heads, end, first_row, part))
+        for part, start_heads in zip(parts, starts, strict=True)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if any(worker.exitcode != 0 for worker in workers):
+        raise RuntimeError(f"a COPY part failed: exit codes {[w.exitcode for w in workers]}")
+    return running
+
+
+def _indexes_build(url: str, definitions: list[str], lanes: int) -> None:
+    """Run the CREATE INDEX statements on ``lanes`` connections side by side (one core each:
+    PostgreSQL's parallel workers gained little here, a second build gains more)."""
+    queue = list(definitions)
+    failures: list[BaseException] = []
+
+    def lane() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET maintenance_work_mem = '1GB'")
+            while queue and not failures:
+                definition = queue.pop(0)
+                try:
+                    conn.execute(sql.SQL(definition))
+                except BaseException as exc:  # reported by the caller, after the other lane stops
+                    failures.append(exc)
+
+    threads = [threading.Thread(target=lane) for _ in range(max(1, lanes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def _heads_move(conn: psycopg.Connection, heads: dict[str, int]) -> None:
+    """The chain heads move past the loaded records, as the sealer would have moved them.
+    Only once the rollups' indexes exist: a beat task's rollup run folds up to the head, and
+    before them each of its queries would read the whole table."""
+    with conn.transaction():
+        for tenant_id, last_seq in heads.items():
+            conn.execute(
+                """INSERT INTO forensics_auditchainhead (tenant_id, last_seq, last_hash, updated_at)
+                VALUES (%s, %s, %s, now()) ON CONFLICT (tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq""",
+                (tenant_id, last_seq, "0" * 64),
+            )
+
+
+def _rollup_start(tenant_id: str) -> subprocess.Popen:
+    """``bench.usage_rollup_catchup`` for the tenant, in a process of its own (the loader's
+    environment: the gateway's settings)."""
+    return subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [sys.executable, "-m", "bench.usage_rollup_catchup", "--tenant", tenant_id],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def rows_load(
+    conn: psycopg.Connection,
+    url: str,
+    shape: LogShape,
+    first_row: int = 0,
+    *,
+    rollup_tenant: str | None = None,
+    rollup_seconds: float = 0.0,
+) -> LoadTiming:
     """Bulk load: drop the secondary indexes, COPY, rebuild them, ANALYZE (as a restore would).
 
     With ``first_row`` the rows are added to those of an earlier load (numbered on from it,
     their chain positions after its); the indexes are then rebuilt over both.
 
     On a partitioned table the COPY goes through the parent, which routes each row to its
-    month; the indexes are the parent's, dropped and declared again there for every partition."""
-    # Sorts of 20 million keys fit in memory on the bench machine (24 GB): no external merge.
-    conn.execute("SET maintenance_work_mem = '2GB'")
+    month; the indexes are the parent's, dropped and declared again there for every partition.
+
+    The work is spread over both cores of the bench machine: the COPY in ranges side by side,
+    then the constraints and the rollups' index, then, with ``rollup_tenant``, that tenant's
+    usage rollups catch up (``bench.usage_rollup_catchup``, for at most ``rollup_seconds``)
+    while the other indexes are built on the other core; without it, two index builds run
+    side by side."""
+    conn.execute("SET maintenance_work_mem = '1GB'")
     end = datetime.now(UTC)
     partitions_cover(conn, end - timedelta(days=DAYS), end)
-    conn.execute("SET synchronous_commit = off")
     indexes = conn.execute(
         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT LIKE %s",
         (TABLE, "%_pkey"),
@@ -113,41 +222,51 @@ def rows_load(conn: psycopg.Connection, shape: LogShape, first_row: int = 0) -> 
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'u'",
         (TABLE,),
     ).fetchall()
+    constraint_names = {c for c, _ in constraints}
     with conn.transaction():
         for name, _ in constraints:
             conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(TABLE_ID, sql.Identifier(name)))
         for name, _ in indexes:
-            if name not in {c for c, _ in constraints}:
+            if name not in constraint_names:
                 conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
     started = time.perf_counter()
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
     heads = dict(conn.execute("SELECT tenant_id, last_seq FROM forensics_auditchainhead").fetchall())
-    with conn.transaction():
-        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(TABLE_ID, columns)) as copy:
-            for chunk in log_rows(shape, heads, end=end, first_row=first_row):
-                copy.write(chunk)
-        # The chain heads move past the loaded records, as the sealer would have moved them.
-        for tenant_id, last_seq in heads.items():
-            conn.execute(
-                """INSERT INTO forensics_auditchainhead (tenant_id, last_seq, last_hash, updated_at)
-                VALUES (%s, %s, %s, now()) ON CONFLICT (tenant_id) DO UPDATE SET last_seq = EXCLUDED.last_seq""",
-                (tenant_id, last_seq, "0" * 64),
-            )
+    heads = _copy_parallel(url, shape, heads, end, first_row)
     copied = time.perf_counter()
-    constraint_names = {c for c, _ in constraints}
+    # As PostgreSQL itself printed them (pg_indexes); a partitioned table's indexes print as
+    # "ON ONLY" the parent, which would not reach the partitions.
+    plain = {
+        name: definition.replace(" ON ONLY ", " ON ") for name, definition in indexes if name not in constraint_names
+    }
     with conn.transaction():
-        for name, definition in indexes:
-            if name not in constraint_names:
-                # As PostgreSQL itself printed it (pg_indexes); a partitioned table's indexes
-                # print as "ON ONLY" the parent, which would not reach the partitions.
-                conn.execute(sql.SQL(definition.replace(" ON ONLY ", " ON ")))
         for name, definition in constraints:
             conn.execute(
                 sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                     TABLE_ID, sql.Identifier(name), sql.SQL(definition)
                 )
             )
+    first = [plain.pop(name) for name in ROLLUP_INDEXES if name in plain]
+    _indexes_build(url, first, lanes=1)
+    conn.execute(sql.SQL("ANALYZE {}").format(TABLE_ID))
+    _heads_move(conn, heads)
+    rollup = _rollup_start(rollup_tenant) if rollup_tenant else None
+    rollup_started = time.perf_counter()
+    _indexes_build(url, list(plain.values()), lanes=1 if rollup else 2)
     indexed = time.perf_counter()
+    rollup_result: dict | None = None
+    if rollup is not None:
+        try:
+            out, err = rollup.communicate(timeout=max(1.0, rollup_seconds - (indexed - rollup_started)))
+            if rollup.returncode != 0:
+                rollup_result = {"finished": False, "error": err[-1500:]}
+            else:
+                rollup_result = {"finished": True, **json.loads(out.strip().splitlines()[-1])}
+        except subprocess.TimeoutExpired:
+            rollup.kill()
+            rollup.communicate()
+            rollup_result = {"finished": False}
+        rollup_result["seconds"] = round(time.perf_counter() - rollup_started, 1)
+    analyze_started = time.perf_counter()
     conn.execute(sql.SQL("ANALYZE {}").format(TABLE_ID))
     analyzed = time.perf_counter()
     # Summed over the partitions (a partitioned parent has no storage of its own).
@@ -160,9 +279,10 @@ def rows_load(conn: psycopg.Connection, shape: LogShape, first_row: int = 0) -> 
         rows=shape.rows,
         generate_and_copy_s=round(copied - started, 1),
         index_build_s=round(indexed - copied, 1),
-        analyze_s=round(analyzed - indexed, 1),
+        analyze_s=round(analyzed - analyze_started, 1),
         table_mb=round(table_bytes / 2**20, 1),
         indexes_mb=round(index_bytes / 2**20, 1),
+        rollup=rollup_result,
     )
 
 
@@ -396,6 +516,9 @@ def main() -> None:
     parser.add_argument("phase", choices=["load", "time"])
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--first-row", type=int, default=0, help="add to an earlier load of this many rows")
+    parser.add_argument(
+        "--rollup-seconds", type=float, default=0.0, help="fold the usage rollups beside the index builds"
+    )
     parser.add_argument("--seed", type=Path, required=True)
     parser.add_argument("--gateway", required=True)
     parser.add_argument("--repeats", type=int, default=40)
@@ -410,7 +533,11 @@ def main() -> None:
     url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
     with psycopg.connect(url, autocommit=True) as conn:
         if args.phase == "load":
-            load = rows_load(conn, shape, args.first_row)
+            load = rows_load(
+                conn, url, shape, args.first_row,
+                rollup_tenant=seed["tenant_id"] if args.rollup_seconds > 0 else None,
+                rollup_seconds=args.rollup_seconds,
+            )  # fmt: skip
             result: dict = {"load": asdict(load)}
         else:
             api = LogsApi(args.gateway, seed["org_key"])
