@@ -14,8 +14,10 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from apps.selectors import app_list
+from core.errors import GatewayError
 from forensics.models import RequestLog
 from forensics.selectors import LogFilters, log_list
+from forensics.selectors import log_page as records_page
 from identity.models import Agent
 from identity.selectors import agent_list
 from providers.selectors import alias_list, provider_list
@@ -61,9 +63,8 @@ class LogBrowserFilters:
     status_class: str | None = None
 
 
-def log_browser_records(*, tenant_id: str, filters: LogBrowserFilters) -> QuerySet[RequestLog]:
-    """The tenant's records the log browser's filters select, newest first (its pages and its export)."""
-    records = log_list(tenant_id=tenant_id, filters=filters.base)
+def _browser_narrowed(records: QuerySet[RequestLog], filters: LogBrowserFilters) -> QuerySet[RequestLog]:
+    """``records`` narrowed by the browser's filters beyond SPEC 5.7's (reason, status class)."""
     if filters.reason:
         records = records.filter(error_reason=filters.reason)
     if filters.status_class in STATUS_CLASSES:
@@ -72,22 +73,32 @@ def log_browser_records(*, tenant_id: str, filters: LogBrowserFilters) -> QueryS
     return records
 
 
+def log_browser_records(*, tenant_id: str, filters: LogBrowserFilters) -> QuerySet[RequestLog]:
+    """The tenant's records the log browser's filters select, newest first (its pages and its export)."""
+    return _browser_narrowed(log_list(tenant_id=tenant_id, filters=filters.base), filters)
+
+
 def log_page(
     *, tenant_id: str, filters: LogBrowserFilters, after: str | None, limit: int
 ) -> tuple[list[RequestLog], bool]:
     """One page of the tenant's records, newest first; ``after`` is the last id of the page before.
 
-    Keyset pagination: the table grows without bound, so pages never count or offset.
+    Paged as the API pages ``GET /v1/logs`` (``forensics.selectors.log_page``: keyset pages,
+    the last day and month tried first, so that on PostgreSQL a page plans the month
+    partitions it reads rather than all of them). A cursor that names no record of the list
+    (filters changed under it, a hand-made link) starts again at the first page.
     """
-    records = log_browser_records(tenant_id=tenant_id, filters=filters)
-    if after:
-        anchor = _records(tenant_id).filter(pk=after).values("created_at", "id").first()
-        if anchor is not None:
-            records = records.filter(
-                Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], id__lt=anchor["id"])
-            )
-    page = list(records[: limit + 1])
-    return page[:limit], len(page) > limit
+
+    def narrow(records: QuerySet[RequestLog]) -> QuerySet[RequestLog]:
+        return _browser_narrowed(records, filters)
+
+    try:
+        page = records_page(tenant_id=tenant_id, filters=filters.base, limit=limit, after=after or None, narrow=narrow)
+    except GatewayError as error:
+        if error.reason != "invalid_cursor":
+            raise
+        page = records_page(tenant_id=tenant_id, filters=filters.base, limit=limit, narrow=narrow)
+    return list(page.items), page.has_more
 
 
 def conversation_records(*, tenant_id: str, user: str, conversation_id: str) -> list[RequestLog]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
@@ -83,9 +83,10 @@ def log_page(
     after: str | None = None,
     defer: Iterable[str] = (),
     now: datetime | None = None,
+    narrow: Callable[[QuerySet[RequestLog]], QuerySet[RequestLog]] | None = None,
 ) -> Page:
     """One newest-first page of :func:`log_list`, the very page ``cursor_page`` cuts from the
-    whole list.
+    whole list (narrowed further by ``narrow``: the console's filters that the API has not).
 
     A first page (no ``after``) looks at the last day, then the last month
     (:data:`LOG_PAGE_WINDOWS`), and answers from the first window that holds more than a
@@ -94,7 +95,12 @@ def log_page(
     windows reaching back from that record's time. Otherwise it reads the whole list."""
     filters = filters or LogFilters()
     now = now or timezone.now()
-    logs = log_list(tenant_id=tenant_id, filters=filters).defer(*defer)
+
+    def listed(chosen: LogFilters) -> QuerySet[RequestLog]:
+        records = log_list(tenant_id=tenant_id, filters=chosen).defer(*defer)
+        return narrow(records) if narrow is not None else records
+
+    logs = listed(filters)
     anchor = None
     if after:
         anchor = _log_anchor(logs, after=after, now=now)
@@ -107,7 +113,7 @@ def log_page(
             break  # the filter's own window is narrower already
         if filters.until is not None and filters.until <= start:
             continue  # nothing of the list is in this window
-        windowed = log_list(tenant_id=tenant_id, filters=replace(filters, since=start)).defer(*defer)
+        windowed = listed(replace(filters, since=start))
         if anchor is not None:
             # Implied by the cursor's condition, but stated plainly so that the plan also
             # leaves out the partitions of the months after the anchor's.

@@ -12,12 +12,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import Report, ReportStatus
+from console.selectors import LogBrowserFilters, log_page
 from forensics.models import Event, RequestLog
 from forensics.sealing import tenant_chain_seal
+from forensics.selectors import LogFilters
 from tests import factories
 from tests.console.conftest import logged_in, make_request_log
 
@@ -173,6 +176,31 @@ def test_it_pages_the_log_newest_first(owner_client, owned, monkeypatch):
     assert made[0].id in second
     assert owned.request_log.id in second
     assert made[1].id not in second
+
+
+def test_the_log_browser_pages_within_recent_windows_and_restarts_on_an_unknown_cursor(owned):
+    """Its pages are the API's (forensics.selectors.log_page): the first one reads the last day,
+    then the last month, each with a time bound; a reason filter narrows every window; and a cursor naming no record of
+    the list gives the first page again."""
+    now = timezone.now()
+    refused = [
+        make_request_log(owned.tenant, owned.agent, created_at=now - timedelta(days=d), status_code=429,
+                         error_code="rate_limited", error_reason="requests_per_minute")
+        for d in (0.1, 0.2, 3, 40)
+    ]  # fmt: skip
+    filters = LogBrowserFilters(base=LogFilters(), reason="requests_per_minute")
+    with CaptureQueriesContext(connection) as queries:
+        records, has_more = log_page(tenant_id=owned.tenant.id, filters=filters, after=None, limit=2)
+    assert [r.id for r in records] == [refused[0].id, refused[1].id]
+    assert has_more
+    # The last day holds only the page itself, so the month is read next: both bounded.
+    assert len(queries) == 2
+    assert all('"created_at" >=' in query["sql"] for query in queries)
+    records, has_more = log_page(tenant_id=owned.tenant.id, filters=filters, after=refused[1].id, limit=2)
+    assert [r.id for r in records] == [refused[2].id, refused[3].id]
+    assert not has_more
+    records, _ = log_page(tenant_id=owned.tenant.id, filters=filters, after="req_unknown", limit=2)
+    assert [r.id for r in records] == [refused[0].id, refused[1].id]
 
 
 def test_it_shows_every_field_of_a_record_and_its_bodies_pretty_printed(owner_client, owned):
