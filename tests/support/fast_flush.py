@@ -8,12 +8,13 @@ table, then the ``post_migrate`` signal to write the content types and permissio
 which the ~870 transactional tests spent most of their time (more than their own bodies).
 
 This does the same thing in one transaction: ``DELETE`` from each table that holds a row (one
-query finds them). The append-only request log and audit checkpoints refuse ``DELETE`` in a
-trigger: a superuser (CI's ``postgres``) switches triggers off for the transaction, as a
-replica does; any other role truncates those two when they hold rows (0.1 s). The content
-types and permissions, which ``flush`` deletes and ``post_migrate`` writes back identical, are
-left as they are; when a test changed them (their digest differs from the one after the first
-flush) Django's own flush runs instead. So each test still starts on an empty database, as before.
+query finds them), but for those Django's own flush leaves rows in. The append-only request
+log and audit checkpoints refuse ``DELETE`` in a trigger: a superuser (CI's ``postgres``)
+switches triggers off for the transaction, as a replica does; any other role truncates those
+two when they hold rows (0.1 s). The tables ``post_migrate`` writes back (the content types
+and permissions), known by running Django's flush once per test database, are left as they
+are; when a test changed them (their digest differs from the one after that flush) Django's
+own flush runs again instead. So each test still starts on the database a flush leaves.
 
 Anything but a plain transactional test on PostgreSQL (``available_apps``, serialized rollback,
 SQLite) keeps Django's flush.
@@ -24,12 +25,10 @@ from __future__ import annotations
 from django.db import connections, transaction
 from django.test import TransactionTestCase
 
-# Written by post_migrate after a flush; kept across tests unless a test changed them.
-REGENERATED_TABLES = ("django_content_type", "auth_permission")
-
 _original_fixture_teardown = TransactionTestCase._fixture_teardown
-# Per database alias: the digest of REGENERATED_TABLES as Django's flush leaves them.
-_regenerated_digest: dict[str, str] = {}
+# Per database alias: the tables Django's flush leaves rows in (those post_migrate writes: the
+# content types and permissions), and a digest of those rows.
+_regenerated: dict[str, tuple[list[str], str]] = {}
 # Per database alias: the tables with a trigger of their own (DELETE may be refused there),
 # or None where the role may switch triggers off (a superuser, as in CI): nothing is guarded.
 _guarded_tables: dict[str, set[str] | None] = {}
@@ -39,12 +38,28 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _digest(cursor) -> str:
+def _written(cursor, tables: list[str]) -> list[str]:
+    """Those of ``tables`` that hold a row, in one query."""
+    if not tables:
+        return []
+    probe = " UNION ALL ".join(
+        f"SELECT {i} WHERE EXISTS (SELECT 1 FROM {_quote(t)})"  # noqa: S608
+        for i, t in enumerate(tables)
+    )
+    cursor.execute(probe)
+    return [tables[row[0]] for row in cursor.fetchall()]
+
+
+def _digest(cursor, tables: list[str]) -> str:
     parts = []
-    for table in REGENERATED_TABLES:
-        cursor.execute(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM {_quote(table)} t")  # noqa: S608
+    for table in tables:
+        cursor.execute(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {_quote(table)} t")  # noqa: S608
         parts.append(cursor.fetchone()[0])
     return ",".join(parts)
+
+
+def _model_tables(alias: str) -> list[str]:
+    return connections[alias].introspection.django_table_names(only_existing=True, include_views=False)
 
 
 def _guarded(cursor, alias: str) -> set[str] | None:
@@ -62,23 +77,14 @@ def _guarded(cursor, alias: str) -> set[str] | None:
 
 
 def database_empty(alias: str) -> bool:
-    """Empty every table of the database's models but the content types and permissions;
-    False (nothing done) when those differ from what a flush leaves, so a full flush is due."""
-    connection = connections[alias]
-    tables = [
-        t
-        for t in connection.introspection.django_table_names(only_existing=True, include_views=False)
-        if t not in REGENERATED_TABLES
-    ]
-    with transaction.atomic(using=alias), connection.cursor() as cursor:
-        if _digest(cursor) != _regenerated_digest.get(alias):
+    """Empty every table of the database's models but those Django's flush leaves rows in;
+    False (nothing done) when those differ from what the flush left, so a full flush is due."""
+    regenerated, digest = _regenerated[alias]
+    tables = [t for t in _model_tables(alias) if t not in regenerated]
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        if _digest(cursor, regenerated) != digest:
             return False
-        probe = " UNION ALL ".join(
-            f"SELECT {i} WHERE EXISTS (SELECT 1 FROM {_quote(t)})"  # noqa: S608
-            for i, t in enumerate(tables)
-        )
-        cursor.execute(probe)
-        written = [tables[row[0]] for row in cursor.fetchall()]
+        written = _written(cursor, tables)
         guarded = _guarded(cursor, alias)
         if guarded is None:
             # Triggers off for this transaction (foreign keys' too: every table that holds a
@@ -104,15 +110,13 @@ def _fixture_teardown(self: TransactionTestCase) -> None:
         _original_fixture_teardown(self)
         return
     for alias in aliases:
-        if alias in _regenerated_digest and database_empty(alias):
-            continue
-        call_command_flush(alias)
-        with connections[alias].cursor() as cursor:
-            _regenerated_digest[alias] = _digest(cursor)
+        if alias not in _regenerated or not database_empty(alias):
+            database_flush(alias)
 
 
-def call_command_flush(alias: str) -> None:
-    """Django's flush, as TransactionTestCase runs it for a plain test."""
+def database_flush(alias: str) -> None:
+    """Django's flush, as TransactionTestCase runs it for a plain test; what it leaves is
+    what :func:`database_empty` keeps from then on."""
     from django.core.management import call_command
 
     call_command(
@@ -124,6 +128,9 @@ def call_command_flush(alias: str) -> None:
         allow_cascade=False,
         inhibit_post_migrate=False,
     )
+    with connections[alias].cursor() as cursor:
+        regenerated = _written(cursor, _model_tables(alias))
+        _regenerated[alias] = (regenerated, _digest(cursor, regenerated))
 
 
 def pytest_configure(config) -> None:
