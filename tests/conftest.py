@@ -14,6 +14,8 @@ pytest_plugins = [
     "tests.support.redis_cluster",
     # needs_postgresql, needs_browser, needs_redis_cluster: skipped locally without the service, failed in CI.
     "tests.support.requirements",
+    # Transactional tests empty the tables they wrote instead of truncating all of them.
+    "tests.support.fast_flush",
 ]
 
 

@@ -8,7 +8,7 @@ from tests.consistency.support import GatewayPair
 from tests.support.servers import GatewayProcess, redis_url_for_tests
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def shared_redis_url() -> str:
     url = redis_url_for_tests()
     if url is None:
@@ -16,9 +16,13 @@ def shared_redis_url() -> str:
     return url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def gateway_processes(django_db_setup, django_db_blocker, shared_redis_url):
-    """Two gateway processes for every test of a module; each test makes its own tenant."""
+    """Two gateway processes for every test of the folder; each test makes its own tenant.
+
+    Starting one costs seconds of CPU (Django and the gateway imported afresh), so the six
+    modules share them rather than starting two each; their tests already share them within
+    a module and rely on nothing a process holds but what Redis and the database tell it."""
     gateways = [GatewayProcess(redis_url=shared_redis_url).start() for _ in range(2)]
     yield gateways
     for gateway in gateways:
