@@ -22,6 +22,7 @@ SQLite) keeps Django's flush.
 
 from __future__ import annotations
 
+from django.core.management import call_command
 from django.db import connections, transaction
 from django.test import TransactionTestCase
 
@@ -117,8 +118,6 @@ def _fixture_teardown(self: TransactionTestCase) -> None:
 def database_flush(alias: str) -> None:
     """Django's flush, as TransactionTestCase runs it for a plain test; what it leaves is
     what :func:`database_empty` keeps from then on."""
-    from django.core.management import call_command
-
     call_command(
         "flush",
         verbosity=0,
