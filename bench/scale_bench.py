@@ -40,11 +40,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from bench import bench_database as db
 from bench.bench_settings import (
     PERFORMANCE_DOC,
     REPO,
     RESULTS_DIR,
+    BenchSettings,
     int_setting,
     settings_from_env,
 )
@@ -292,24 +295,23 @@ def memory_and_propagation(
 
 def logs(run: BenchRun, scale: ScaleSettings) -> dict[str, Any]:
     """The logs API at each size of ``logs_rows`` (bench/run_bench.py's logs phase, which runs
-    bench/logs_at_scale.py's load and time). Each size adds records to the previous one's over
-    the same 30 days (the table and its rollups are loaded and folded once, not again for every
-    size), so the larger size is the same history, denser."""
+    bench/logs_at_scale.py's load and time). The records are emptied between sizes, and the
+    chain heads with them, so that each size's history is numbered in time order: records
+    added onto the same 30 days would all be older than what the rollups had folded, and take
+    their late-record path (``_heads_move``)."""
     sizes = [n for n in scale.logs_rows if n > 0]
     if len(sizes) < 2:
         return {"skipped": "BENCH_SCALE_LOGS_ROWS names fewer than two sizes"}
     found: dict[str, Any] = {}
     base = run.settings
     try:
-        loaded = 0
-        for size in sizes:
-            # The rollups fold only the added records; their time limit grows with them.
+        for index, size in enumerate(sizes):
+            if index:
+                records_empty(base)
             run.settings = dataclasses.replace(
-                base, logs_rows=size - loaded, logs_first_row=loaded,
-                rollup_seconds=max(base.rollup_seconds, 80.0 * (size - loaded) / 1e6),
-            )  # fmt: skip
+                base, logs_rows=size, rollup_seconds=max(base.rollup_seconds, 80.0 * size / 1e6)
+            )
             run.logs_phase()
-            loaded = size
             timings = run.results["logs"]["timings"]
             found[str(size)] = {
                 "load": run.results["logs"].get("load"),
@@ -336,6 +338,14 @@ def logs(run: BenchRun, scale: ScaleSettings) -> dict[str, Any]:
         "growth_pct": round(100.0 * (last / first - 1.0), 1),
         "growth_pct_by_read": growth,
     }
+
+
+def records_empty(settings: BenchSettings) -> None:
+    """TRUNCATE the records (the append-only triggers guard rows, not the table's existence)
+    and set every chain head back to 0: the next size's chains start at their first position."""
+    with psycopg.connect(settings.database_url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute("TRUNCATE forensics_requestlog")
+        conn.execute("UPDATE forensics_auditchainhead SET last_seq = 0")
 
 
 def _text(value: float | None) -> str:
