@@ -119,9 +119,6 @@ class BenchSettings:
     signing_connections: int
     dialect_connections: tuple[int, ...]
     dialect_scenarios: tuple[str, ...]
-    # Where the logs phase's records are numbered from: a second size of ``make bench-scale``
-    # adds to the first size's records rather than loading the table again.
-    logs_first_row: int = 0
 
     @property
     def database_url(self) -> str:

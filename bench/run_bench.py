@@ -713,23 +713,21 @@ class BenchRun:
         seed_file = s.run_dir / "seed.json"
         time.sleep(2.5)  # the in-process sealer seals what the load phases recorded
         common = ["--rows", str(s.logs_rows), "--seed", str(seed_file), "--gateway", self.gateway.url]
-        log(f"loading {s.logs_rows:,} records with COPY" + (f" onto {s.logs_first_row:,}" if s.logs_first_row else ""))
-        load_out = s.run_dir / f"logs-load-{s.logs_first_row}.json"
-        # The loader starts the bench tenant's rollups again from its first record (rows_load).
-        folded_before = 0
+        log(f"loading {s.logs_rows:,} records with COPY")
+        load_out = s.run_dir / f"logs-load-{s.logs_rows}.json"
         # COPY and the index builds over the whole table (about 60 s a million rows here), the
         # rollups' catch-up beside the index builds (bench/logs_at_scale.py's rows_load).
-        table_millions = (s.logs_first_row + s.logs_rows) / 1e6
+        table_millions = s.logs_rows / 1e6
         django_command(
-            s, self.env, "-m", "bench.logs_at_scale", "load", *common, "--first-row", str(s.logs_first_row),
+            s, self.env, "-m", "bench.logs_at_scale", "load", *common,
             "--rollup-seconds", str(s.rollup_seconds), "--out", str(load_out),
             timeout=max(900.0, 600 + 150 * table_millions) + s.rollup_seconds,
         )  # fmt: skip
         logs: dict[str, Any] = json.loads(load_out.read_text())
         log(f"loaded: { {k: v for k, v in logs['load'].items() if k != 'rollup'} }")
-        logs["rollup"] = self._rollup_summary(logs["load"].pop("rollup", None) or {}, folded_before)
+        logs["rollup"] = self._rollup_summary(logs["load"].pop("rollup", None) or {})
         log(f"usage rollups: {logs['rollup'].get('summary')}")
-        time_out = s.run_dir / f"logs-time-{s.logs_first_row}.json"
+        time_out = s.run_dir / f"logs-time-{s.logs_rows}.json"
         usage_flag = ["--usage-over-http"] if logs["rollup"].get("finished") else []
         django_command(
             s, self.env, "-m", "bench.logs_at_scale", "time", *common, "--repeats", str(s.logs_repeats),
@@ -740,7 +738,7 @@ class BenchRun:
             log(f"logs {t['name']:28} {t['via']:4} p95 {t['p95_ms']:9.2f} ms (first {t['first_ms']:.1f} ms)")
         self.results["logs"] = logs
 
-    def _rollup_summary(self, run: dict[str, Any], folded_before: int) -> dict[str, Any]:
+    def _rollup_summary(self, run: dict[str, Any]) -> dict[str, Any]:
         """How far and how fast the loader's rollup catch-up got (it ran beside the index builds,
         bounded by ``BENCH_ROLLUP_SECONDS``)."""
         if not run:
@@ -749,7 +747,7 @@ class BenchRun:
             return {"available": False, "finished": False, "summary": "no usage rollups in this code"}
         progress = db.rollup_progress(self.settings, self.seed["tenant_id"])
         elapsed = float(run.get("seconds") or 0.0)
-        folded = progress["through_seq"] - folded_before
+        folded = progress["through_seq"]  # the loader started the tenant's rollups again (rows_load)
         rate = folded / elapsed if elapsed else 0.0
         finished = bool(run.get("finished")) and progress["through_seq"] >= progress["head_seq"]
         summary = (
