@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from analytics.models import Report, ReportStatus
 from analytics.rendering import evidence_lines, report_html, report_pdf
@@ -115,15 +115,15 @@ class ReportAdmin(TenantScopedAdmin):
 
     @admin.display(description="findings")
     def findings_table(self, obj: Report) -> str:
-        rows = format_html("")
-        for finding in obj.findings:
-            evidence = format_html("")
-            for name, value in evidence_lines(finding["evidence"]):
-                evidence = format_html("{}<div><b>{}</b>: <code>{}</code></div>", evidence, name, value["text"])
-            rows = format_html(
-                "{}<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                rows, finding["status"], finding["control"], finding["title"], evidence,
-            )  # fmt: skip
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f["status"], f["control"], f["title"], self._evidence(f)) for f in obj.findings),
+        )  # fmt: skip
         return format_html(
             "<table><tr><th>status</th><th>control</th><th>finding</th><th>evidence</th></tr>{}</table>", rows
         )
+
+    @staticmethod
+    def _evidence(finding: dict[str, Any]) -> str:
+        lines = evidence_lines(finding["evidence"])
+        return format_html_join("", "<div><b>{}</b>: <code>{}</code></div>", ((n, v["text"]) for n, v in lines))

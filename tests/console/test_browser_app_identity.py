@@ -14,6 +14,7 @@ import pytest
 
 from apps.models import App, JwtRevocation
 from tests import factories
+from tests.console.conftest import admin_url
 from tests.support.browser import chromium, console_login
 from tests.support.jwt_fixtures import SigningKey
 from tests.support.requirements import needs_browser
@@ -52,7 +53,7 @@ def page(browser, site):
 
 
 def _open_app(page, site) -> None:
-    page.goto(f"/admin/apps/app/{site.app.pk}/change/")
+    page.goto(admin_url(site.app))
 
 
 def _save(page) -> None:

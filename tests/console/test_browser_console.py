@@ -18,7 +18,7 @@ from forensics.models import RequestLog
 from keys.models import CredentialState, Key
 from keys.services import key_verify
 from tests import factories
-from tests.console.conftest import make_request_log
+from tests.console.conftest import admin_url, make_request_log
 from tests.support.browser import chromium, console_login, eventually
 from tests.support.requirements import needs_browser
 
@@ -105,7 +105,7 @@ def test_it_logs_in_creates_an_agent_and_a_key_and_shows_the_secret_once(page, s
 
 def test_the_agent_page_copies_a_signed_identity_that_verifies(page, site):
     console_login(page, site.url, site.admin.username)
-    page.goto(f"/admin/identity/agent/{site.agent.pk}/change/")
+    page.goto(admin_url(site.agent))
     assert site.agent.fingerprint in page.text_content("#content")
 
     page.click("button.aidgate-copy-field[data-copy-from=agent-identity-token]")

@@ -9,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
@@ -321,6 +322,11 @@ def test_it_requests_a_report_and_offers_its_downloads(owner_client, owned, djan
     assert pdf_download in html
     assert owner_client.get(pdf_download)["Content-Type"] == "application/pdf"
     assert owner_client.get(html_download).status_code == 200
+    # The report's own admin page lays out every finding with its evidence.
+    page = owner_client.get(reverse("admin:analytics_report_change", args=[quote(report.pk)]))
+    assert page.status_code == 200
+    finding = report.findings[0]
+    assert f"<td>{finding['control']}</td>" in page.content.decode()
 
 
 def test_a_viewer_sees_reports_but_cannot_request_one(member_client, owned):

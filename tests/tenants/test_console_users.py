@@ -13,8 +13,10 @@ from __future__ import annotations
 import httpx
 import pytest
 from django.conf import settings
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tests import factories
@@ -75,6 +77,11 @@ def playground(world, user):
     return call
 
 
+def agent_change_url(agent) -> str:
+    """The agent's console page, its id quoted as the admin unquotes it (``_2F`` is ``/``)."""
+    return reverse("admin:identity_agent_change", args=[quote(agent.pk)])
+
+
 def reason(response) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["reason"]
 
@@ -113,7 +120,7 @@ def test_it_sends_the_same_session_to_the_console_sign_in_page(scene, outsider, 
 
     assert_sent_to_sign_in(client.get("/admin/"))
     assert_sent_to_sign_in(client.get("/admin/console/"))
-    assert_sent_to_sign_in(client.get(f"/admin/identity/agent/{scene.agent.id}/change/"))
+    assert_sent_to_sign_in(client.get(agent_change_url(scene.agent)))
 
 
 @pytest.mark.parametrize("how", LOST)
@@ -145,7 +152,7 @@ def test_it_serves_a_console_user_by_their_membership_on_every_surface(scene, ou
     api, page, chat = SERVED[who]
 
     assert api_client(user, scene).get(f"/v1/agents/{scene.agent.id}").status_code == api
-    response = console_client(user).get(f"/admin/identity/agent/{scene.agent.id}/change/")
+    response = console_client(user).get(agent_change_url(scene.agent))
     assert response.status_code == page
     if page == 302:  # another tenant's agent: told it does not exist, not sent to sign in
         assert response["Location"] == "/admin/"
