@@ -245,20 +245,6 @@ class _UsageRead:
             until = end
             outside.append(Segment(self.until, end, None))
         return since, until, outside
-        finest = min(spans)
-        start = block_start(since, finest)
-        if (
-            start < since
-            and since - start < start + span_delta(finest) - since
-            and self._usable(start, finest, hours_from)
-        ):
-            since, outside = start, [Segment(start, self.since, None)]
-        start = block_start(until, finest)
-        end = start + span_delta(finest)
-        if start < until and end - until < until - start and self._usable(start, finest, hours_from):
-            until = end
-            outside.append(Segment(self.until, end, None))
-        return since, until, outside
 
     def _cover(self, since: datetime, until: datetime, breakdown: str | None, group_by: str | None) -> list[Segment]:
         return window_cover(
