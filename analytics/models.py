@@ -37,7 +37,8 @@ class UsageRollup(models.Model):
     Holds exactly the tenant's records of its block and cell whose chain position is at most
     ``through_seq`` (every row of one block and breakdown shares it). Latencies are a histogram
     of whole milliseconds in one of two encodings (``analytics.latency``): ``latency_counts``
-    for rows built from records by SQL, ``latency_pages`` for rows built from finer rows.
+    (JSON) for small histograms, ``latency_pages`` for rows built from finer rows and for the
+    busy rows built from records (SQL writes JSON; the rollup run encodes them again).
     p50 and p95 are stored so that a group made of one row needs no histogram at all. The
     primary key is an integer: rows are internal and never leave the process by id.
     """

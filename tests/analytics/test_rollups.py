@@ -283,17 +283,25 @@ def test_it_keeps_latencies_as_a_whole_millisecond_histogram(tenant):
 
 
 def test_it_keeps_a_histogram_of_many_values_in_pages(tenant):
+    """Rows built from rows, and busy rows built from records by SQL alike: a read of the last
+    hours of a busy tenant decodes a few pages per row, not a JSON key per millisecond."""
     for latency in range(300):
         record(tenant.id, START, latency_ms=latency + 0.2)
+    record(tenant.id, START, latency_ms=7.0, model_requested="rare-model")
     tenant_chain_seal(tenant_id=tenant.id)
     usage_rollup(tenant_id=tenant.id)
 
+    latencies = sorted([*range(300), 7])
     hour, two_hours = rows(tenant.id, span__in=[1, 2])
-    decoded = LatencyHistogram()
-    decoded.add_stored(requests=300, counts=None, pages=two_hours.latency_pages, p50=None, p95=None)
-    assert (len(json.loads(hour.latency_counts)), two_hours.latency_counts) == (300, "")
-    assert decoded.counts() == dict.fromkeys(range(300), 1)
-    assert (two_hours.latency_p50_ms, two_hours.latency_p95_ms) == (149, 284)
+    for row in (hour, two_hours):
+        decoded = LatencyHistogram()
+        decoded.add_stored(requests=301, counts=None, pages=row.latency_pages, p50=None, p95=None)
+        assert row.latency_counts == ""
+        assert decoded.counts() == {**dict.fromkeys(range(300), 1), 7: 2}
+        assert (row.latency_p50_ms, row.latency_p95_ms) == (latencies[150], latencies[285])  # ranks 151, 286
+    # A row of few values stays JSON: cheaper to read at that size.
+    rare = UsageRollup.objects.get(tenant_id=tenant.id, breakdown=Breakdown.MODEL, span=1, value="rare-model")
+    assert (json.loads(rare.latency_counts), rare.latency_pages) == ({"7": 1}, None)
 
 
 def test_it_lists_the_tenants_whose_chain_moved_past_their_rollups(tenant, outsider):
