@@ -488,8 +488,12 @@ def reads_time(
     for name, what, path, key, where, params_of in usage:
         if usage_http:
             timings.append(timed(name, "http", what, api.caller(lambda i, p=path: p), usage_repeats))
-        query = usage_sql(key, where)
-        timings.append(timed(name, "sql", what, sql_caller(conn, query, params_of), usage_repeats))
+        else:
+            # The aggregate over the raw records stands in for an API that cannot answer yet.
+            # Beside the API's own reads it measures nothing the API runs, and at 20M records
+            # its calls took several minutes of the bench's 45.
+            query = usage_sql(key, where)
+            timings.append(timed(name, "sql", what, sql_caller(conn, query, params_of), usage_repeats))
 
     # End users (SPEC 5.8): not among the targets' timed reads, timed because a tenant's first
     # page once grouped every record the tenant holds. An agent filter still groups its records.
@@ -515,15 +519,18 @@ def reads_time(
     return timings
 
 
-def plans_capture(conn: psycopg.Connection, seed: dict) -> dict[str, str]:
-    """EXPLAIN of the slowest shapes, for the findings."""
+def plans_capture(conn: psycopg.Connection, seed: dict, *, raw_usage: bool) -> dict[str, str]:
+    """EXPLAIN of the slowest shapes, for the findings (the raw usage aggregate only when it
+    was what the usage reads timed)."""
     tenant = seed["tenant_id"]
     plans = {}
-    for name, query, params in (
+    shapes = [
         ("logs_filter_status_rare", list_sql("AND status_code = %s"), (tenant, RARE_STATUS)),
-        ("usage_by_model_30d", usage_sql("model_requested", ""), (tenant, "30 days")),
         ("sealer_pending", SEALER_PENDING_SQL, (tenant,)),
-    ):
+    ]
+    if raw_usage:
+        shapes.append(("usage_by_model_30d", usage_sql("model_requested", ""), (tenant, "30 days")))
+    for name, query, params in shapes:
         rows = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) {}").format(query), params).fetchall()
         plans[name] = "\n".join(r[0] for r in rows)
     return plans
@@ -560,12 +567,13 @@ def main() -> None:
         else:
             api = LogsApi(args.gateway, seed["org_key"])
             timings = reads_time(conn, api, seed, shape, args.repeats, usage_over_http=args.usage_over_http)
+            usage_served = any(t.via == "http" and t.name.startswith("usage") for t in timings)
             result = {
                 "table_rows": conn.execute(sql.SQL("SELECT count(*) FROM {}").format(TABLE_ID)).fetchone()[0],
                 "logs_api_served": any(t.via == "http" and t.name.startswith("logs") for t in timings),
-                "usage_api_served": any(t.via == "http" and t.name.startswith("usage") for t in timings),
+                "usage_api_served": usage_served,
                 "timings": [asdict(t) for t in timings],
-                "plans": plans_capture(conn, seed),
+                "plans": plans_capture(conn, seed, raw_usage=not usage_served),
             }
     args.out.write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps({k: v for k, v in result.items() if k in ("load", "table_rows")}))
