@@ -40,11 +40,15 @@ STRONG = {
     "AUDIT_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
     "AGENT_IDENTITY_KEY": private_pem(ec.generate_private_key(ec.SECP256R1())),
 }
-SCRUBBED = {*SECRET_NAMES, "DEBUG", "DJANGO_SETTINGS_MODULE", "ALLOW_PRIVATE_UPSTREAMS", "SECURE_SSL_REDIRECT"}
+SCRUBBED = {
+    *SECRET_NAMES, "DEBUG", "DJANGO_SETTINGS_MODULE", "ALLOW_PRIVATE_UPSTREAMS", "SECURE_SSL_REDIRECT",
+    "CONFIG_CACHE_SECONDS",
+}  # fmt: skip
 PROBE = (
     "import django; django.setup(); from django.conf import settings as s; "
     "print(f'DEBUG={s.DEBUG} ALLOW_PRIVATE_UPSTREAMS={s.ALLOW_PRIVATE_UPSTREAMS} "
-    'SESSION_COOKIE_SECURE={getattr(s, "SESSION_COOKIE_SECURE", None)}\')'
+    'SESSION_COOKIE_SECURE={getattr(s, "SESSION_COOKIE_SECURE", None)} '
+    "CONFIG_CACHE_SECONDS={s.CONFIG_CACHE_SECONDS}')"
 )
 PRODUCTION = "config.settings.production"
 LOCAL = "config.settings.local"
@@ -212,6 +216,12 @@ def test_it_starts_in_production_with_strong_secrets_and_a_key_list(outcomes):
 
     assert outcome.returncode == 0, outcome.stderr
     assert "DEBUG=False ALLOW_PRIVATE_UPSTREAMS=False SESSION_COOKIE_SECURE=True" in outcome.stdout
+
+
+def test_it_leaves_a_change_most_of_the_specs_second_to_load_after_its_generation_read(outcomes):
+    # A process reads a tenant's generation at most this often; the rest of the second is the
+    # snapshot's load on a busy process (docs/decisions.md, "A quarter of a second").
+    assert "CONFIG_CACHE_SECONDS=0.25" in outcomes["production strong"].stdout
 
 
 def test_it_keeps_debug_off_in_production_whatever_the_environment_says(outcomes):

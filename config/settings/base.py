@@ -269,8 +269,9 @@ UNAUTHENTICATED_RECORDS_PER_MINUTE: int = env.int("UNAUTHENTICATED_RECORDS_PER_M
 DATA_UPLOAD_MAX_MEMORY_SIZE: int = MAX_REQUEST_BYTES
 ALLOW_PRIVATE_UPSTREAMS: bool = env.bool("ALLOW_PRIVATE_UPSTREAMS", default=DEBUG)
 # How long a gateway process trusts its in-process copy of configuration before asking Redis
-# whether anything changed: the SPEC allows one second of lag for revocations and edits.
-CONFIG_CACHE_SECONDS: float = env.float("CONFIG_CACHE_SECONDS", default=0.5)
+# whether anything changed: the SPEC allows one second of lag for revocations and edits, and a
+# change also waits for the tenant's snapshot to load on a busy process (docs/decisions.md).
+CONFIG_CACHE_SECONDS: float = env.float("CONFIG_CACHE_SECONDS", default=0.25)
 # How many tenants' configuration a gateway process keeps; past it the least recently used
 # tenant is dropped and read again on its next request (docs/performance.md: memory at scale).
 CONFIG_CACHE_MAX_TENANTS: int = env.int("CONFIG_CACHE_MAX_TENANTS", default=10_000)
