@@ -24,6 +24,7 @@ recomputed, never incremented, so nothing is counted twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -314,17 +315,27 @@ def _rollup_batch(*, tenant_id: str, through_seq: int | None, batch: int) -> int
         return target
 
 
-def usage_rollup(*, tenant_id: str, through_seq: int | None = None, batch: int = ROLLUP_BATCH) -> int:
+def usage_rollup(
+    *, tenant_id: str, through_seq: int | None = None, batch: int = ROLLUP_BATCH, seconds: float | None = None
+) -> int:
     """Fold the tenant's sealed records up to ``through_seq`` (default: all) into rollups.
 
     Returns the new watermark, or 0 when there was nothing to do. Idempotent, and safe to
     run concurrently or out of order: runs serialise on the tenant's state row, and a run
     whose ``through_seq`` is behind the watermark does nothing.
+
+    ``seconds``: begin no batch once that long has passed (each batch is its own transaction,
+    so the run stops between two, the work of both kept). A Celery task passes a budget under
+    its soft time limit: a long catch-up cut by the limit lost the batch under way, and under
+    load that was minutes of work; the next beat picks up where the run stopped.
     """
     UsageRollupState.objects.get_or_create(tenant_id=tenant_id)
     reached = 0
+    started = time.monotonic()
     while moved := _rollup_batch(tenant_id=tenant_id, through_seq=through_seq, batch=batch):
         reached = moved
+        if seconds is not None and time.monotonic() - started >= seconds:
+            break
     return reached
 
 

@@ -7,6 +7,7 @@ else is the service's to record (a report is marked failed) or a bug to surface.
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from analytics.services import report_build as report_build_service
@@ -14,6 +15,9 @@ from analytics.services import report_fail, usage_rollup, usage_rollup_due
 
 TRANSIENT = (OperationalError, InterfaceError)
 MAX_RETRIES = 5
+# A rollup task begins no batch after this long: a batch of a busy tenant under load takes tens
+# of seconds, and one cut by the soft time limit (CELERY_TASK_SOFT_TIME_LIMIT) is lost.
+ROLLUP_TASK_SECONDS = settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
 
 
 def _countdown(retries: int) -> int:
@@ -32,7 +36,7 @@ def usage_rollup_all() -> int:
 @shared_task(bind=True, name="analytics.tasks.usage_rollup_tenant", ignore_result=True, max_retries=MAX_RETRIES)
 def usage_rollup_tenant(self, tenant_id: str) -> int:
     try:
-        return usage_rollup(tenant_id=tenant_id)
+        return usage_rollup(tenant_id=tenant_id, seconds=ROLLUP_TASK_SECONDS)
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=_countdown(self.request.retries)) from exc
 

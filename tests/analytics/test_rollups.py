@@ -16,7 +16,7 @@ import pytest
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from analytics import selectors
+from analytics import selectors, tasks
 from analytics.api.serializers import usage_body
 from analytics.buckets import BREAKDOWN_SPANS, OPEN_HOURS, open_hours_from, window_cover
 from analytics.latency import LatencyHistogram
@@ -475,3 +475,21 @@ def test_a_catch_up_batch_ends_at_an_eight_hour_edge_and_builds_no_hour_rows_it_
     usage_rollup(tenant_id=tenant.id, batch=20)
     assert UsageRollupState.objects.get(tenant_id=tenant.id).through_seq == 45
     assert_rows_are_records(tenant.id)
+
+
+def test_a_run_with_a_time_budget_stops_between_batches_and_the_next_run_goes_on(tenant):
+    """A Celery task's run ends between two batches once its budget is spent, keeping both,
+    rather than being cut by the soft time limit inside one (whose work was then lost)."""
+    start = datetime(2026, 3, 1, 0, 10, tzinfo=UTC)
+    for n in range(45):
+        record(tenant.id, start + timedelta(minutes=40 * n), agent_id=f"ag_{n % 3}")
+    tenant_chain_seal(tenant_id=tenant.id)
+
+    assert usage_rollup(tenant_id=tenant.id, batch=20, seconds=0) == 12  # one batch (see above)
+    assert UsageRollupState.objects.get(tenant_id=tenant.id).through_seq == 12
+    assert usage_rollup(tenant_id=tenant.id, batch=20) == 45
+    assert_rows_are_records(tenant.id)
+
+
+def test_a_rollup_task_stops_beginning_batches_well_within_its_soft_time_limit(settings):
+    assert 0 < tasks.ROLLUP_TASK_SECONDS <= settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
