@@ -168,12 +168,16 @@ class AgentIdentitySigner:
     async def _signing_key(self) -> SigningKey:
         # The generation was read (at most CONFIG_CACHE_SECONDS ago) when the caller's tenant was.
         generation = self._generations.identity_keys()
-        if self._keyring is None or generation != self._generation:
+        keyring = self._keyring
+        if keyring is None or generation != self._generation:
             await self._reload(generation)
+            keyring = self._keyring
+            if keyring is None:  # _load always leaves one
+                raise RuntimeError("no agent identity keyring loaded")
         elif time.monotonic() - self._loaded >= KEYRING_RELOAD_SECONDS and self._loading is None:
             # Off the request: a key change Redis was not told of arrives within this bound.
             self._loading = asyncio.get_running_loop().create_task(self._load(self._generation))
-        return self._keyring.signing
+        return keyring.signing
 
     async def _reload(self, generation: int) -> None:
         if self._loading is None:

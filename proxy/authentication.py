@@ -51,8 +51,8 @@ async def caller_authenticate(
         if not secret and ctx.headers.get("x-app-id"):
             # A token may sit where the app named by X-App-Id expects its credential.
             path_config = await cache.tenant_of_app_ref(ctx.headers["x-app-id"])
-            if path_config is not None:
-                app = _app_by_ref(path_config, ctx.headers["x-app-id"])
+            app = _app_by_ref(path_config, ctx.headers["x-app-id"]) if path_config is not None else None
+            if path_config is not None and app is not None:
                 secret = credential_find(ctx.headers, ctx.query, key_name=app.key_name, key_location=app.key_location)
                 if secret and credential_kind(secret) == "jwt":
                     ctx.tenant_id, ctx.app_id = path_config.tenant_id, app.id
@@ -145,8 +145,10 @@ async def _jwt_authenticate(
         if config is None:
             raise unknown_app()
         app = _app_by_ref(config, ref)
+        if app is None:
+            raise unknown_app()
         ctx.tenant_id, ctx.app_id = config.tenant_id, app.id
-    if not app.jwt:
+    if config is None or not app.jwt:
         raise unauthorized("invalid_token", "this app accepts no JWT")
     # The agent the app's tokens act as (one per app, named by its settings, not by the token).
     agent = await cache.agent(config, app.jwt["agent_id"])

@@ -104,6 +104,7 @@ class GenerationSource:
         self._redis = redis_client
         # The tenant's generation and the platform's identity keys lie in different slots of a
         # cluster, where one MGET across slots is refused: there, one GET per slot, concurrently.
+        self._mget: Callable[..., Awaitable[list[Any]]]
         if isinstance(redis_client, aioredis.RedisCluster):
             self._mget = redis_client.mget_nonatomic
         elif redis_client is not None:
@@ -348,13 +349,14 @@ class ConfigCache:
         async def load() -> KeyEntry | None:
             return await self._db.run(key_entry_load, digest)
 
-        entry = await self._shared_load(("key", digest), load)
-        if entry is None:
+        loaded = await self._shared_load(("key", digest), load)
+        if loaded is None:
             if len(self._missing_keys) > MAX_NEGATIVE_ENTRIES:
                 self._missing_keys.clear()
             self._missing_keys[digest] = time.monotonic()
             self._keys.pop(digest, None)
             return None
+        entry = loaded
         config = await self.tenant(entry.tenant_id, at_least=entry.config_version)
         if config is None:
             return None

@@ -154,8 +154,11 @@ def _blocked(pattern: BlockedPattern, text: str, encoded: bytes, budget: Budget)
     left = budget.left()
     if pattern.linear is not None:
         return pattern.linear.search(encoded) is not None
+    backtracking = pattern.backtracking
+    if backtracking is None:  # blocked_pattern_compile sets one of the two
+        return False
     try:
-        return pattern.backtracking.search(text, timeout=left) is not None
+        return backtracking.search(text, timeout=left) is not None
     except TimeoutError:
         raise budget_exhausted() from None
 

@@ -151,6 +151,12 @@ return 1
 _TOKENS_OF = re.compile(r":(\d+)$")
 
 
+def _tokens_of(member: str) -> int:
+    """The tokens a window entry carries, the number after its last colon."""
+    found = _TOKENS_OF.search(member)
+    return int(found[1]) if found is not None else 0
+
+
 def _checks_json(checks: list[Check]) -> bytes:
     return orjson.dumps(
         [
@@ -212,7 +218,7 @@ class MemoryLimitStore:
                 self._logs[check.key] = log
                 if log:
                     oldest = min(t for t, _ in log)
-                used = len(log) if check.kind == "window" else sum(int(_TOKENS_OF.search(m)[1]) for _, m in log)
+                used = len(log) if check.kind == "window" else sum(_tokens_of(m) for _, m in log)
                 if used >= check.limit:
                     return Admission(False, check, max(0, oldest + check.window_ms - now_ms))
             elif check.kind == "lease":

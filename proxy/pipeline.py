@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import orjson
@@ -16,6 +16,7 @@ import orjson
 from core.errors import GatewayError, error_body
 from providers.pricing import price_of
 from proxy.access import scope_check
+from proxy.adapters.base import Usage
 from proxy.adapters.sse import MAX_STREAM_EVENT_BYTES, UpstreamEventTooLarge
 from proxy.authentication import caller_authenticate
 from proxy.config_snapshot import AppEntry, KeyEntry, TenantConfig
@@ -211,7 +212,7 @@ async def _stream(
     ctx.status_code = 200
     started = False
     # A dialect's stream writes the pipeline's own error events too, in its numbering.
-    dialect_stream: DialectStream | None = answer.translator if dialect is not None else None
+    dialect_stream = cast(DialectStream | None, answer.translator) if dialect is not None else None
 
     async def body_send(chunk: bytes) -> None:
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -238,23 +239,23 @@ async def _stream(
             }
         )
         started = True
-        if answer.local is not None and answer.translator is None:
-            async for chunk in answer.local.chunks:
+        local, translator, response = answer.local, answer.translator, answer.response
+        chunks = local.chunks if local is not None else None
+        if chunks is not None and translator is None:
+            async for chunk in chunks:
                 if chunk == b"data: [DONE]\n\n":
                     break
                 await body_send(chunk)
-        elif answer.local is not None:
+        elif chunks is not None and translator is not None:
             # A local kind's OpenAI chunks, translated into a dialect's events.
-            translator = answer.translator
-            async for chunk in answer.local.chunks:
+            async for chunk in chunks:
                 await pieces_send(translator.feed(chunk))
             await pieces_send(translator.close())
-        else:
-            translator = answer.translator
+        elif translator is not None and response is not None:
             failure: str | None = None
             try:
                 await pieces_send(translator.feed(answer.first))
-                async for data in answer.response.content.iter_any():
+                async for data in response.content.iter_any():
                     await pieces_send(translator.feed(data))
             except UpstreamEventTooLarge:
                 failure = "upstream_event_too_large"
@@ -266,7 +267,7 @@ async def _stream(
                 failure = "upstream_stream_invalid"
                 logger.warning("unreadable upstream stream (request %s): %s", ctx.id, type(exc).__name__)
             finally:
-                answer.response.close()
+                response.close()
             if failure != "upstream_event_too_large":  # the translator holds nothing but that event
                 try:
                     # Also after an interruption: what the translator still holds (usage, a last chunk).
@@ -341,7 +342,8 @@ def _stream_cost(ctx: RequestContext, config: TenantConfig, answer: StreamAnswer
     off, counts what was streamed (the provider's usage where it arrived, else the estimate
     of the text relayed), so dropping the connection never makes an answer free.
     """
-    usage = answer.translator.spent() if answer.translator is not None else answer.local.usage
+    translator, local = answer.translator, answer.local
+    usage = translator.spent() if translator is not None else local.usage if local is not None else Usage()
     ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     ctx.cached_tokens = usage.cached_tokens
     ctx.cost_usd = _cost(config, ctx)

@@ -142,17 +142,18 @@ class RedisPipe:
         if protocol is None or protocol.closed:
             protocol = await self._connect()
         loop = asyncio.get_running_loop()
-        asking, future = loop.create_future(), loop.create_future()
+        asking: asyncio.Future[Any] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         deadline = time.monotonic() + self._timeout
         # No await between the two sends: nothing else can be written between them.
         protocol.send(hiredis.pack_command(("ASKING",)), asking, deadline)
         protocol.send(hiredis.pack_command(command), future, deadline)
         self._watch()
-        asked, result = await asyncio.gather(asking, future, return_exceptions=True)
-        for outcome in (asked, result):
+        outcomes = await asyncio.gather(asking, future, return_exceptions=True)
+        for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return result
+        return outcomes[1]
 
     async def close(self) -> None:
         if self._watchdog is not None:

@@ -204,14 +204,17 @@ async def forward(
             continue
         ctx.provider_id, ctx.provider_kind, ctx.model_resolved = target.provider.id, target.provider.kind, target.model
         started = time.perf_counter()
+        # No ``continue`` inside try/finally: mypyc (scripts/compile_hot.py) cannot compile one.
+        retry_error: GatewayError | None = None
         try:
             answer = await _forward_one(client, ctx, adapter, target, body, prompt_chars, dialect)
         except _Retryable as retry:
-            last_error = retry.error
-            continue
+            retry_error = retry.error
         finally:
             ctx.upstream_latency_ms = (time.perf_counter() - started) * 1000.0
-        return answer
+        if retry_error is None:
+            return answer
+        last_error = retry_error
     raise last_error or GatewayError(502, "upstream_error", "no provider could answer")
 
 
@@ -219,7 +222,11 @@ async def _forward_one(
     client, ctx, adapter, target: Target, body, prompt_chars, dialect: DialectRequest | None
 ) -> JsonAnswer | StreamAnswer:
     embeddings = ctx.endpoint == "embeddings"
-    native = dialect is not None and target.provider.kind in dialect.dialect.native_kinds
+    # The dialect itself where this target speaks it natively: named apart so that its use is typed.
+    native_dialect = None
+    if dialect is not None and target.provider.kind in dialect.dialect.native_kinds:
+        native_dialect = dialect.dialect
+    native = native_dialect is not None
     # The client's (redacted) body: a dialect's answer from the chat form repeats its settings.
     request = body
     if dialect is not None and not native:
@@ -240,8 +247,8 @@ async def _forward_one(
         return JsonAnswer(result.payload, result.usage)
     if embeddings:
         call = adapter.embeddings_request(target.provider, target.model, body)
-    elif native:
-        call = dialect.dialect.native_request(adapter, target.provider, target.model, body)
+    elif native_dialect is not None:
+        call = native_dialect.native_request(adapter, target.provider, target.model, body)
     else:
         call = adapter.chat_request(target.provider, target.model, body)
     response = await _send(client, call, target, ctx)
@@ -261,8 +268,8 @@ async def _forward_one(
         if not first:
             response.close()
             raise _Retryable(_final_error("unreachable", "the provider closed the stream before its first byte"))
-        if native:
-            translator = dialect.dialect.native_stream(target.model, prompt_chars)
+        if native_dialect is not None:
+            translator = native_dialect.native_stream(target.model, prompt_chars)
         else:
             translator = adapter.stream_translator(target.model, prompt_chars)
             if dialect is not None:
@@ -288,8 +295,8 @@ async def _forward_one(
         raise _Retryable(_final_error("unreachable", "the provider answered with unexpected JSON"))
     if embeddings:
         translate = adapter.embeddings_response
-    elif native:
-        translate = dialect.dialect.native_answer
+    elif native_dialect is not None:
+        translate = native_dialect.native_answer
     else:
         translate = adapter.chat_response
     try:
