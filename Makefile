@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 # uv uses the venv's interpreter (scripts/find-python's) and never downloads one.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-peers bench-propagation bench-scale bench-signing venv clean serve check screenshots lock
+.PHONY: run test lint audit format bench bench-ab bench-dialects bench-instructions bench-peers bench-propagation bench-scale bench-signing venv compiled clean serve check screenshots lock
 
 $(UV):
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -26,6 +26,20 @@ $(STAMP): pyproject.toml uv.lock $(UV)
 
 venv: $(STAMP)
 
+# The proxy's hot modules as C extensions built by mypyc beside their sources (core/compiled.py,
+# scripts/compile_hot.py; about two minutes on two cores), again whenever one of them changes.
+# Everything that runs the gateway depends on it. AIDGATE_COMPILE=false runs them as Python.
+HOT_SOURCES := $(shell sed -n 's/^    "\(.*\.py\)",$$/\1/p' core/compiled.py)
+COMPILED := .local/compiled.stamp
+ifeq ($(AIDGATE_COMPILE),false)
+.PHONY: $(COMPILED)
+endif
+$(COMPILED): $(STAMP) $(HOT_SOURCES) core/compiled.py scripts/compile_hot.py pyproject.toml
+	$(PY) scripts/compile_hot.py
+	@mkdir -p $(dir $(COMPILED)); if [ "$$AIDGATE_COMPILE" = false ]; then rm -f $(COMPILED); else touch $(COMPILED); fi
+
+compiled: $(COMPILED)
+
 # Re-resolve uv.lock after a change to pyproject.toml's dependencies; pins that still fit are
 # kept. `make lock LOCK_ARGS=--upgrade` moves every pin to its newest release,
 # `LOCK_ARGS="--upgrade-package genai-prices"` one package (the list prices, docs/providers.md).
@@ -36,12 +50,12 @@ lock: $(UV)
 # true (SPEC 8): the targets that run the embedded default say so.
 run serve check screenshots: export DEBUG := true
 
-run: $(STAMP)
+run: $(COMPILED)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo --history --port $(PORT)
 	$(PY) -m uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --loop uvloop --http httptools --no-access-log
 
-serve: $(STAMP)
+serve: $(COMPILED)
 	$(VENV)/bin/gunicorn -c config/gunicorn.py config.asgi:application -k uvicorn_worker.UvicornWorker -w $${WORKERS:-2} -b 127.0.0.1:$(PORT)
 
 # One pytest-xdist worker per core, a test file at a time on one worker (module fixtures are
@@ -53,7 +67,7 @@ TEST_WORKERS ?= auto
 # bytecode goes to .local/pycache, out of the source tree and the venv.
 test: export PYTHONDONTWRITEBYTECODE :=
 test: export PYTHONPYCACHEPREFIX := $(CURDIR)/.local/pycache
-test: $(STAMP)
+test: $(COMPILED)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 check: $(STAMP)
@@ -72,43 +86,43 @@ audit: $(STAMP)
 	$(VENV)/bin/pip-audit --progress-spinner off --skip-editable
 
 # The benchmark (docs/performance.md): about ten minutes, loopback only, cleans up after itself.
-bench: $(STAMP)
+bench: $(COMPILED)
 	bash bench/run.sh
 
 # Only the propagation phase: a configuration change a second under load, and how long until
 # every process answers by it (a few minutes; docs/performance.md is left as it is).
-bench-propagation: $(STAMP)
+bench-propagation: $(COMPILED)
 	BENCH_PHASES=propagation BENCH_QUIET_WAIT_SECONDS=0 BENCH_TIMEOUT_SECONDS=600 bash bench/run.sh
 
 # Only the peers phase: a one-worker aidgate, the bare passthrough and Portkey's gateway turn
 # about at 64 connections (a few minutes; docs/performance.md is left as it is).
-bench-peers: $(STAMP)
+bench-peers: $(COMPILED)
 	BENCH_PHASES=peers BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-30} BENCH_TIMEOUT_SECONDS=600 bash bench/run.sh
 
 # Configuration at scale (docs/performance.md): 10,000 tenants, one with 100,000 agents and keys and
 # 1,000 policies; request cost, propagation, worker memory, then the logs API at 5 and 20 million
 # records. BENCH_SCALE_TENANTS, _AGENTS, _POLICIES, _LOGS_ROWS shrink it for a check, and
 # BENCH_SCALE_PHASES (rebuild,instructions,wall,memory,logs) runs some of it only.
-bench-scale: $(STAMP)
+bench-scale: $(COMPILED)
 	BENCH_ENTRY=bench.scale_bench BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-10} BENCH_TIMEOUT_SECONDS=$${BENCH_TIMEOUT_SECONDS:-2700} bash bench/run.sh
 
 # Only the dialects phase: chat, /v1/messages and /v1/responses (plain and streamed, chat form and
 # native) turn about, each as a ratio to chat (a few minutes; docs/performance.md is left as it is).
-bench-dialects: $(STAMP)
+bench-dialects: $(COMPILED)
 	BENCH_PHASES=dialects BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-30} bash bench/run.sh
 
 # Only the signing phase: a request with X-Agent-Identity signed against the same request to a
 # provider with it off, in alternating rounds, and the signature timed alone (bench/signing_cost.py).
-bench-signing: $(STAMP)
+bench-signing: $(COMPILED)
 	BENCH_PHASES=signing BENCH_QUIET_WAIT_SECONDS=$${BENCH_QUIET_WAIT_SECONDS:-30} bash bench/run.sh
 
 # Working tree against REF (default HEAD), both gateways up, runs interleaved (bench/ab_compare.py).
-bench-ab: $(STAMP)
+bench-ab: $(COMPILED)
 	BENCH_ENTRY=bench.ab_compare BENCH_AB_REF=$(or $(REF),HEAD) bash bench/run.sh
 
 # Instructions per request under valgrind's callgrind, the working tree (and REF when given), for
 # the request scenarios of SCENARIOS (default chat; e.g. messages,messages-stream: chat is added).
-bench-instructions: $(STAMP)
+bench-instructions: $(COMPILED)
 	BENCH_ENTRY=bench.instruction_count BENCH_AB_REF=$(REF) BENCH_INSTR_SCENARIOS=$(or $(SCENARIOS),$(BENCH_INSTR_SCENARIOS),chat) bash bench/run.sh
 
 # PNGs of the console (dashboard, playground, a log record) in docs/img/, from a seeded demo gateway
@@ -121,4 +135,5 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) db.sqlite3
+	rm -rf $(VENV) db.sqlite3 .local/mypyc $(COMPILED) aidgate_hot__mypyc*.so
+	find core forensics proxy -name '*.cpython-*.so' -delete

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench import bench_database as db
 from bench.bench_settings import REPO, RESULTS_DIR, int_setting, settings_from_env
-from bench.gateway_process import gateway_start
+from bench.gateway_process import VENV_PYTHON, gateway_start
 from bench.run_bench import CHAT_BODY, BenchRun, log
 
 
@@ -44,6 +44,13 @@ def worktree_of(ref: str) -> tuple[Path, str]:
             ["git", "worktree", "add", "--detach", "--force", str(path), commit],  # noqa: S607
             cwd=REPO, capture_output=True, check=True, timeout=120,
         )  # fmt: skip
+    compile_script = path / "scripts" / "compile_hot.py"
+    stamp = path / ".local" / "compiled.stamp"
+    if compile_script.exists() and not stamp.exists():
+        # Built as the working tree's hot modules are (make compiled): A and B differ by code alone.
+        subprocess.run([str(VENV_PYTHON), str(compile_script)], cwd=path, check=True, timeout=1200)  # noqa: S603
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
     return path, commit
 
 

@@ -10,10 +10,12 @@ import os
 from typing import Any
 
 from config.settings import settings_module_default
+from core.compiled import extensions_check
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module_default())
+extensions_check()  # before any hot module is imported: never serve code older than its source
 
-import django
+import django  # noqa: E402
 
 django.setup()
 

@@ -149,11 +149,14 @@ class RedisPipe:
         protocol.send(hiredis.pack_command(("ASKING",)), asking, deadline)
         protocol.send(hiredis.pack_command(command), future, deadline)
         self._watch()
-        outcomes = await asyncio.gather(asking, future, return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return outcomes[1]
+        # Both replies are in before either is read. Not gather: it answers a list where its
+        # stubs say tuple, and compiled code (core/compiled.py) checks the declared type.
+        await asyncio.wait((asking, future))
+        for waiter in (asking, future):
+            failure = waiter.exception()
+            if failure is not None:
+                raise failure
+        return future.result()
 
     async def close(self) -> None:
         if self._watchdog is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.compiled import StaleExtensions, extensions_check
 from tests import factories
 
 pytest_plugins = [
@@ -17,6 +18,14 @@ pytest_plugins = [
     # Transactional tests empty the tables they wrote instead of truncating all of them.
     "tests.support.fast_flush",
 ]
+
+
+def pytest_configure(config) -> None:
+    """No run of compiled hot modules older than their sources (``make test`` builds them first)."""
+    try:
+        extensions_check()
+    except StaleExtensions as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.fixture

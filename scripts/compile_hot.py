@@ -1,0 +1,79 @@
+"""Compile the proxy's hot modules (``core.compiled.HOT_MODULES``) with mypyc, in place.
+
+``make compiled`` runs it, and ``make run``, ``make test`` and ``make bench`` depend on that:
+each extension lands beside its source (Python imports it first) and the runtime they share
+at the repository's root (``aidgate_hot__mypyc``). Temporary files go to ``.local/mypyc``.
+
+Why it may fall back: the gateway is correct without it, only slower. Where mypyc or the C
+compiler fails outside CI (``CI`` unset), the extensions are removed and the modules run as
+Python, with a warning; under CI a failure fails, so that what CI tests is what ships.
+``AIDGATE_COMPILE=false`` skips compiling and removes any extensions (a pure-Python run).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.compiled import HOT_MODULES, extension_of  # noqa: E402
+
+GROUP = "aidgate_hot"
+BUILD = ROOT / ".local" / "mypyc"
+
+
+def extensions_remove() -> None:
+    for path in HOT_MODULES:
+        extension = extension_of(path)
+        if extension is not None:
+            extension.unlink()
+    for runtime in ROOT.glob(f"{GROUP}__mypyc*"):
+        runtime.unlink()
+
+
+def compile_all() -> None:
+    from mypyc.build import mypycify
+    from setuptools import SetuptoolsDeprecationWarning, setup
+
+    # setuptools reads pyproject.toml's [project] too, and warns of its packaging style: not ours to build.
+    warnings.filterwarnings("ignore", category=SetuptoolsDeprecationWarning)
+    os.chdir(ROOT)
+    extensions = mypycify(list(HOT_MODULES), opt_level="3", debug_level="1", group_name=GROUP,
+                          target_dir=str(BUILD / "c"))  # fmt: skip
+    setup(
+        name="aidgate-hot-modules",
+        ext_modules=extensions,
+        script_args=["--quiet", "build_ext", "--inplace", "--build-temp", str(BUILD / "tmp"),
+                     "--build-lib", str(BUILD / "lib")],
+    )  # fmt: skip
+
+
+def main() -> int:
+    if os.environ.get("AIDGATE_COMPILE", "true").lower() in {"0", "false", "no", "off"}:
+        extensions_remove()
+        print("compile_hot: AIDGATE_COMPILE=false: the hot modules run as Python")
+        return 0
+    try:
+        compile_all()
+    except (Exception, SystemExit) as exc:
+        extensions_remove()
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            print(f"compile_hot: compiling the hot modules failed under CI: {exc}", file=sys.stderr)
+            return 1
+        print(f"compile_hot: warning: not compiled ({exc}); the hot modules run as Python", file=sys.stderr)
+        return 0
+    # An extension rebuilt from unchanged C keeps its old time; it is current with its source.
+    for path in HOT_MODULES:
+        extension = extension_of(path)
+        if extension is not None:
+            extension.touch()
+    print(f"compile_hot: {len(HOT_MODULES)} modules compiled")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
