@@ -209,6 +209,38 @@ def measure(
     return result
 
 
+def bare_measure(run: BenchRun, port: int, requests: int) -> dict[str, Any]:
+    """The bare passthrough's chat request, counted as the gateway's is: the floor aidgate's
+    count is read against (``feature_cost_ratio`` by instructions, without the timing noise).
+
+    Why here: the timed ratio of ``make bench``'s peers phase moves by ±10% between rounds on a
+    shared host, while two counts of the same code agree within a fraction of a percent, so a
+    change's effect on the ratio is read here (``docs/performance.md``)."""
+    settings = run.settings
+    out_prefix = settings.run_dir / "callgrind-bare.out"
+    argv = [
+        *CALLGRIND, f"--callgrind-out-file={out_prefix}.%p",
+        str(VENV_PYTHON), "-m", "uvicorn", "bench.bare_passthrough:app", "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_BARE_UPSTREAM": run.mock_url}
+    process = process_start("callgrind-bare", argv, run_dir=settings.run_dir, env=env, cwd=REPO)
+    run.processes.append(process)
+    http_wait(f"http://127.0.0.1:{port}/v1/models", process=process, timeout=600)
+    headers = dict(run.direct_request("/v1/chat/completions", b"").headers)
+    chat = SCENARIOS["chat"]
+    requests_send(port, headers, 10, chat)
+    count = scenario_count(process.pid, port, headers, chat, requests, out_prefix)
+    idle_per_second = idle_rate(process.pid, min(60.0, max(1.0, count["busy_seconds"])), out_prefix)
+    process.stop()
+    per = per_request([count], idle_per_second, requests)["chat"]
+    log(f"bare passthrough: chat: {per:,} instructions a request; by object: {count['by_object_percent']}")
+    return {
+        "label": "bare", "requests": requests, "instructions_per_request": per,
+        "idle_instructions_per_second": round(idle_per_second), "by_object_percent": count["by_object_percent"],
+    }  # fmt: skip
+
+
 def main() -> int:
     settings = settings_from_env()
     requests = int_setting("BENCH_INSTR_REQUESTS", 300, minimum=10)
@@ -216,6 +248,7 @@ def main() -> int:
     ref = os.environ.get("BENCH_AB_REF", "").strip()
     run = BenchRun(settings)
     results: list[dict[str, Any]] = []
+    bare: dict[str, Any] | None = None
     try:
         run.setup()
         sides: list[tuple[str, Path]] = [("A", REPO)]
@@ -225,22 +258,31 @@ def main() -> int:
             sides.append(("B", other))
         for index, (label, source) in enumerate(sides):
             results.append(measure(label, source, run, settings.gateway_port + 11 + index, requests, scenarios))
+        if os.environ.get("BENCH_INSTR_BARE", "true").lower() not in {"0", "false", "no", "off"}:
+            bare = bare_measure(run, settings.gateway_port + 20, requests)
     finally:
         run.stop_all()
         db.database_drop(settings)
         db.redis_flush(settings)
     path = RESULTS_DIR / f"instructions-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps({"ref": ref or None, "results": results}, indent=2))
-    summary = " ".join(summary_fields(results))
+    path.write_text(json.dumps({"ref": ref or None, "results": results, "bare": bare}, indent=2))
+    summary = " ".join(summary_fields(results, bare))
     print(summary, flush=True)
     log(f"results: {path}")
     return 0
 
 
-def summary_fields(results: list[dict[str, Any]]) -> list[str]:
+def summary_fields(results: list[dict[str, Any]], bare: dict[str, Any] | None = None) -> list[str]:
     """The last line's ``name=value`` fields: chat's count per side as before, then each other
-    scenario's count and its ratio to its baseline."""
+    scenario's count and its ratio to its baseline, then the bare passthrough's count and each
+    side's chat over it (``feature_cost_instruction_ratio``)."""
     fields = [f"instructions_per_request_{r['label']}={r['instructions_per_request']}" for r in results]
+    if bare is not None and bare["instructions_per_request"] > 0:
+        fields.append(f"instructions_per_request_bare={bare['instructions_per_request']}")
+        floor = bare["instructions_per_request"]
+        fields += [
+            f"feature_cost_instruction_ratio_{r['label']}={r['instructions_per_request'] / floor:.3f}" for r in results
+        ]
     for r in results:
         for c in r["scenarios"]:
             if c["scenario"] == "chat":
