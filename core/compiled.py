@@ -2,7 +2,7 @@
 
 Why compiled: a proxied request's CPU is interpreter-bound, and these modules are the
 pipeline's own share of it. Compiled together by mypyc (``scripts/compile_hot.py``, run by
-``make venv``'s users ``make run``, ``make test`` and ``make bench``) they take about 9% of a
+``make venv``'s users ``make run``, ``make test`` and ``make bench``) they take about 8% of a
 request's instructions away (docs/performance.md → Decisions). The sources stay the modules'
 truth: an extension sits beside its ``.py`` and Python imports the extension first, so an
 extension older than its source would run code that is no longer there.
