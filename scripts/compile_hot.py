@@ -26,12 +26,16 @@ GROUP = "aidgate_hot"
 BUILD = ROOT / ".local" / "mypyc"
 
 
-def extensions_remove() -> None:
-    for path in HOT_MODULES:
-        extension = extension_of(path)
-        if extension is not None:
+def extensions_remove(root: Path = ROOT) -> None:
+    """Every extension in the project's packages, not only the listed modules': one left from a
+    longer list would outlive its shared runtime and fail at import."""
+    # Not bench/: its results hold the worktrees bench-ab builds, each with its own extensions.
+    skipped = {"bench", "tests"}
+    packages = [path for path in root.iterdir() if (path / "__init__.py").exists() and path.name not in skipped]
+    for package in packages:
+        for extension in package.rglob("*.cpython-*.so"):
             extension.unlink()
-    for runtime in ROOT.glob(f"{GROUP}__mypyc*"):
+    for runtime in root.glob(f"{GROUP}__mypyc*"):
         runtime.unlink()
 
 
@@ -57,6 +61,7 @@ def main() -> int:
         extensions_remove()
         print("compile_hot: AIDGATE_COMPILE=false: the hot modules run as Python")
         return 0
+    extensions_remove()
     try:
         compile_all()
     except (Exception, SystemExit) as exc:

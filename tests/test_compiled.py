@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.machinery
+import importlib.util
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +47,29 @@ def test_an_extension_older_than_its_source_stops_the_run(tmp_path):
     with pytest.raises(StaleExtensions, match=r"pkg/edited\.py.*make compiled"):
         extensions_check(tmp_path, modules)
     extensions_check(tmp_path, (current, plain))  # nothing stale: no error
+
+
+def test_a_build_first_removes_every_extension_a_longer_list_left(tmp_path):
+    # A module dropped from the list keeps an extension bound to the old shared runtime, and
+    # importing it fails; bench-ab's worktrees under bench/ keep theirs.
+    spec = importlib.util.spec_from_file_location(
+        "compile_hot", Path(__file__).parent.parent / "scripts" / "compile_hot.py"
+    )
+    compile_hot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compile_hot)
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    for package in ("proxy", "proxy/adapters", "bench"):
+        (tmp_path / package).mkdir(parents=True, exist_ok=True)
+        (tmp_path / package / "__init__.py").write_text("")
+    dropped = tmp_path / "proxy" / "adapters" / f"sse{suffix}"
+    runtime = tmp_path / f"aidgate_hot__mypyc{suffix}"
+    worktree = tmp_path / "bench" / "results" / "ab-1" / "proxy" / f"pipeline{suffix}"
+    worktree.parent.mkdir(parents=True)
+    for path in (dropped, runtime, worktree):
+        path.write_bytes(b"")
+
+    compile_hot.extensions_remove(tmp_path)
+
+    assert not dropped.exists()
+    assert not runtime.exists()
+    assert worktree.exists()
