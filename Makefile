@@ -135,5 +135,5 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .local/mypyc $(COMPILED) aidgate_hot__mypyc*.so
+	rm -rf $(VENV) db.sqlite3 .local/mypyc $(COMPILED)
 	find core forensics proxy -name '*.cpython-*.so' -delete

@@ -2,7 +2,7 @@
 
 ``make compiled`` runs it, and ``make run``, ``make test`` and ``make bench`` depend on that:
 each extension lands beside its source (Python imports it first) and the runtime they share
-at the repository's root (``aidgate_hot__mypyc``). Temporary files go to ``.local/mypyc``.
+in the core package (``core.aidgate_hot__mypyc``). Temporary files go to ``.local/mypyc``.
 
 Why it may fall back: the gateway is correct without it, only slower. Where mypyc or the C
 compiler fails outside CI (``CI`` unset), the extensions are removed and the modules run as
@@ -22,7 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from core.compiled import HOT_MODULES, extension_of  # noqa: E402
 
-GROUP = "aidgate_hot"
+# Inside the core package: the editable install maps the project's packages, not its root, so a
+# runtime at the root would not import from another working directory.
+GROUP = "core.aidgate_hot"
 BUILD = ROOT / ".local" / "mypyc"
 
 
@@ -35,7 +37,7 @@ def extensions_remove(root: Path = ROOT) -> None:
     for package in packages:
         for extension in package.rglob("*.cpython-*.so"):
             extension.unlink()
-    for runtime in root.glob(f"{GROUP}__mypyc*"):
+    for runtime in root.glob("aidgate_hot__mypyc*"):  # where builds before 2026-12-07 20:50 put it
         runtime.unlink()
 
 

@@ -62,7 +62,7 @@ def test_a_build_first_removes_every_extension_a_longer_list_left(tmp_path):
         (tmp_path / package).mkdir(parents=True, exist_ok=True)
         (tmp_path / package / "__init__.py").write_text("")
     dropped = tmp_path / "proxy" / "adapters" / f"sse{suffix}"
-    runtime = tmp_path / f"aidgate_hot__mypyc{suffix}"
+    runtime = tmp_path / f"aidgate_hot__mypyc{suffix}"  # where earlier builds left it
     worktree = tmp_path / "bench" / "results" / "ab-1" / "proxy" / f"pipeline{suffix}"
     worktree.parent.mkdir(parents=True)
     for path in (dropped, runtime, worktree):
