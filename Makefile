@@ -34,9 +34,9 @@ COMPILED := .local/compiled.stamp
 ifeq ($(AIDGATE_COMPILE),false)
 .PHONY: $(COMPILED)
 endif
+# The script writes the stamp (and removes it for a pure-Python run).
 $(COMPILED): $(STAMP) $(HOT_SOURCES) core/compiled.py scripts/compile_hot.py pyproject.toml
 	$(PY) scripts/compile_hot.py
-	@mkdir -p $(dir $(COMPILED)); if [ "$$AIDGATE_COMPILE" = false ]; then rm -f $(COMPILED); else touch $(COMPILED); fi
 
 compiled: $(COMPILED)
 
@@ -135,5 +135,5 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .local/mypyc $(COMPILED)
-	find core forensics proxy -name '*.cpython-*.so' -delete
+	AIDGATE_COMPILE=false python3 scripts/compile_hot.py
+	rm -rf $(VENV) db.sqlite3 .local/mypyc

@@ -48,9 +48,8 @@ def worktree_of(ref: str) -> tuple[Path, str]:
     stamp = path / ".local" / "compiled.stamp"
     if compile_script.exists() and not stamp.exists():
         # Built as the working tree's hot modules are (make compiled): A and B differ by code alone.
+        # The script leaves the stamp once the worktree's extensions are built.
         subprocess.run([str(VENV_PYTHON), str(compile_script)], cwd=path, check=True, timeout=1200)  # noqa: S603
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.touch()
     return path, commit
 
 

@@ -51,7 +51,7 @@ def _float(name: str, default: float, *, minimum: float = 0.0) -> float:
     return value
 
 
-def _bool(name: str, default: bool) -> bool:
+def bool_setting(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if not raw:
         return default
@@ -148,12 +148,12 @@ def settings_from_env() -> BenchSettings:
         logs_repeats=int_setting("BENCH_LOGS_REPEATS", 30, minimum=5),
         rollup_seconds=_float("BENCH_ROLLUP_SECONDS", 300.0, minimum=1.0),
         quiet_wait_seconds=_float("BENCH_QUIET_WAIT_SECONDS", 90.0),
-        litellm=_bool("BENCH_LITELLM", True),
+        litellm=bool_setting("BENCH_LITELLM", True),
         # Pinned: a 1.106 release, the one the throughput target was set against (the later
         # 1.106.x tried here need a certifi newer than the registry has). 1.107.0 was published
         # compromised and then withdrawn: never leave this floating.
         litellm_version=os.environ.get("BENCH_LITELLM_VERSION", "1.106.0"),
-        portkey=_bool("BENCH_PORTKEY", True),
+        portkey=bool_setting("BENCH_PORTKEY", True),
         # Pinned: the release the peer figures of docs/performance.md were taken with (npm, exact).
         portkey_version=os.environ.get("BENCH_PORTKEY_VERSION", "1.15.2"),
         # The peers phase: Portkey's one Node process, the bare passthrough (also beside the
@@ -163,10 +163,10 @@ def settings_from_env() -> BenchSettings:
         one_worker_port=int_setting("BENCH_ONE_WORKER_PORT", 18089, minimum=1024),
         # Interleaved rounds of the peers phase (aidgate, bare passthrough, Portkey, in turn).
         peer_rounds=int_setting("BENCH_PEER_ROUNDS", 3, minimum=1),
-        profile=_bool("BENCH_PROFILE", False),
+        profile=bool_setting("BENCH_PROFILE", False),
         profile_connections=int_setting("BENCH_PROFILE_CONNECTIONS", 16, minimum=1),
         one_connection_rounds=int_setting("BENCH_ONE_CONNECTION_ROUNDS", 3, minimum=1),
-        keep_database=_bool("BENCH_KEEP_DATABASE", False),
+        keep_database=bool_setting("BENCH_KEEP_DATABASE", False),
         database=os.environ.get("BENCH_DATABASE", "aidgate_bench"),
         pg_host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
         pg_port=int_setting("BENCH_PG_PORT", 5432, minimum=1),

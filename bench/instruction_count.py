@@ -42,7 +42,7 @@ from typing import Any
 
 from bench import bench_database as db
 from bench.ab_compare import worktree_of
-from bench.bench_settings import REPO, RESULTS_DIR, int_setting, settings_from_env
+from bench.bench_settings import REPO, RESULTS_DIR, bool_setting, int_setting, settings_from_env
 from bench.gateway_process import VENV_PYTHON
 from bench.processes import http_wait, process_start
 from bench.request_scenarios import SCENARIOS, RequestScenario, ratios_to_baseline, scenarios_choose
@@ -258,7 +258,7 @@ def main() -> int:
             sides.append(("B", other))
         for index, (label, source) in enumerate(sides):
             results.append(measure(label, source, run, settings.gateway_port + 11 + index, requests, scenarios))
-        if os.environ.get("BENCH_INSTR_BARE", "true").lower() not in {"0", "false", "no", "off"}:
+        if bool_setting("BENCH_INSTR_BARE", True):
             bare = bare_measure(run, settings.gateway_port + 20, requests)
     finally:
         run.stop_all()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import os
 from pathlib import Path
 
 # Paths from the repository's root, as mypyc takes them.
@@ -46,6 +47,11 @@ HOT_MODULES = (
     "proxy/upstream.py",
 )
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def compile_enabled() -> bool:
+    """``AIDGATE_COMPILE=false`` (or 0, no, off) asks for the hot modules as Python."""
+    return os.environ.get("AIDGATE_COMPILE", "true").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def module_name(path: str) -> str:

@@ -20,12 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.compiled import HOT_MODULES, extension_of  # noqa: E402
+from core.compiled import HOT_MODULES, compile_enabled, extension_of  # noqa: E402
 
 # Inside the core package: the editable install maps the project's packages, not its root, so a
 # runtime at the root would not import from another working directory.
 GROUP = "core.aidgate_hot"
 BUILD = ROOT / ".local" / "mypyc"
+# What make's compiled target waits on: there while the extensions (or the fallback) are current.
+STAMP = ROOT / ".local" / "compiled.stamp"
 
 
 def extensions_remove(root: Path = ROOT) -> None:
@@ -59,11 +61,13 @@ def compile_all() -> None:
 
 
 def main() -> int:
-    if os.environ.get("AIDGATE_COMPILE", "true").lower() in {"0", "false", "no", "off"}:
-        extensions_remove()
+    extensions_remove()
+    if not compile_enabled():
+        # No stamp: the next make builds them again unless it is asked not to as well.
+        STAMP.unlink(missing_ok=True)
         print("compile_hot: AIDGATE_COMPILE=false: the hot modules run as Python")
         return 0
-    extensions_remove()
+    STAMP.parent.mkdir(parents=True, exist_ok=True)
     try:
         compile_all()
     except (Exception, SystemExit) as exc:
@@ -72,12 +76,14 @@ def main() -> int:
             print(f"compile_hot: compiling the hot modules failed under CI: {exc}", file=sys.stderr)
             return 1
         print(f"compile_hot: warning: not compiled ({exc}); the hot modules run as Python", file=sys.stderr)
+        STAMP.touch()  # not tried again at every make; `make compiled` after a change to them does
         return 0
     # An extension rebuilt from unchanged C keeps its old time; it is current with its source.
     for path in HOT_MODULES:
         extension = extension_of(path)
         if extension is not None:
             extension.touch()
+    STAMP.touch()
     print(f"compile_hot: {len(HOT_MODULES)} modules compiled")
     return 0
 

@@ -10,13 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from core.compiled import HOT_MODULES, StaleExtensions, compiled_loaded, extensions_check, stale_extensions
+from core.compiled import (
+    HOT_MODULES,
+    StaleExtensions,
+    compile_enabled,
+    compiled_loaded,
+    extensions_check,
+    stale_extensions,
+)
 
 
 def test_every_hot_module_runs_compiled_as_make_test_builds_it():
     # What the suite tests is what ships: `make test` compiles them first (AIDGATE_COMPILE=false
     # is the one way to a pure-Python run, and says so).
-    if os.environ.get("AIDGATE_COMPILE", "true").lower() in {"0", "false", "no", "off"}:
+    if not compile_enabled():
         assert not any(compiled_loaded().values())
     else:
         loaded = compiled_loaded()
